@@ -1,0 +1,220 @@
+"""The ``release`` command line: a thin argparse front over the library.
+
+Heavy imports (githubkit, sigstore, rich) stay inside the commands that use them,
+so ``release --help`` and ``release plan`` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from release import __version__
+from release.errors import ReleaseError, UsageError
+
+
+class _Redacting:
+    """Wraps a text stream so that every line written passes through redaction."""
+
+    def __init__(self, stream: TextIO) -> None:
+        from release.engine.credentials import Redactor
+
+        self._stream = stream
+        self.redactor = Redactor.from_environment(os.environ)
+
+    def write(self, text: str) -> int:
+        self._stream.write(self.redactor(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="release",
+        description="Secure release pipelines: hermetic builds, least privilege, "
+        "verifiable releases.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        default=os.environ.get("RELEASE_DEBUG") == "1",
+                        help="show tracebacks for errors (env: RELEASE_DEBUG=1)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    plan = sub.add_parser("plan", help="show the static plan of a pipeline without running it")
+    plan.add_argument("pipeline", type=Path)
+    plan.add_argument("--format", choices=["table", "markdown", "json"], default="table")
+
+    run = sub.add_parser("run", help="run a pipeline, or one stage of it")
+    run.add_argument("pipeline", type=Path)
+    run.add_argument("--out", type=Path, help="output directory (default: dist/NAME-VERSION)")
+    run.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
+                     help="stages run in parallel (default: CPU count)")
+    run.add_argument("--stage", help="run only this stage (for CI jobs)")
+    run.add_argument("--artifacts", type=Path,
+                     help="directory with the outputs and manifests of the stage's needs")
+    run.add_argument("--dry-run", action="store_true",
+                     help="run local stages, plan external ones; reads no credential")
+    run.add_argument("--report", type=Path, action="append", default=[],
+                     help="write the review report (.md or .json); repeatable")
+    run.add_argument("--allow-dirty", action="store_true",
+                     help="build although tracked files have uncommitted changes (recorded)")
+    run.add_argument("--no-sandbox", action="store_true",
+                     help="run builds without network isolation (recorded in the manifest)")
+    run.add_argument("--verify-reproducible", action="store_true",
+                     help="build every stage twice and compare the outputs byte for byte")
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of pipeline files")
+    schema.set_defaults()
+    sub.add_parser("stages", help="list the stage kinds")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 1 a stage or check failed, 2 bad input)."""
+    out, err = _Redacting(sys.stdout), _Redacting(sys.stderr)
+    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    try:
+        args = _parser().parse_args(argv)
+        try:
+            return _dispatch(args)
+        except ReleaseError as exc:
+            if args.debug:
+                traceback.print_exc()
+            print(exc.render(), file=sys.stderr)
+            _annotate(exc)
+            return exc.exit_code
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        except Exception as exc:
+            if args.debug:
+                traceback.print_exc()
+            print(f"internal error: {type(exc).__name__}: {exc}\n"
+                  "  hint: rerun with --debug and report the traceback", file=sys.stderr)
+            return 1
+    finally:
+        sys.stdout, sys.stderr = out._stream, err._stream
+
+
+def _annotate(exc: ReleaseError) -> None:
+    """GitHub Actions workflow commands, so errors show on the file and line."""
+    if os.environ.get("GITHUB_ACTIONS") != "true":
+        return
+    for d in exc.diagnostics:
+        props = []
+        if d.location:
+            props.append(f"file={d.location.file}")
+            if d.location.line:
+                props.append(f"line={d.location.line}")
+            if d.location.column:
+                props.append(f"col={d.location.column}")
+        text = d.message + (f" ({d.hint})" if d.hint else "")
+        text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        level = "error" if d.severity == "error" else "notice"
+        print(f"::{level} {','.join(props)}::{text}")
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "plan":
+        return _plan(args)
+    if args.command == "run":
+        return _run(args)
+    if args.command == "schema":
+        from release.pipeline.schema import schema_text
+
+        print(schema_text(), end="")
+        return 0
+    if args.command == "stages":
+        from release.stages import KINDS
+
+        width = max(len(k) for k in KINDS)
+        for name, kind in KINDS.items():
+            print(f"{name.ljust(width)}  {kind.description}")
+        return 0
+    raise UsageError(f"unknown command {args.command!r}")  # pragma: no cover
+
+
+def _source(pipeline: object) -> object:
+    from release.engine.source import discover
+    from release.pipeline.load import LoadedPipeline
+
+    assert isinstance(pipeline, LoadedPipeline)
+    src = pipeline.model.source
+    return discover(pipeline.path.resolve(), tags=src.tags, version=src.version,
+                    repository=src.repository, environ=dict(os.environ))
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from release.engine.source import SourceFacts
+    from release.pipeline.load import load
+    from release.report import plan as render
+
+    pipeline = load(args.pipeline)
+    try:
+        source = _source(pipeline)
+        assert isinstance(source, SourceFacts)
+    except ReleaseError:
+        source = None  # a plan does not need a checkout
+    data = render.plan_data(pipeline, source)
+    text = {"json": render.render_json, "markdown": render.render_markdown,
+            "table": render.render_table}[args.format](data)
+    print(text, end="" if text.endswith("\n") else "\n")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from release.engine.runner import RunOptions, Runner
+    from release.engine.source import SourceFacts
+    from release.pipeline.load import load
+    from release.report.console import LiveReporter, PlainReporter, render_summary
+    from release.report.review import review_markdown, write_report
+
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if args.artifacts is not None and args.stage is None:
+        raise UsageError("--artifacts needs --stage", "pass the stage this job runs")
+    pipeline = load(args.pipeline)
+    source = _source(pipeline)
+    assert isinstance(source, SourceFacts)
+    out = args.out or Path("dist") / f"{pipeline.model.name}-{source.version}"
+    if args.allow_dirty and source.dirty:
+        print("WARNING: building from a working tree with uncommitted changes "
+              "(--allow-dirty); this is recorded in the manifest", file=sys.stderr)
+    if args.no_sandbox:
+        print("WARNING: --no-sandbox: builds run without network isolation; "
+              "this is recorded in the manifest", file=sys.stderr)
+    options = RunOptions(out=out, jobs=args.jobs, dry_run=args.dry_run, stage=args.stage,
+                         artifacts=args.artifacts, allow_dirty=args.allow_dirty,
+                         sandbox=not args.no_sandbox,
+                         verify_reproducible=args.verify_reproducible)
+    live = sys.stderr.isatty() and not os.environ.get("CI")
+    reporter = LiveReporter() if live else PlainReporter()
+    redactor = sys.stdout.redactor if isinstance(sys.stdout, _Redacting) else None
+    from release.engine.credentials import Redactor
+
+    runner = Runner(pipeline, options, source, reporter, os.environ,
+                    redactor or Redactor.from_environment(os.environ))
+    try:
+        result = runner.run()
+    finally:
+        if isinstance(reporter, LiveReporter):
+            reporter.close()
+    print(render_summary(result))
+    for art in (a for r in result.results.values() for a in r.artifacts):
+        print(f"sha256:{art.sha256}  {art.path}")
+    for path in args.report:
+        write_report(path, pipeline, result, args.dry_run)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary and os.environ.get("GITHUB_ACTIONS") == "true":
+        with Path(summary).open("a", encoding="utf-8") as f:
+            f.write(review_markdown(pipeline, result, args.dry_run) + "\n")
+    if result.manifest_path:
+        print(f"manifest: {result.manifest_path}")
+    return 0 if result.ok else 1

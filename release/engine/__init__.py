@@ -1,0 +1,1 @@
+"""Running a pipeline: scheduling, artifacts, credentials and sandboxes."""

@@ -1,0 +1,336 @@
+"""Schedules stages over the DAG, in parallel, and gathers their results."""
+
+from __future__ import annotations
+
+import enum
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from release.engine import manifest
+from release.engine.credentials import Redactor, stage_environment
+from release.engine.digest import file_digest
+from release.engine.manifest import Artifact
+from release.engine.sandbox import Sandbox, Workspace
+from release.engine.source import SourceExport, SourceFacts
+from release.errors import ReleaseError, StageFailed, UsageError
+from release.pipeline.load import LoadedPipeline
+from release.stages.base import Effect, PlannedAction, StageContext
+
+
+class Status(enum.Enum):
+    SUCCESS = "success"
+    PLANNED = "planned"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    ABORTED = "aborted"
+    CANCELLED = "cancelled"
+
+    @property
+    def ok(self) -> bool:
+        return self in (Status.SUCCESS, Status.PLANNED, Status.SKIPPED)
+
+
+@dataclass
+class StageResult:
+    stage: str
+    kind: str
+    status: Status
+    reason: str = ""
+    duration: float = 0.0
+    artifacts: list[Artifact] = field(default_factory=list)
+    plan: list[PlannedAction] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    out: Path
+    jobs: int = os.cpu_count() or 1
+    dry_run: bool = False
+    stage: str | None = None
+    artifacts: Path | None = None
+    allow_dirty: bool = False
+    sandbox: bool = True
+    verify_reproducible: bool = False
+
+
+class Reporter(Protocol):
+    def started(self, stage: str, kind: str) -> None: ...
+    def line(self, stage: str, text: str) -> None: ...
+    def finished(self, result: StageResult) -> None: ...
+
+
+@dataclass
+class RunResult:
+    results: dict[str, StageResult]
+    manifest_path: Path | None
+    source: SourceFacts
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status.ok for r in self.results.values())
+
+
+class Runner:
+    """Runs a loaded pipeline (or one of its stages) under the given options."""
+
+    def __init__(self, pipeline: LoadedPipeline, options: RunOptions, source: SourceFacts,
+                 reporter: Reporter, environ: Mapping[str, str], redactor: Redactor) -> None:
+        self.pipeline = pipeline
+        self.options = options
+        self.source = source
+        self.reporter = reporter
+        self.environ = dict(environ)
+        self.redact = redactor
+        self.export = SourceExport(source)
+        self.sandbox = Sandbox(isolated=options.sandbox)
+        self.cancel = threading.Event()
+        self.results: dict[str, StageResult] = {}
+        self.produced: dict[str, list[Artifact]] = {}
+
+    # -- the whole run --------------------------------------------------------------
+    def run(self) -> RunResult:
+        opts = self.options
+        if self.source.dirty and not opts.allow_dirty:
+            raise UsageError(
+                f"the working tree at {self.source.root.name} has uncommitted changes",
+                "commit or stash them: releases are built from the committed tree only; "
+                "--allow-dirty overrides this and is recorded in the manifest",
+            )
+        selected = self._selected()
+        if any(self._needs_sandbox(s) for s in selected):
+            self.sandbox.check()
+        opts.out.mkdir(parents=True, exist_ok=True)
+        if opts.stage is not None:
+            self._import_inputs(opts.stage)
+        self._schedule(selected)
+        path = None
+        if all(self.results[s].status in (Status.SUCCESS, Status.PLANNED,
+                                          Status.SKIPPED) for s in selected):
+            arts = [a for arts in self.produced.values() for a in arts]
+            path = manifest.write_manifest(opts.out, self._meta(), arts)
+        return RunResult(self.results, path, self.source)
+
+    def _selected(self) -> list[str]:
+        stages = list(self.pipeline.model.stages)
+        if self.options.stage is None:
+            return stages
+        if self.options.stage not in stages:
+            raise UsageError(f"no stage {self.options.stage!r} in {self.pipeline.path}",
+                             f"stages: {', '.join(stages)}")
+        return [self.options.stage]
+
+    def _needs_sandbox(self, stage: str) -> bool:
+        kind = self.pipeline.kind(stage)
+        config = self.pipeline.config(stage)
+        runs = not self.options.dry_run or kind.effects(config) != Effect.EXTERNAL
+        return kind.uses_source and runs
+
+    def _meta(self) -> dict[str, Any]:
+        path = self.pipeline.path
+        try:
+            rel = path.resolve().relative_to(self.source.root.resolve()).as_posix()
+        except ValueError:
+            rel = path.name
+        return {
+            "pipeline": {"name": self.pipeline.model.name, "file": rel,
+                         "sha256": file_digest(path) if path.is_file() else None},
+            "source": {k: v for k, v in self.source.to_json().items() if k != "ref"},
+            "sandbox": self.options.sandbox,
+            "allow_dirty": self.options.allow_dirty,
+        }
+
+    def _import_inputs(self, stage: str) -> None:
+        """Single-stage mode: take the needs' outputs from ``--artifacts`` and verify them."""
+        src = self.options.artifacts
+        needs = self.pipeline.needs[stage]
+        if needs and src is None:
+            raise UsageError(f"stage {stage!r} needs {', '.join(needs)}",
+                             "pass --artifacts DIR with the outputs of those stages")
+        for need in needs:
+            assert src is not None
+            arts = manifest.read_stage_manifest(src, need)
+            manifest.verify(src, arts)
+            if src.resolve() != self.options.out.resolve():
+                for art in arts:
+                    dest = art.resolve(self.options.out)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(art.resolve(src), dest)
+                manifest.write_stage_manifest(self.options.out, need, arts)
+            self.produced[need] = arts
+            self.results[need] = StageResult(need, self.pipeline.config(need).kind,
+                                             Status.SUCCESS, "from --artifacts")
+
+    # -- scheduling -----------------------------------------------------------------
+    def _schedule(self, selected: list[str]) -> None:
+        pending = list(selected)
+        running: dict[Future[StageResult], tuple[str, float]] = {}
+        with ThreadPoolExecutor(max_workers=max(1, self.options.jobs)) as pool:
+            try:
+                while pending or running:
+                    for stage in list(pending):
+                        verdict = self._readiness(stage)
+                        if verdict == "wait":
+                            continue
+                        pending.remove(stage)
+                        if verdict != "go":
+                            self._finish(StageResult(stage, self.pipeline.config(stage).kind,
+                                                     Status.ABORTED, verdict))
+                            continue
+                        self.reporter.started(stage, self.pipeline.config(stage).kind)
+                        running[pool.submit(self._run_stage, stage)] = (stage, time.monotonic())
+                    if not running:
+                        if pending:  # pragma: no cover - the graph is acyclic
+                            raise ReleaseError(f"cannot schedule {', '.join(pending)}")
+                        break
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        running.pop(fut)
+                        self._finish(fut.result())
+            except KeyboardInterrupt:
+                self.cancel.set()
+                for fut, (stage, started) in running.items():
+                    fut.cancel()
+                    self._finish(StageResult(stage, self.pipeline.config(stage).kind,
+                                             Status.CANCELLED, "interrupted",
+                                             time.monotonic() - started))
+                for stage in pending:
+                    self._finish(StageResult(stage, self.pipeline.config(stage).kind,
+                                             Status.CANCELLED, "interrupted before it started"))
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def _readiness(self, stage: str) -> str:
+        for need in self.pipeline.needs[stage]:
+            result = self.results.get(need)
+            if result is None:
+                return "wait"
+            if not result.status.ok:
+                return f"needs {need!r}, which {result.status.value}"
+        return "go"
+
+    def _finish(self, result: StageResult) -> None:
+        self.results[result.stage] = result
+        self.reporter.finished(result)
+
+    # -- one stage ------------------------------------------------------------------
+    def _run_stage(self, stage: str) -> StageResult:
+        config = self.pipeline.config(stage)
+        kind = self.pipeline.kind(stage)
+        started = time.monotonic()
+        try:
+            planned_needs = [n for n in config.needs
+                             if self.results[n].status is Status.PLANNED]
+            external = kind.effects(config) is Effect.EXTERNAL
+            if self.options.dry_run and external:
+                with self._context(stage, scratch=False) as ctx:
+                    plan = kind.plan(ctx)
+                return StageResult(stage, kind.kind, Status.PLANNED,
+                                   "external effects: planned only (dry-run)",
+                                   time.monotonic() - started, plan=plan)
+            if planned_needs:
+                return StageResult(stage, kind.kind, Status.SKIPPED,
+                                   f"needs the output of {planned_needs[0]!r}, which dry-run "
+                                   "does not produce", time.monotonic() - started)
+            arts = self._execute(stage, self.options.out)
+            if self.options.verify_reproducible or config.reproducible:
+                self._check_reproducible(stage, arts)
+            manifest.write_stage_manifest(self.options.out, stage, arts)
+            self.produced[stage] = arts
+            return StageResult(stage, kind.kind, Status.SUCCESS, "",
+                               time.monotonic() - started, arts)
+        except ReleaseError as exc:
+            status = Status.CANCELLED if self.cancel.is_set() else Status.FAILED
+            reason = self.redact(exc.message + (f" ({exc.hint})" if exc.hint else ""))
+            return StageResult(stage, kind.kind, status, reason, time.monotonic() - started)
+
+    def _inputs(self, stage: str) -> tuple[Artifact, ...]:
+        arts = [a for need in self.pipeline.needs[stage] for a in self.produced.get(need, [])]
+        manifest.verify(self.options.out, arts)
+        return tuple(arts)
+
+    def _execute(self, stage: str, out_root: Path) -> list[Artifact]:
+        out_dir = out_root / stage
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        out_dir.mkdir(parents=True)
+        with self._context(stage, scratch=True, out_root=out_root) as ctx:
+            outputs = self.pipeline.kind(stage).run(ctx)
+        if self.cancel.is_set():
+            raise StageFailed("cancelled")
+        return manifest.record_outputs(out_root, stage,
+                                       ((o.path, o.kind, o.annotations) for o in outputs))
+
+    def _check_reproducible(self, stage: str, first: list[Artifact]) -> None:
+        with tempfile.TemporaryDirectory(prefix=f"release-repro-{stage}-") as tmp:
+            again_root = Path(tmp) / "out"
+            again_root.mkdir()
+            for need in self.pipeline.needs[stage]:
+                for art in self.produced.get(need, []):
+                    dest = art.resolve(again_root)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(art.resolve(self.options.out), dest)
+            second = self._execute(stage, again_root)
+        before = {a.name: a.sha256 for a in first}
+        after = {a.name: a.sha256 for a in second}
+        diffs = [f"{name}: {before.get(name, 'absent')} then {after.get(name, 'absent')}"
+                 for name in sorted(before.keys() | after.keys())
+                 if before.get(name) != after.get(name)]
+        if diffs:
+            hint = ("compare the two builds with diffoscope" if shutil.which("diffoscope")
+                    else "look for timestamps, random values or paths in the outputs")
+            raise StageFailed(f"stage {stage!r} is not reproducible; two builds differ: "
+                              + "; ".join(diffs), hint)
+
+    def _context(self, stage: str, *, scratch: bool,
+                 out_root: Path | None = None) -> _ContextScope:
+        return _ContextScope(self, stage, scratch, out_root or self.options.out)
+
+
+class _ContextScope:
+    """Builds a stage's context and workspace, and removes the workspace afterwards."""
+
+    def __init__(self, runner: Runner, stage: str, scratch: bool, out_root: Path) -> None:
+        self.runner, self.stage, self.scratch, self.out_root = runner, stage, scratch, out_root
+        self.tmp: str | None = None
+
+    def __enter__(self) -> StageContext[Any]:
+        r = self.runner
+        config = r.pipeline.config(self.stage)
+        kind = r.pipeline.kind(self.stage)
+        self.tmp = tempfile.mkdtemp(prefix=f"release-{self.stage}-")
+        ws = Workspace(Path(self.tmp))
+        ws.create()
+        if self.scratch and kind.uses_source:
+            r.export.extract(ws.src)
+        dry = r.options.dry_run
+        env, secrets = stage_environment(
+            {} if dry else r.environ, r.pipeline.permissions[self.stage],
+            home=ws.home, tmp=ws.tmp, source_date_epoch=r.source.epoch,
+            plain={**ws.cache_env(), **config.env},
+            secret_names=() if dry else kind.secret_variables(config),
+        )
+        r.redact.add(secrets.values())
+        inputs = r._inputs(self.stage) if self.scratch else tuple(
+            a for n in r.pipeline.needs[self.stage] for a in r.produced.get(n, []))
+
+        def log(text: str) -> None:
+            r.reporter.line(self.stage, r.redact(text))
+
+        return StageContext(
+            stage_id=self.stage, config=config, pipeline=r.pipeline.model,
+            out_dir=(self.out_root / self.stage).resolve(), workspace=ws, inputs=inputs,
+            source=r.source, sandbox=r.sandbox, env=env, secrets=secrets, dry_run=dry,
+            log=log, cancel=r.cancel,
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+

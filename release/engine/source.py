@@ -1,0 +1,93 @@
+"""The committed source: release facts (commit, tag, version, time) and a clean export.
+
+Builds never see the working tree: each stage that needs the source gets a fresh
+extraction of ``git archive`` at the release commit, so untracked and ignored files
+cannot leak into a release.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from release.errors import ReleaseError
+
+
+@dataclass(frozen=True)
+class SourceFacts:
+    """What a release is built from; shown in plans and recorded in manifests."""
+
+    root: Path
+    commit: str
+    epoch: int
+    tag: str | None
+    version: str
+    repository: str | None
+    ref: str | None
+    dirty: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {"repository": self.repository, "commit": self.commit, "ref": self.ref,
+                "tag": self.tag, "version": self.version, "source_date_epoch": self.epoch,
+                "dirty": self.dirty}
+
+
+def _git(root: Path, *args: str) -> str:
+    proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                          check=False)
+    if proc.returncode != 0:
+        raise ReleaseError(f"git {' '.join(args)} failed: {proc.stderr.strip()}",
+                           "run the tool inside a git checkout of the project")
+    return proc.stdout.strip()
+
+
+def discover(start: Path, *, tags: str, version: str | None, repository: str | None,
+             environ: dict[str, str]) -> SourceFacts:
+    """Facts about the commit checked out at ``start``."""
+    root = Path(_git(start if start.is_dir() else start.parent, "rev-parse", "--show-toplevel"))
+    commit = _git(root, "rev-parse", "HEAD")
+    epoch = int(_git(root, "log", "-1", "--format=%ct", "HEAD"))
+    dirty = bool(_git(root, "status", "--porcelain", "--untracked-files=no"))
+    tag = _tag(root, tags, environ)
+    if version is None:
+        version = tag.removeprefix("v") if tag else f"0.0.0.dev0+g{commit[:12]}"
+    repo = repository or environ.get("GITHUB_REPOSITORY") or None
+    ref = environ.get("GITHUB_REF") or (f"refs/tags/{tag}" if tag else None)
+    return SourceFacts(root, commit, epoch, tag, version, repo, ref, dirty)
+
+
+def _tag(root: Path, pattern: str, environ: dict[str, str]) -> str | None:
+    ref = environ.get("GITHUB_REF", "")
+    if ref.startswith("refs/tags/") and fnmatch.fnmatchcase(ref[10:], pattern):
+        return ref[10:]
+    listed = _git(root, "tag", "--points-at", "HEAD").splitlines()
+    matching = sorted(t for t in listed if fnmatch.fnmatchcase(t, pattern))
+    return matching[-1] if matching else None
+
+
+class SourceExport:
+    """``git archive`` of the release commit, extracted afresh for each stage."""
+
+    def __init__(self, facts: SourceFacts) -> None:
+        self.facts = facts
+        self._tar: bytes | None = None
+
+    def archive(self) -> bytes:
+        if self._tar is None:
+            proc = subprocess.run(
+                ["git", "-C", str(self.facts.root), "archive", "--format=tar", self.facts.commit],
+                capture_output=True, check=False,
+            )
+            if proc.returncode != 0:
+                raise ReleaseError(f"git archive failed: {proc.stderr.decode(errors='replace')}")
+            self._tar = proc.stdout
+        return self._tar
+
+    def extract(self, dest: Path) -> None:
+        dest.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(self.archive())) as tar:
+            tar.extractall(dest, filter="data")

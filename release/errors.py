@@ -1,0 +1,101 @@
+"""The one error tree.
+
+Every error the tool reports to a user is a :class:`ReleaseError`. The library
+never exits; :func:`release.cli.main` turns an error into its diagnostics, a
+hint and an exit code (2 for bad input or usage, 1 for a failed stage or check).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Location:
+    """A position in a file, 1-based, as editors and compilers print it."""
+
+    file: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        parts = [self.file]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem: what is wrong, where, and how to fix it."""
+
+    message: str
+    location: Location | None = None
+    path: str | None = None
+    hint: str | None = None
+    severity: str = "error"
+
+    def render(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        head = f"{where}{self.severity}: {self.message}"
+        lines = [head]
+        if self.path:
+            lines.append(f"  at: {self.path}")
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        return "\n".join(lines)
+
+
+@dataclass
+class ReleaseError(Exception):
+    """Base of every error the tool reports; ``exit_code`` 2 means bad input."""
+
+    message: str
+    hint: str | None = None
+    location: Location | None = None
+    path: str | None = None
+    exit_code: int = 2
+    extra: list[Diagnostic] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        first = Diagnostic(self.message, self.location, self.path, self.hint)
+        return [first, *self.extra]
+
+    def render(self) -> str:
+        return "\n".join(d.render() for d in self.diagnostics)
+
+
+class PipelineError(ReleaseError):
+    """The pipeline file is unreadable or invalid."""
+
+    @classmethod
+    def many(cls, diagnostics: list[Diagnostic]) -> PipelineError:
+        first, *rest = diagnostics
+        return cls(first.message, first.hint, first.location, first.path, extra=rest)
+
+
+class UsageError(ReleaseError):
+    """The command line asks for something impossible."""
+
+
+class StageFailed(ReleaseError):
+    """A stage ran and failed; exit code 1."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint, exit_code=1)
+
+
+class IntegrityError(ReleaseError):
+    """An artifact's bytes differ from what was recorded; exit code 1."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint, exit_code=1)

@@ -1,0 +1,1 @@
+"""The declarative pipeline language: YAML -> validated models -> a stage graph."""

@@ -1,0 +1,111 @@
+"""The stage graph: unknown needs, self-needs, cycles and topological levels."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+
+from release.errors import Diagnostic
+
+
+def suggest(word: str, choices: Sequence[str]) -> str | None:
+    """A "did you mean" for a misspelt name (pypa/build's ``_find_typo``)."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def check_needs(needs: Mapping[str, Sequence[str]]) -> list[tuple[tuple[str | int, ...], str,
+                                                                 str | None]]:
+    """Problems with ``needs`` entries, as (yaml path, message, hint)."""
+    problems: list[tuple[tuple[str | int, ...], str, str | None]] = []
+    ids = list(needs)
+    for stage, deps in needs.items():
+        seen: set[str] = set()
+        for i, dep in enumerate(deps):
+            path: tuple[str | int, ...] = ("stages", stage, "needs", i)
+            if dep == stage:
+                problems.append((path, f"stage {stage!r} needs itself",
+                                 "remove it from its own needs"))
+            elif dep not in needs:
+                guess = suggest(dep, ids)
+                hint = f"did you mean {guess!r}?" if guess else f"known stages: {', '.join(ids)}"
+                problems.append((path, f"stage {stage!r} needs unknown stage {dep!r}", hint))
+            elif dep in seen:
+                problems.append((path, f"stage {stage!r} lists {dep!r} twice in needs",
+                                 "list each need once"))
+            seen.add(dep)
+    return problems
+
+
+def find_cycle(needs: Mapping[str, Sequence[str]]) -> list[str] | None:
+    """A cycle as ``[a, b, ..., a]``, or None. Iterative, so deep graphs are fine."""
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+    for root in needs:
+        if state.get(root):
+            continue
+        stack: list[tuple[str, int]] = [(root, 0)]
+        path: list[str] = []
+        while stack:
+            node, i = stack.pop()
+            if i == 0:
+                state[node] = 1
+                path.append(node)
+            deps = [d for d in needs.get(node, ()) if d in needs and d != node]
+            if i < len(deps):
+                stack.append((node, i + 1))
+                dep = deps[i]
+                if state.get(dep) == 1:
+                    return [*path[path.index(dep):], dep]
+                if not state.get(dep):
+                    stack.append((dep, 0))
+            else:
+                state[node] = 2
+                path.pop()
+    return None
+
+
+def levels(needs: Mapping[str, Sequence[str]]) -> list[list[str]]:
+    """Stages grouped by depth: level 0 needs nothing; a stage runs after all its needs."""
+    depth: dict[str, int] = {}
+    for stage in topological_order(needs):
+        depth[stage] = 1 + max((depth[d] for d in needs[stage]), default=-1)
+    grouped: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for stage in needs:
+        grouped[depth[stage]].append(stage)
+    return grouped
+
+
+def topological_order(needs: Mapping[str, Sequence[str]]) -> list[str]:
+    """Kahn's algorithm, stable in file order. The graph must be acyclic."""
+    remaining = {s: len(set(d)) for s, d in needs.items()}
+    dependants: dict[str, list[str]] = {s: [] for s in needs}
+    for stage, deps in needs.items():
+        for dep in set(deps):
+            dependants[dep].append(stage)
+    ready = [s for s in needs if remaining[s] == 0]
+    order: list[str] = []
+    while ready:
+        stage = ready.pop(0)
+        order.append(stage)
+        for nxt in dependants[stage]:
+            remaining[nxt] -= 1
+            if remaining[nxt] == 0:
+                ready.append(nxt)
+    return order
+
+
+def ancestors(needs: Mapping[str, Sequence[str]], stage: str) -> set[str]:
+    """Every stage ``stage`` depends on, directly or not."""
+    seen: set[str] = set()
+    todo = list(needs[stage])
+    while todo:
+        dep = todo.pop()
+        if dep not in seen:
+            seen.add(dep)
+            todo.extend(needs[dep])
+    return seen
+
+
+def cycle_diagnostic(cycle: list[str]) -> Diagnostic:
+    return Diagnostic(f"stages form a cycle: {' -> '.join(cycle)}",
+                      hint="remove one of these needs to break the cycle")

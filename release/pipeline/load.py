@@ -1,0 +1,222 @@
+"""Pipeline file -> validated :class:`Pipeline`, with ``file:line:col`` on every error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from release.errors import Diagnostic, PipelineError
+from release.permissions import PermissionSet
+from release.pipeline import graph
+from release.pipeline.model import Pipeline
+from release.pipeline.yamlsource import YamlDocument, YamlPath, dotted, parse, read_text
+from release.stages import KINDS, StageKind
+from release.stages.base import StageConfig
+
+
+@dataclass(frozen=True)
+class LoadedPipeline:
+    """A valid pipeline with what was derived from it."""
+
+    path: Path
+    text: str
+    model: Pipeline
+    document: YamlDocument
+    #: Each stage's effective permissions (declared, or the kind's need when omitted).
+    permissions: dict[str, PermissionSet]
+
+    @property
+    def needs(self) -> dict[str, tuple[str, ...]]:
+        return {sid: st.needs for sid, st in self.model.stages.items()}
+
+    def kind(self, stage_id: str) -> StageKind[Any]:
+        return KINDS[self.model.stages[stage_id].kind]
+
+    def config(self, stage_id: str) -> StageConfig:
+        return self.model.stages[stage_id]
+
+
+def load(path: Path | str) -> LoadedPipeline:
+    """Read, parse and validate a pipeline file; raise :class:`PipelineError` on any problem."""
+    path = Path(path)
+    text = read_text(path)
+    return load_text(text, str(path), path)
+
+
+def load_text(text: str, file: str, path: Path | None = None) -> LoadedPipeline:
+    doc = parse(text, file)
+    if not isinstance(doc.data, dict):
+        raise PipelineError(
+            f"a pipeline file must be a mapping, not {_type_name(doc.data)}",
+            "start with `version: 1` and a `stages:` mapping",
+            doc.location(()),
+        )
+    _check_version(doc)
+    try:
+        model = Pipeline.model_validate(doc.data)
+    except ValidationError as exc:
+        raise PipelineError.many([_diagnostic(doc, err) for err in exc.errors()]) from None
+    permissions = _check_permissions(doc, model)
+    _check_graph(doc, model)
+    return LoadedPipeline(path or Path(file), text, model, doc, permissions)
+
+
+def _type_name(value: object) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number",
+            bool: "a boolean"}.get(type(value), type(value).__name__)
+
+
+def _check_version(doc: YamlDocument) -> None:
+    assert isinstance(doc.data, dict)
+    if "version" not in doc.data:
+        raise PipelineError("missing `version`", "add `version: 1` at the top of the file",
+                            doc.location(()))
+    if doc.data["version"] != 1:
+        raise PipelineError(
+            f"unsupported pipeline version {doc.data['version']!r}",
+            "this release of the tool reads `version: 1` only",
+            doc.location(("version",)), "version",
+        )
+
+
+def _clean_loc(doc: YamlDocument, loc: tuple[str | int, ...]) -> YamlPath:
+    """Drop pydantic's union tags (the stage kind, ``function-after``...) from a location."""
+    out: list[str | int] = []
+    data: Any = doc.data
+    for part in loc:
+        if isinstance(data, dict) and part in data:
+            out.append(part)
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            out.append(part)
+            data = data[part]
+        elif isinstance(data, dict | list):
+            # a tag pydantic inserted, or a missing key (keep that last)
+            if part == loc[-1] and isinstance(part, str) and not part.startswith("function-"):
+                out.append(part)
+        else:
+            break
+    return tuple(out)
+
+
+def _diagnostic(doc: YamlDocument, err: Any) -> Diagnostic:
+    loc = tuple(err["loc"])
+    is_key = loc[-1:] == ("[key]",)
+    path = _clean_loc(doc, loc[:-1] if is_key else loc)
+    etype = err["type"]
+    where = dotted(path)
+    if is_key and len(path) == 2 and path[0] == "stages":
+        return Diagnostic(f"invalid stage id {path[1]!r}", doc.location(path, key=True), where,
+                          "stage ids are lowercase letters, digits and '-', starting with a "
+                          "letter")
+    if etype == "extra_forbidden":
+        key = str(path[-1])
+        parent = path[:-1]
+        allowed = _allowed_keys(doc, parent)
+        guess = graph.suggest(key, allowed)
+        hint = f"did you mean {guess!r}?" if guess else (
+            f"allowed keys: {', '.join(sorted(allowed))}" if allowed else None)
+        if key.startswith("cache") or key.endswith("cache"):
+            hint = "caches are not allowed: every stage starts from empty caches"
+        return Diagnostic(f"unknown key {key!r}", doc.location(path, key=True), where, hint)
+    if etype == "union_tag_invalid":
+        kind = err["input"].get("kind") if isinstance(err["input"], dict) else None
+        guess = graph.suggest(str(kind), list(KINDS))
+        hint = f"did you mean {guess!r}?" if guess else f"known kinds: {', '.join(KINDS)}"
+        return Diagnostic(f"unknown stage kind {kind!r}", doc.location((*path, "kind")),
+                          f"{where}.kind", hint)
+    if etype == "union_tag_not_found":
+        return Diagnostic("stage has no `kind`", doc.location(path, key=True), where,
+                          f"add `kind:` with one of: {', '.join(KINDS)}")
+    if etype == "missing":
+        return Diagnostic(f"missing required key {str(path[-1])!r}",
+                          doc.location(path[:-1], key=True), where, None)
+    if etype == "literal_error" and path[-1:] == ("id-token",):
+        return Diagnostic("`id-token` can only be `write`", doc.location(path), where,
+                          "remove the key for no OIDC token, or write `id-token: write`")
+    message = str(err["msg"]).removeprefix("Value error, ")
+    message = message[:1].lower() + message[1:]
+    return Diagnostic(f"{message} (got {_short(err.get('input'))})",
+                      doc.location(path, key=is_key), where)
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if not isinstance(value, dict | list) else _type_name(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _allowed_keys(doc: YamlDocument, parent: YamlPath) -> list[str]:
+    if parent == ():
+        return [f.alias or n for n, f in Pipeline.model_fields.items()]
+    if parent == ("source",):
+        from release.pipeline.model import Source
+
+        return list(Source.model_fields)
+    data: Any = doc.data
+    for part in parent[:2]:
+        data = data.get(part) if isinstance(data, dict) else None
+    if len(parent) >= 2 and parent[0] == "stages" and isinstance(data, dict):
+        kind = KINDS.get(str(data.get("kind")))
+        if kind is None:
+            return []
+        model: type[Any] = kind.config
+        if len(parent) == 3 and parent[2] == "permissions":
+            from release.permissions import NAMES
+
+            return list(NAMES)
+        if len(parent) == 2:
+            return [f.alias or n for n, f in model.model_fields.items()]
+    return []
+
+
+def _check_permissions(doc: YamlDocument, model: Pipeline) -> dict[str, PermissionSet]:
+    problems: list[Diagnostic] = []
+    effective: dict[str, PermissionSet] = {}
+    for sid, config in model.stages.items():
+        kind = KINDS[config.kind]
+        needed = kind.permissions(config)
+        if config.permissions is None:
+            effective[sid] = needed
+            continue
+        declared = config.permissions.to_set()
+        effective[sid] = declared
+        if kind.kind == "command":
+            continue  # command stages declare their own
+        path: YamlPath = ("stages", sid, "permissions")
+        missing = {n: lvl for n, lvl in needed.items() if declared.get_level(n) < lvl}
+        excess = declared.excess_over(needed)
+        for name, lvl in missing.items():
+            have = declared.get_level(name)
+            problems.append(Diagnostic(
+                f"stage {sid!r} declares {name}: {have}; kind {kind.kind} needs {name}: {lvl}",
+                doc.location(path), f"{dotted(path)}.{name}",
+                f"declare `{name}: {lvl}` or omit `permissions` to get exactly what the kind "
+                "needs",
+            ))
+        for name, lvl in excess.items():
+            need = needed.get_level(name)
+            needs_text = f"{name}: {need}" if need else "none" if not needed else needed.describe()
+            problems.append(Diagnostic(
+                f"stage {sid!r} declares {name}: {lvl}; kind {kind.kind} needs {needs_text}",
+                doc.location((*path, name)), f"{dotted(path)}.{name}",
+                "remove the excess permission: each stage gets only what it needs",
+            ))
+    if problems:
+        raise PipelineError.many(problems)
+    return effective
+
+
+def _check_graph(doc: YamlDocument, model: Pipeline) -> None:
+    needs = {sid: st.needs for sid, st in model.stages.items()}
+    problems = [Diagnostic(msg, doc.location(path), dotted(path), hint)
+                for path, msg, hint in graph.check_needs(needs)]
+    if problems:
+        raise PipelineError.many(problems)
+    cycle = graph.find_cycle(needs)
+    if cycle:
+        d = graph.cycle_diagnostic(cycle)
+        path = ("stages", cycle[0], "needs")
+        raise PipelineError(d.message, d.hint, doc.location(path), dotted(path))

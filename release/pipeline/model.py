@@ -1,0 +1,43 @@
+"""The pipeline file format, version 1, as pydantic models (unknown keys are errors)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from release.stages import AnyStage
+from release.stages.base import StageConfig
+
+Repository = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$", max_length=140)
+]
+
+
+class Source(BaseModel):
+    """Where releases come from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    repository: Repository | None = Field(
+        default=None, description="The GitHub repository releases belong to (owner/name)."
+    )
+    tags: str = Field(default="v*", description="Glob of the tags a release is cut from.")
+    version: str | None = Field(
+        default=None, description="The version, when it does not come from the tag."
+    )
+
+
+class Pipeline(BaseModel):
+    """A release pipeline: named stages and the source they build."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="release pipeline, version 1")
+
+    version: Literal[1] = Field(description="File format version; only 1 exists.")
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    source: Source = Field(default_factory=Source)
+    stages: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$", max_length=64)],
+                 AnyStage] = Field(min_length=1)
+
+    def stage(self, stage_id: str) -> StageConfig:
+        return self.stages[stage_id]

@@ -1,0 +1,1 @@
+"""Rendering plans, live progress, summaries and review reports."""

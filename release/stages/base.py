@@ -1,0 +1,188 @@
+"""The shape every stage kind has: a config model, permissions, effects, plan and run."""
+
+from __future__ import annotations
+
+import enum
+import re
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from release.permissions import NONE, PermissionsModel, PermissionSet
+
+if TYPE_CHECKING:
+    from release.engine.manifest import Artifact
+    from release.engine.sandbox import Sandbox, Workspace
+    from release.engine.source import SourceFacts
+    from release.pipeline.model import Pipeline
+
+STAGE_ID = r"^[a-z][a-z0-9-]*$"
+StageId = Annotated[str, Field(pattern=STAGE_ID, max_length=64)]
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+#: Environment variables that point tools at a cache; a pipeline may not set them.
+CACHE_VARIABLES = frozenset({
+    "PIP_CACHE_DIR", "PIP_NO_CACHE_DIR", "UV_CACHE_DIR", "UV_NO_CACHE", "GOCACHE", "GOMODCACHE",
+    "GOFLAGS", "npm_config_cache", "NPM_CONFIG_CACHE", "YARN_CACHE_FOLDER", "CARGO_HOME",
+    "CARGO_TARGET_DIR", "XDG_CACHE_HOME", "SCCACHE_DIR", "CCACHE_DIR", "RUSTC_WRAPPER",
+    "ACTIONS_CACHE_URL", "ACTIONS_CACHE_SERVICE_V2", "BUILDKIT_CACHE",
+})
+#: Names a stage's plain ``env`` may not use: secrets reach stages only through permissions.
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSPHRASE|PRIVATE_KEY|CREDENTIAL|^ACTIONS_",
+                          re.IGNORECASE)
+
+
+def parse_duration(value: int | str) -> int:
+    """``90``, ``"90s"``, ``"15m"``, ``"1h30m"`` -> seconds."""
+    if isinstance(value, int):
+        seconds = value
+    else:
+        match = _DURATION.match(value.strip())
+        if not match or not any(match.groups()):
+            raise ValueError("expected seconds or a duration such as 90s, 15m or 1h30m")
+        h, m, s = (int(g) if g else 0 for g in match.groups())
+        seconds = h * 3600 + m * 60 + s
+    if not 1 <= seconds <= 6 * 3600:
+        raise ValueError("timeout must be between 1 second and 6 hours (GitHub's job limit)")
+    return seconds
+
+
+class Effect(enum.Enum):
+    """What running a stage changes; dry-run runs only ``local`` and ``network`` stages."""
+
+    LOCAL = "local"
+    NETWORK = "network"
+    EXTERNAL = "external"
+
+
+class StageConfig(BaseModel):
+    """Keys every stage has. Kind models add their own beside these."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str
+    needs: tuple[StageId, ...] = ()
+    permissions: PermissionsModel | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    timeout: int | str = "30m"
+    reproducible: bool = False
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: int | str) -> int | str:
+        parse_duration(value)
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid environment variable name")
+            if name in CACHE_VARIABLES:
+                raise ValueError(f"{name} configures a cache or its location; caches are not "
+                                 "allowed: every stage starts from empty caches")
+            if _SECRET_NAME.search(name):
+                raise ValueError(f"{name} looks like a secret; env holds plain values only, "
+                                 "and credentials reach a stage only through its permissions")
+        return value
+
+    @property
+    def timeout_seconds(self) -> int:
+        return parse_duration(self.timeout)
+
+
+C = TypeVar("C", bound=StageConfig)
+
+
+@dataclass(frozen=True)
+class Output:
+    """A file a stage produced, relative to its output directory."""
+
+    path: str
+    kind: str
+    #: Extra facts recorded with the artifact (e.g. an OCI manifest digest).
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    """One thing a stage would do: shown in plans and dry-run reports."""
+
+    action: str
+    target: str = ""
+    digest: str | None = None
+    permission: str | None = None
+    identity: str | None = None
+
+
+@dataclass
+class StageContext(Generic[C]):
+    """Everything a stage may use while it runs; nothing else reaches it."""
+
+    stage_id: str
+    config: C
+    pipeline: Pipeline
+    out_dir: Path
+    workspace: Workspace
+    inputs: tuple[Artifact, ...]
+    source: SourceFacts
+    sandbox: Sandbox
+    env: Mapping[str, str]
+    secrets: Mapping[str, str]
+    dry_run: bool
+    log: Callable[[str], None]
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def input_path(self, artifact: Artifact) -> Path:
+        return artifact.resolve(self.out_dir.parent)
+
+
+class StageKind(ABC, Generic[C]):
+    """One kind of stage. Subclasses are registered in :mod:`release.stages`."""
+
+    kind: ClassVar[str]
+    description: ClassVar[str]
+    config: ClassVar[type[StageConfig]]
+    #: Whether the stage works on a clean export of the source tree.
+    uses_source: ClassVar[bool] = False
+
+    def permissions(self, config: C) -> PermissionSet:
+        """The least privileges this configuration needs."""
+        del config
+        return NONE
+
+    def effects(self, config: C) -> Effect:
+        del config
+        return Effect.LOCAL
+
+    def secret_variables(self, config: C) -> frozenset[str]:
+        """Names of outside environment variables this configuration reads (never printed)."""
+        del config
+        return frozenset()
+
+    def declared_outputs(self, config: C) -> list[str]:
+        """What the stage will write, as names or patterns, for the static plan."""
+        del config
+        return []
+
+    def plan(self, ctx: StageContext[C]) -> list[PlannedAction]:
+        """What the stage would do, with no side effects and no credentials."""
+        return [PlannedAction(f"run {self.kind} stage {ctx.stage_id!r}")]
+
+    @abstractmethod
+    def run(self, ctx: StageContext[C]) -> list[Output]:
+        """Do the work; write only under ``ctx.out_dir`` and return what was written."""
+
+
+def describe_config(config: StageConfig) -> dict[str, Any]:
+    """The kind-specific keys of a config, for plans."""
+    common = set(StageConfig.model_fields)
+    return {k: v for k, v in config.model_dump(by_alias=True, mode="json").items()
+            if k not in common}
