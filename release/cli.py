@@ -7,6 +7,7 @@ so ``release --help`` and ``release plan`` start fast.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import traceback
@@ -16,6 +17,11 @@ from typing import TextIO
 
 from release import __version__
 from release.errors import ReleaseError, UsageError
+
+
+#: Commands implemented in their own modules: (name, module, help). Each module has
+#: ``add_arguments(parser)`` and ``run(args) -> int`` and keeps heavy imports inside ``run``.
+COMMANDS: tuple[tuple[str, str, str], ...] = ()
 
 
 class _Redacting:
@@ -70,9 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--verify-reproducible", action="store_true",
                      help="build every stage twice and compare the outputs byte for byte")
 
-    schema = sub.add_parser("schema", help="print the JSON Schema of pipeline files")
-    schema.set_defaults()
+    sub.add_parser("schema", help="print the JSON Schema of pipeline files")
     sub.add_parser("stages", help="list the stage kinds")
+    for name, module, text in COMMANDS:
+        importlib.import_module(module).add_arguments(sub.add_parser(name, help=text))
     return parser
 
 
@@ -138,6 +145,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         for name, kind in KINDS.items():
             print(f"{name.ljust(width)}  {kind.description}")
         return 0
+    for name, module, _ in COMMANDS:
+        if args.command == name:
+            code: int = importlib.import_module(module).run(args)
+            return code
     raise UsageError(f"unknown command {args.command!r}")  # pragma: no cover
 
 

@@ -111,6 +111,8 @@ class Runner:
         if opts.stage is not None:
             self._import_inputs(opts.stage)
         self._schedule(selected)
+        order = [s for s in self.pipeline.model.stages if s in self.results]
+        self.results = {s: self.results[s] for s in order}
         path = None
         if all(self.results[s].status in (Status.SUCCESS, Status.PLANNED,
                                           Status.SKIPPED) for s in selected):
