@@ -138,7 +138,8 @@ def _diagnostic(doc: YamlDocument, err: Any) -> Diagnostic:
         return Diagnostic("`id-token` can only be `write`", doc.location(path), where,
                           "remove the key for no OIDC token, or write `id-token: write`")
     message = str(err["msg"]).removeprefix("Value error, ")
-    message = message[:1].lower() + message[1:]
+    if message[1:2].islower():
+        message = message[:1].lower() + message[1:]
     return Diagnostic(f"{message} (got {_short(err.get('input'))})",
                       doc.location(path, key=is_key), where)
 

@@ -24,6 +24,7 @@ YamlPath = tuple[str | int, ...]
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_PLAIN = frozenset({"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"})
 
 
 def dotted(path: YamlPath) -> str:
@@ -158,6 +159,9 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: YamlPath) -> object:
         self.doc.values.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN:
+            raise _error(self.doc.file, f"unsupported YAML tag {node.tag!r}", node.start_mark,
+                         "pipeline files use plain YAML: strings, numbers, lists, mappings")
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):

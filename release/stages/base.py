@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from release.permissions import NONE, PermissionsModel, PermissionSet
 
@@ -53,6 +53,18 @@ def parse_duration(value: int | str) -> int:
     return seconds
 
 
+def _check_env_name(name: str) -> str:
+    if not _ENV_NAME.match(name):
+        raise ValueError(f"{name!r} is not a valid environment variable name")
+    if name in CACHE_VARIABLES:
+        raise ValueError(f"{name} configures a cache or its location; caches are not "
+                         "allowed: every stage starts from empty caches")
+    if _SECRET_NAME.search(name):
+        raise ValueError(f"{name} looks like a secret; env holds plain values only, "
+                         "and credentials reach a stage only through its permissions")
+    return name
+
+
 class Effect(enum.Enum):
     """What running a stage changes; dry-run runs only ``local`` and ``network`` stages."""
 
@@ -69,7 +81,8 @@ class StageConfig(BaseModel):
     kind: str
     needs: tuple[StageId, ...] = ()
     permissions: PermissionsModel | None = None
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[Annotated[str, AfterValidator(_check_env_name)], str] = Field(
+        default_factory=dict)
     timeout: int | str = "30m"
     reproducible: bool = False
 
@@ -77,20 +90,6 @@ class StageConfig(BaseModel):
     @classmethod
     def _timeout(cls, value: int | str) -> int | str:
         parse_duration(value)
-        return value
-
-    @field_validator("env")
-    @classmethod
-    def _env(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
-            if not _ENV_NAME.match(name):
-                raise ValueError(f"{name!r} is not a valid environment variable name")
-            if name in CACHE_VARIABLES:
-                raise ValueError(f"{name} configures a cache or its location; caches are not "
-                                 "allowed: every stage starts from empty caches")
-            if _SECRET_NAME.search(name):
-                raise ValueError(f"{name} looks like a secret; env holds plain values only, "
-                                 "and credentials reach a stage only through its permissions")
         return value
 
     @property
