@@ -1,0 +1,172 @@
+"""CycloneDX JSON SBOMs for Python distributions and single-file executables.
+
+Spec: https://cyclonedx.org/docs/1.6/json/. cyclonedx-python-lib is imported inside
+the functions that use it: stage modules import this module at plan time.
+A wheel or sdist is described by its core metadata (the distribution is the
+BOM's subject, each ``Requires-Dist`` a declared, unresolved dependency); a
+zipapp by the distributions it bundles and the pins of a lock it carries.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from release import __version__
+from release.errors import ReleaseError
+from release.provenance.pymeta import (
+    Bundle,
+    Distribution,
+    normalize,
+    read_sdist,
+    read_wheel,
+    read_zipapp,
+)
+
+if TYPE_CHECKING:
+    from cyclonedx.model.component import Component
+
+Format = Literal["wheel", "sdist", "executable"]
+#: Namespace of our CycloneDX properties (https://cyclonedx.org/docs/1.6/json/#properties).
+PROPERTY_PREFIX = "release-pipeline:"
+SPEC_VERSION = "1.6"
+
+
+def sbom_format(name: str, artifact_kind: str) -> Format | None:
+    """Which SBOM an artifact gets, from its file name and manifest kind; ``None``: none."""
+    if name.endswith(".whl"):
+        return "wheel"
+    if name.endswith((".tar.gz", ".zip")) and artifact_kind == "sdist":
+        return "sdist"
+    if name.endswith(".tar.gz") and artifact_kind in ("sdist", "python-sdist"):
+        return "sdist"
+    if artifact_kind in ("executable", "binary", "zipapp", "pyz") or name.endswith(".pyz"):
+        return "executable"
+    return None
+
+
+def sbom_json(path: Path, fmt: Format, *, sha256: str, epoch: int | None = None) -> str:
+    """The SBOM of the file at ``path`` (whose sha256 is ``sha256``) as JSON text.
+
+    With ``epoch`` (SOURCE_DATE_EPOCH) the timestamp is the commit time and the
+    serial number derives from the digest, so rebuilding gives the same bytes.
+    """
+    from cyclonedx.model import HashAlgorithm, HashType, Property
+    from cyclonedx.model.bom import Bom, BomMetaData
+    from cyclonedx.model.component import Component, ComponentScope, ComponentType
+    from cyclonedx.model.tool import ToolRepository
+    from cyclonedx.output.json import JsonV1Dot6
+
+    file_hash = HashType(alg=HashAlgorithm.SHA_256, content=sha256)
+    deps: list[Component] = []
+    if fmt in ("wheel", "sdist"):
+        dist = read_wheel(path) if fmt == "wheel" else read_sdist(path)
+        root = _component(dist, ComponentType.LIBRARY, file_name=path.name, hashes=[file_hash])
+        deps = _requirements(dist)
+    else:
+        bundle = read_zipapp(path)
+        root = _executable(path.name, file_hash, bundle)
+        if bundle is not None:
+            deps = [_component(d, ComponentType.LIBRARY, scope=ComponentScope.REQUIRED)
+                    for d in bundle.installed]
+            deps += [_component(d, ComponentType.LIBRARY, scope=ComponentScope.REQUIRED,
+                                properties=[Property(name=f"{PROPERTY_PREFIX}evidence",
+                                                     value="lock")])
+                     for d in bundle.locked]
+    when = datetime.fromtimestamp(epoch, UTC) if epoch is not None else None
+    tools = ToolRepository(components=[Component(
+        type=ComponentType.APPLICATION, name="release", group="release-pipeline",
+        version=__version__, bom_ref="tool:release")])
+    bom = Bom(metadata=BomMetaData(component=root, tools=tools, timestamp=when),
+              components=deps,
+              serial_number=uuid.uuid5(uuid.NAMESPACE_URL, f"sha256:{sha256}#{fmt}"))
+    bom.register_dependency(root, deps)
+    return str(JsonV1Dot6(bom).output_as_string(indent=2)) + "\n"
+
+
+def _purl(name: str, version: str | None, file_name: str | None = None) -> object:
+    from packageurl import PackageURL
+
+    # https://github.com/package-url/purl-spec/blob/main/PURL-TYPES.rst#pypi
+    return PackageURL(type="pypi", name=normalize(name), version=version or None,
+                      qualifiers={"file_name": file_name} if file_name else None)
+
+
+def _component(dist: Distribution, kind: object, *, file_name: str | None = None,
+               hashes: Iterable[object] = (), scope: object = None,
+               properties: Iterable[object] = ()) -> Component:
+    from cyclonedx.contrib.license.factories import LicenseFactory
+    from cyclonedx.model import ExternalReference, ExternalReferenceType, XsUri
+    from cyclonedx.model.component import Component
+
+    purl = _purl(dist.name, dist.version, file_name)
+    licenses = []
+    lic = dist.license_expression or dist.license
+    if lic:
+        licenses.append(LicenseFactory().make_from_string(lic))
+    refs = []
+    for label, url in dist.urls:
+        kind_of = (ExternalReferenceType.VCS
+                   if label.lower() in ("source", "repository", "source code", "github")
+                   else ExternalReferenceType.WEBSITE)
+        try:
+            refs.append(ExternalReference(type=kind_of, url=XsUri(url), comment=label))
+        except ValueError:
+            continue  # a malformed URL in metadata is not worth failing the SBOM for
+    return Component(name=dist.name, version=dist.version or None, type=kind,  # type: ignore[arg-type]
+                     purl=purl, bom_ref=str(purl), hashes=hashes,  # type: ignore[arg-type]
+                     licenses=licenses, description=dist.summary, scope=scope,  # type: ignore[arg-type]
+                     external_references=refs, properties=properties)  # type: ignore[arg-type]
+
+
+def _requirements(dist: Distribution) -> list[Component]:
+    """Declared dependencies: unresolved, so no version; the requirement text is kept."""
+    from cyclonedx.model import Property
+    from cyclonedx.model.component import Component, ComponentScope, ComponentType
+
+    grouped: dict[str, list[tuple[str, str | None]]] = {}
+    for req in dist.requires:
+        if normalize(req.name) == normalize(dist.name):
+            continue  # an extra pulling in other extras of the same distribution
+        grouped.setdefault(normalize(req.name), []).append((req.text, req.extra))
+    found = []
+    for name, reqs in sorted(grouped.items()):
+        optional = all(extra is not None for _, extra in reqs)
+        props = [Property(name=f"{PROPERTY_PREFIX}requirement", value=text) for text, _ in reqs]
+        props += [Property(name=f"{PROPERTY_PREFIX}extra", value=extra)
+                  for extra in sorted({e for _, e in reqs if e})]
+        purl = _purl(name, None)
+        found.append(Component(
+            name=name, type=ComponentType.LIBRARY, purl=purl,  # type: ignore[arg-type]
+            bom_ref=f"requirement:{name}", properties=props,
+            scope=ComponentScope.OPTIONAL if optional else ComponentScope.REQUIRED))
+    return found
+
+
+def _executable(name: str, file_hash: object, bundle: Bundle | None) -> Component:
+    from cyclonedx.model import Property
+    from cyclonedx.model.component import Component, ComponentType
+
+    if bundle is None:
+        note = "not a zip archive: contents not inspected"
+    elif not bundle.installed and not bundle.locked:
+        note = "zipapp without .dist-info or lock: bundled packages unknown"
+    else:
+        note = "zipapp: components from " + ", ".join(
+            (["bundled .dist-info"] if bundle.installed else []) + list(bundle.lock_files))
+    return Component(name=name, type=ComponentType.APPLICATION, bom_ref=f"file:{name}",
+                     hashes=[file_hash],  # type: ignore[list-item]
+                     properties=[Property(name=f"{PROPERTY_PREFIX}contents", value=note)])
+
+
+def check_sbom(text: str) -> None:
+    """Validate SBOM JSON against the CycloneDX 1.6 schema; raise ReleaseError if invalid."""
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
+    if error is not None:
+        raise ReleaseError(f"SBOM does not validate against CycloneDX {SPEC_VERSION}: {error}")
