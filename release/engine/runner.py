@@ -178,6 +178,8 @@ class Runner:
             try:
                 while pending or running:
                     for stage in list(pending):
+                        if len(running) >= self.options.jobs:
+                            break
                         verdict = self._readiness(stage)
                         if verdict == "wait":
                             continue

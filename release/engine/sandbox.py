@@ -98,7 +98,8 @@ class Sandbox:
         home = Path.home()
         if home != Path("/"):
             bw += ["--tmpfs", str(home)]
-            # keep the interpreter and tools installed under the real home reachable
+            # keep toolchains installed under the real home (pyenv, cargo...) reachable,
+            # read-only; the rest of the home (credentials, caches) stays hidden
             for keep in _under(home, _toolchain_dirs()):
                 bw += ["--ro-bind", str(keep), str(keep)]
         for path in readable:
@@ -152,8 +153,10 @@ def _toolchain_dirs() -> list[Path]:
 
 
 def _under(root: Path, paths: Sequence[Path]) -> list[Path]:
-    inside = [p for p in paths if p != root and p.is_relative_to(root)]
-    return [p for p in inside if not any(p != q and p.is_relative_to(q) for q in inside)]
+    """The top-level folders of ``root`` that hold toolchains (e.g. ``~/.pyenv``)."""
+    tops = {root / p.relative_to(root).parts[0] for p in paths
+            if p != root and p.is_relative_to(root)}
+    return sorted(tops)
 
 
 def _kill(proc: subprocess.Popen[bytes], timed_out: threading.Event) -> None:
