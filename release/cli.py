@@ -18,7 +18,6 @@ from typing import TextIO
 from release import __version__
 from release.errors import ReleaseError, UsageError
 
-
 #: Commands implemented in their own modules: (name, module, help). Each module has
 #: ``add_arguments(parser)`` and ``run(args) -> int`` and keeps heavy imports inside ``run``.
 COMMANDS: tuple[tuple[str, str, str], ...] = ()
@@ -86,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 ok, 1 a stage or check failed, 2 bad input)."""
     out, err = _Redacting(sys.stdout), _Redacting(sys.stderr)
-    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    sys.stdout, sys.stderr = out, err
     try:
         args = _parser().parse_args(argv)
         try:
@@ -181,7 +180,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from release.engine.runner import RunOptions, Runner
+    from release.engine.runner import Runner, RunOptions
     from release.engine.source import SourceFacts
     from release.pipeline.load import load
     from release.report.console import LiveReporter, PlainReporter, render_summary

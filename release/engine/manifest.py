@@ -8,7 +8,6 @@ needs from the artifacts directory, re-hashes every file, and writes its own.
 from __future__ import annotations
 
 import json
-import os
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -103,7 +102,7 @@ def verify(root: Path, artifacts: Iterable[Artifact]) -> None:
         if path.is_symlink() or not path.is_file():
             raise IntegrityError(f"artifact {art.path} from stage {art.stage!r} is missing or "
                                  "not a regular file", "hand over the stage's outputs unchanged")
-    for art, path, digest in zip(arts, paths, file_digests(paths), strict=True):
+    for art, digest in zip(arts, file_digests(paths), strict=True):
         if digest != art.sha256:
             raise IntegrityError(
                 f"artifact {art.path} changed after stage {art.stage!r} produced it: "
@@ -150,4 +149,4 @@ def write_manifest(out_root: Path, meta: Mapping[str, Any],
 def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    tmp.replace(path)

@@ -8,6 +8,7 @@ process a network namespace with no interfaces but a down loopback.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -92,7 +93,8 @@ class Sandbox:
             return list(argv)
         bw = ["bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc",
               "--unshare-uts", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-              "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/run"]
+              # fresh, empty temporary directories inside the sandbox
+              "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/run"]  # noqa: S108
         if not network:
             bw.append("--unshare-net")
         home = Path.home()
@@ -161,17 +163,13 @@ def _under(root: Path, paths: Sequence[Path]) -> list[Path]:
 
 def _kill(proc: subprocess.Popen[bytes], timed_out: threading.Event) -> None:
     timed_out.set()
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _watch_cancel(proc: subprocess.Popen[bytes], cancel: threading.Event) -> None:
     while proc.poll() is None:
         if cancel.wait(0.2):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             return

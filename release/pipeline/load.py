@@ -87,10 +87,9 @@ def _clean_loc(doc: YamlDocument, loc: tuple[str | int, ...]) -> YamlPath:
     out: list[str | int] = []
     data: Any = doc.data
     for part in loc:
-        if isinstance(data, dict) and part in data:
-            out.append(part)
-            data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+        in_dict = isinstance(data, dict) and part in data
+        in_list = isinstance(data, list) and isinstance(part, int) and part < len(data)
+        if in_dict or in_list:
             out.append(part)
             data = data[part]
         elif isinstance(data, dict | list):

@@ -24,6 +24,7 @@ YamlPath = tuple[str | int, ...]
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_PLAIN_HINT = "pipeline files use plain YAML: strings, numbers, lists, mappings"
 _PLAIN = frozenset({"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"})
 
 
@@ -61,7 +62,8 @@ class YamlDocument:
             key = False
 
 
-def _error(file: str, message: str, mark: yaml.Mark | None, hint: str | None = None) -> PipelineError:
+def _error(file: str, message: str, mark: yaml.Mark | None,
+           hint: str | None = None) -> PipelineError:
     loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
     return PipelineError(message, hint, loc)
 
@@ -161,7 +163,7 @@ class _Builder:
         self.doc.values.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
         if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN:
             raise _error(self.doc.file, f"unsupported YAML tag {node.tag!r}", node.start_mark,
-                         "pipeline files use plain YAML: strings, numbers, lists, mappings")
+                         _PLAIN_HINT)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
@@ -170,7 +172,7 @@ class _Builder:
             return self.constructor.construct_object(node, deep=True)
         except yaml.MarkedYAMLError as exc:
             raise _error(self.doc.file, f"invalid value: {exc.problem}", node.start_mark,
-                         "pipeline files use plain YAML: strings, numbers, lists, mappings") from exc
+                         _PLAIN_HINT) from exc
 
     def _pairs(self, node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
         """Key/value pairs with YAML merge keys (``<<: *base``) applied."""

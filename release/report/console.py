@@ -12,6 +12,8 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from release.engine.runner import RunResult, StageResult
 
 
@@ -51,7 +53,7 @@ class LiveReporter(PlainReporter):
                          transient=True)
         self.live.start()
 
-    def _render(self) -> object:
+    def _render(self) -> Table:
         from rich.table import Table
 
         table = Table.grid(padding=(0, 2))

@@ -30,7 +30,7 @@ def plan_data(pipeline: LoadedPipeline, source: SourceFacts | None) -> dict[str,
     return {
         "pipeline": pipeline.model.name,
         "file": str(pipeline.path),
-        "source": None if source is None else {k: v for k, v in source.to_json().items()},
+        "source": None if source is None else dict(source.to_json().items()),
         "stages": stages,
     }
 

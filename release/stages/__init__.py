@@ -9,8 +9,10 @@ from pydantic import Field
 from release.stages.base import StageConfig, StageKind
 from release.stages.checksums import Checksums
 from release.stages.command import Command
+from release.stages.pem_bundle import PemBundle
+from release.stages.sbom import Sbom
 
-_ORDER: tuple[StageKind[Any], ...] = (Command(), Checksums())
+_ORDER: tuple[StageKind[Any], ...] = (Command(), Checksums(), PemBundle(), Sbom())
 
 
 def _registry(kinds: tuple[StageKind[Any], ...]) -> dict[str, StageKind[Any]]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from release.permissions import NONE, PermissionsModel, PermissionSet
+from release.permissions import NONE, PermissionSet, PermissionsModel
 
 if TYPE_CHECKING:
     from release.engine.manifest import Artifact

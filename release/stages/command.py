@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -53,7 +52,8 @@ class Command(StageKind[CommandConfig]):
         )
         found: list[str] = []
         for pattern in ctx.config.outputs:
-            matches = sorted(glob.glob(pattern, root_dir=ctx.out_dir))
+            matches = sorted(p.relative_to(ctx.out_dir).as_posix()
+                             for p in ctx.out_dir.glob(pattern))
             if not matches:
                 matches = [pattern]  # reported as missing by the engine
             found.extend(m for m in matches if m not in found)

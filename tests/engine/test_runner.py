@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from release.engine.credentials import Redactor
-from release.engine.runner import RunOptions, Runner, StageResult, Status
+from release.engine.runner import Runner, RunOptions, StageResult, Status
 from release.engine.source import discover
 from release.pipeline.load import load
 from tests.conftest import Repo
@@ -77,7 +77,8 @@ def test_token_printed_by_a_stage_is_redacted(repo: Repo, cli, monkeypatch, tmp_
   leak:
     kind: command
     permissions: {contents: read}
-    run: ["sh", "-c", "echo token=$GITHUB_TOKEN; echo pat=github_pat_11ABCDEFG0123456789_abcdefghijklmnop; echo ok > {out}/ok"]
+    run: ["sh", "-c", "echo token=$GITHUB_TOKEN; echo pat=$PAT; echo ok > {out}/ok"]
+    env: {PAT: github_pat_11ABCDEFG0123456789_abcdefghijklmnop}
     outputs: ["ok"]
 """)
     set_ci_secrets(monkeypatch)
@@ -197,7 +198,7 @@ class Tamper(Events):
 def test_tampering_between_stages_stops_the_run(repo: Repo, tmp_path):
     path = pipeline(repo, SLEEPERS.replace("sleep 1; ", ""))
     out = tmp_path / "out"
-    runner, result = run_engine(path, out, Tamper(out), jobs=2)
+    runner, _result = run_engine(path, out, Tamper(out), jobs=2)
     sums = runner.results["sums"]
     assert sums.status is Status.FAILED
     assert "a/a changed after stage 'a' produced it" in sums.reason
