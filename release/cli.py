@@ -27,7 +27,7 @@ class _Redacting:
     """Wraps a text stream so that every line written passes through redaction."""
 
     def __init__(self, stream: TextIO) -> None:
-        from release.engine.credentials import Redactor
+        from release.engine.redaction import Redactor
 
         self._stream = stream
         self.redactor = Redactor.from_environment(os.environ)
@@ -207,7 +207,7 @@ def _run(args: argparse.Namespace) -> int:
     live = sys.stderr.isatty() and not os.environ.get("CI")
     reporter = LiveReporter() if live else PlainReporter()
     redactor = sys.stdout.redactor if isinstance(sys.stdout, _Redacting) else None
-    from release.engine.credentials import Redactor
+    from release.engine.redaction import Redactor
 
     runner = Runner(pipeline, options, source, reporter, os.environ,
                     redactor or Redactor.from_environment(os.environ))

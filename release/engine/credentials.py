@@ -1,4 +1,4 @@
-"""Per-stage environments and tokens, and redaction of secrets from everything printed.
+"""Per-stage environments and tokens.
 
 A stage's process starts from an empty environment plus an allowlist. Credentials
 reach it only as its permissions allow: the GitHub token with a GitHub permission,
@@ -8,10 +8,10 @@ GitHub Actions never.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from release.engine.redaction import OIDC_VARIABLES
 from release.permissions import Level, PermissionSet
 
 #: Copied from the outside environment when set: tool lookup and CI metadata.
@@ -23,15 +23,6 @@ ALLOWED = (
     "GITHUB_SERVER_URL", "GITHUB_API_URL", "GITHUB_ACTOR", "RUNNER_OS", "RUNNER_ARCH",
 )
 GITHUB_TOKEN = "GITHUB_TOKEN"  # noqa: S105 - a variable name, not a secret
-OIDC_VARIABLES = ("ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN")
-#: Names whose values are secrets wherever they appear.
-_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSPHRASE|PRIVATE_KEY|CREDENTIAL|API_KEY",
-                          re.IGNORECASE)
-_TOKEN_SHAPES = re.compile(
-    r"\b(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{20,255}"
-    r"|eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*)"
-)
-MASK = "***"
 
 
 def stage_environment(
@@ -63,30 +54,3 @@ def stage_environment(
     env.update(plain)
     env.update(secrets)
     return env, secrets
-
-
-class Redactor:
-    """Masks known secret values and anything shaped like a GitHub token or a JWT."""
-
-    def __init__(self, values: Iterable[str] = ()) -> None:
-        self._values: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
-        self.add(values)
-
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str]) -> Redactor:
-        values = [v for k, v in environ.items()
-                  if (_SECRET_NAME.search(k) or k in OIDC_VARIABLES) and len(v) >= 6]
-        return cls(values)
-
-    def add(self, values: Iterable[str]) -> None:
-        new = {v for v in values if v and len(v) >= 4} - self._values
-        if new:
-            self._values |= new
-            ordered = sorted(self._values, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
-
-    def __call__(self, text: str) -> str:
-        if self._pattern is not None:
-            text = self._pattern.sub(MASK, text)
-        return _TOKEN_SHAPES.sub(MASK, text)

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from release.engine import manifest
-from release.engine.credentials import Redactor, stage_environment
+from release.engine.credentials import stage_environment
 from release.engine.digest import file_digest
 from release.engine.manifest import Artifact
+from release.engine.redaction import Redactor
 from release.engine.sandbox import Sandbox, Workspace
 from release.engine.source import SourceExport, SourceFacts
 from release.errors import ReleaseError, StageFailed, UsageError

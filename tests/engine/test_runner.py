@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from release.engine.credentials import Redactor
+from release.engine.redaction import Redactor
 from release.engine.runner import Runner, RunOptions, StageResult, Status
 from release.engine.source import discover
 from release.pipeline.load import load

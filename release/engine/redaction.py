@@ -1,0 +1,48 @@
+"""Redaction: secrets never reach any output.
+
+Every line the tool prints passes through a :class:`Redactor`: known secret values
+from the environment are masked, and so is anything shaped like a GitHub token or a JWT.
+Kept free of heavy imports: the CLI wraps its output streams with it at start-up.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+OIDC_VARIABLES = ("ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+#: Names whose values are secrets wherever they appear.
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSPHRASE|PRIVATE_KEY|CREDENTIAL|API_KEY",
+                          re.IGNORECASE)
+_TOKEN_SHAPES = re.compile(
+    r"\b(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{20,255}"
+    r"|eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*)"
+)
+MASK = "***"
+
+
+class Redactor:
+    """Masks known secret values and anything shaped like a GitHub token or a JWT."""
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self.add(values)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> Redactor:
+        values = [v for k, v in environ.items()
+                  if (_SECRET_NAME.search(k) or k in OIDC_VARIABLES) and len(v) >= 6]
+        return cls(values)
+
+    def add(self, values: Iterable[str]) -> None:
+        new = {v for v in values if v and len(v) >= 4} - self._values
+        if new:
+            self._values |= new
+            ordered = sorted(self._values, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+
+    def __call__(self, text: str) -> str:
+        if self._pattern is not None:
+            text = self._pattern.sub(MASK, text)
+        return _TOKEN_SHAPES.sub(MASK, text)
