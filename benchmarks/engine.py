@@ -50,7 +50,8 @@ def big_pipeline(n: int) -> str:
         deps = [f"s{j}" for j in (i - 1, i // 2, i - 7) if 0 <= j < i]
         if deps:
             lines.append(f"    needs: [{', '.join(sorted(set(deps)))}]")
-    lines += ["  sums:", "    kind: checksums", f"    needs: [{', '.join(f's{i}' for i in range(n))}]"]
+    everything = ", ".join(f"s{i}" for i in range(n))
+    lines += ["  sums:", "    kind: checksums", f"    needs: [{everything}]"]
     return "\n".join(lines) + "\n"
 
 
