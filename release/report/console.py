@@ -50,22 +50,24 @@ class LiveReporter(PlainReporter):
         self.console = Console(stderr=True)
         self.running: dict[str, tuple[str, float]] = {}
         self.live = Live(self._render(), console=self.console, refresh_per_second=4,
-                         transient=True)
+                         transient=True, redirect_stdout=False, redirect_stderr=False)
         self.live.start()
 
     def _render(self) -> Table:
         from rich.table import Table
+        from rich.text import Text
 
         table = Table.grid(padding=(0, 2))
         now = time.monotonic()
         for stage, (kind, started) in sorted(self.running.items()):
-            table.add_row("[bold cyan]running[/]", stage, kind, f"{now - started:.0f}s")
+            table.add_row(Text("running", style="bold cyan"), Text(stage), Text(kind),
+                          Text(f"{now - started:.0f}s"))
         return table
 
     def _emit(self, text: str) -> None:
         with self._lock:
+            self.live.update(self._render(), refresh=False)
             self.console.print(text, markup=False, highlight=False)
-            self.live.update(self._render())
 
     def started(self, stage: str, kind: str) -> None:
         self.running[stage] = (kind, time.monotonic())
