@@ -11,8 +11,9 @@ from release.stages.checksums import Checksums
 from release.stages.command import Command
 from release.stages.pem_bundle import PemBundle
 from release.stages.sbom import Sbom
+from release.stages.sign import Sign
 
-_ORDER: tuple[StageKind[Any], ...] = (Command(), Checksums(), PemBundle(), Sbom())
+_ORDER: tuple[StageKind[Any], ...] = (Command(), Checksums(), PemBundle(), Sbom(), Sign())
 
 
 def _registry(kinds: tuple[StageKind[Any], ...]) -> dict[str, StageKind[Any]]:

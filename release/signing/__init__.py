@@ -1,0 +1,107 @@
+"""Signing backends: Sigstore keyless (sigstore-python) and an offline ECDSA P-256 key.
+
+Both sit behind :class:`Signer`. Heavy libraries (sigstore, cryptography, httpx) are
+imported by the backend modules only, which stage modules import inside ``run``.
+
+What each backend writes beside a file ``F``:
+
+- ``sigstore``: ``F.sigstore.json``, a Sigstore bundle v0.3
+  (https://github.com/sigstore/protobuf-specs/blob/main/protos/sigstore_bundle.proto)
+  holding the Fulcio certificate, the signature, the Rekor entry and an RFC 3161
+  timestamp; ``sigstore verify``, ``cosign verify-blob --bundle`` and ``release
+  verify`` check it.
+- ``key``: ``F.sig``, the raw DER ECDSA signature over SHA-256 of ``F``. ``openssl dgst
+  -sha256 -verify KEY.pub -signature F.sig F`` verifies it as is, and so does ``cosign
+  verify-blob --key KEY.pub --signature F.sig F`` (cosign base64-encodes a signature
+  file that is not already base64). The public key is a PEM artifact of its own; its
+  fingerprint (sha256 of the DER SubjectPublicKeyInfo, lowercase hex) is recorded in
+  the annotations of every signature and is the ``keyid`` of every DSSE envelope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+#: Artifact annotations recorded with every signature (see ``Artifact.annotations``).
+SIGNED_NAME = "signing.subject"
+SIGNED_SHA256 = "signing.subject-sha256"
+BACKEND = "signing.backend"
+#: sha256 (hex) of the DER SubjectPublicKeyInfo of the key backend's public key.
+KEY_FINGERPRINT = "signing.key-sha256"
+#: The certificate identity (SAN) and OIDC issuer of a keyless signature.
+IDENTITY = "signing.identity"
+ISSUER = "signing.issuer"
+
+#: Artifact kinds of what the backends write.
+KIND_BUNDLE = "sigstore-bundle"
+KIND_SIGNATURE = "signature"
+KIND_PUBLIC_KEY = "public-key"
+KIND_ATTESTATION = "attestation"
+
+BUNDLE_SUFFIX = ".sigstore.json"
+SIGNATURE_SUFFIX = ".sig"
+
+
+@dataclass(frozen=True)
+class SignedBlob:
+    """A signature over a file: its bytes, the suffix of its file name, kind and facts."""
+
+    suffix: str
+    content: bytes
+    kind: str
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SignedStatement:
+    """A signed in-toto statement: the DSSE envelope (JSON object) and, keyless, its bundle."""
+
+    envelope: Mapping[str, Any]
+    bundle: bytes | None
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+class Signer(Protocol):
+    """What the ``sign`` and ``attest`` stages need from a backend."""
+
+    #: Short name of the backend (``sigstore`` or ``key``).
+    backend: str
+
+    def sign_file(self, path: Path, sha256: str) -> SignedBlob:
+        """Sign the file at ``path``, whose digest must still be ``sha256`` (hex)."""
+        ...
+
+    def sign_statement(self, statement: Mapping[str, Any]) -> SignedStatement:
+        """Sign an in-toto statement as a DSSE envelope."""
+        ...
+
+    def public_key_pem(self) -> bytes | None:
+        """The PEM public key consumers verify with; None for keyless signatures."""
+        ...
+
+    def close(self) -> None:
+        """Forget the key material."""
+        ...
+
+
+def checked_digest(path: Path, expected: str) -> bytes:
+    """The SHA-256 of the file, read in chunks; it must equal the digest recorded for it.
+
+    Signing hashes the file itself, so a file swapped after the engine re-verified the
+    stage's inputs is caught here rather than signed.
+    """
+    import hashlib
+
+    from release.errors import IntegrityError
+
+    with path.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha256")
+    if digest.hexdigest() != expected:
+        raise IntegrityError(
+            f"{path.name} changed before it was signed: recorded sha256 {expected}, "
+            f"found {digest.hexdigest()}",
+            "an artifact was modified between stages; rebuild from a clean state")
+    return digest.digest()
