@@ -9,11 +9,13 @@ from pydantic import Field
 from release.stages.base import StageConfig, StageKind
 from release.stages.checksums import Checksums
 from release.stages.command import Command
+from release.stages.oci_image import OciImage
 from release.stages.pem_bundle import PemBundle
 from release.stages.sbom import Sbom
 from release.stages.sign import Sign
 
-_ORDER: tuple[StageKind[Any], ...] = (Command(), Checksums(), PemBundle(), Sbom(), Sign())
+_ORDER: tuple[StageKind[Any], ...] = (Command(), Checksums(), PemBundle(), Sbom(), Sign(),
+                                      OciImage())
 
 
 def _registry(kinds: tuple[StageKind[Any], ...]) -> dict[str, StageKind[Any]]:

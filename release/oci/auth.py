@@ -1,0 +1,109 @@
+"""Registry authentication: the Docker token flow and HTTP Basic, as an httpx auth flow.
+
+A registry answers an unauthenticated call with ``401`` and a ``WWW-Authenticate``
+challenge. ``Bearer realm=...,service=...,scope=...`` sends us to a token server
+(https://distribution.github.io/distribution/spec/auth/token/), which we ask, with
+the credentials as HTTP Basic (or anonymously), for a token scoped to the repository;
+``Basic`` means the credentials go to the registry itself. Credentials travel only
+over TLS, or to a loopback host, and never appear in an error message.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Generator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+
+from release.errors import StageFailed
+from release.oci.reference import is_loopback
+
+_PARAM = re.compile(r'([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A user name and a secret (a token or password); ``repr`` never shows the secret."""
+
+    username: str
+    secret: str
+
+    def __repr__(self) -> str:
+        return f"Credentials(username={self.username!r}, secret=***)"
+
+    def basic(self) -> str:
+        raw = f"{self.username}:{self.secret}".encode()
+        return "Basic " + base64.b64encode(raw).decode()
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """``Bearer realm="x",service="y"`` -> ``("bearer", {"realm": "x", "service": "y"})``."""
+    scheme, _, rest = header.strip().partition(" ")
+    params = {m[1].lower(): m[2] if m[2] is not None else m[3] for m in _PARAM.finditer(rest)}
+    return scheme.lower(), {k: v.replace('\\"', '"') for k, v in params.items()}
+
+
+class RegistryAuth(httpx.Auth):
+    """Answers a registry's challenge once, then sends the token with every request."""
+
+    def __init__(self, host: str, scope: str, credentials: Credentials | None) -> None:
+        self.host = host
+        self.scope = scope
+        self.credentials = credentials
+        self.header: str | None = None
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self.header:
+            request.headers["Authorization"] = self.header
+        response = yield request
+        if response.status_code != 401:
+            return
+        scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+        if scheme == "basic":
+            if self.credentials is None:
+                return  # the caller reports the 401 with a hint about credentials
+            self.header = self.credentials.basic()
+        elif scheme == "bearer":
+            token_request = self._token_request(params)
+            token_response = yield token_request
+            token_response.read()
+            self.header = "Bearer " + self._token(token_response)
+        else:
+            return
+        request.headers["Authorization"] = self.header
+        yield request
+
+    def _token_request(self, params: dict[str, str]) -> httpx.Request:
+        realm = params.get("realm", "")
+        parts = urlsplit(realm)
+        if parts.scheme != "https" and not (parts.scheme == "http"
+                                             and is_loopback(parts.netloc)):
+            raise StageFailed(f"registry {self.host} sends us to a token server over "
+                              f"{parts.scheme or 'an unknown scheme'} ({parts.netloc})",
+                              "credentials travel over TLS only (plain HTTP on loopback)")
+        query = {"scope": self.scope}
+        if params.get("service"):
+            query["service"] = params["service"]
+        headers = {"Authorization": self.credentials.basic()} if self.credentials else {}
+        return httpx.Request("GET", realm, params=query, headers=headers)
+
+    def _token(self, response: httpx.Response) -> str:
+        if response.status_code != 200:
+            who = "with the configured credentials" if self.credentials else "anonymously"
+            raise StageFailed(
+                f"the token server of {self.host} refused access to {self.scope} {who} "
+                f"(HTTP {response.status_code})",
+                "check the credential and that it may push to this repository (for ghcr.io "
+                "the stage needs `packages: write`)" if self.credentials else
+                "the image may be private: pull access needs a credential")
+        try:
+            data = response.json()
+            token = data.get("token") or data.get("access_token")
+        except ValueError:
+            token = None
+        if not isinstance(token, str) or not token:
+            raise StageFailed(f"the token server of {self.host} sent no token")
+        return token

@@ -1,0 +1,180 @@
+"""A small OCI distribution client on httpx: exactly the calls a release needs.
+
+Calls (https://github.com/opencontainers/distribution-spec/blob/main/spec.md):
+manifests by digest or tag (GET/HEAD/PUT), blobs (HEAD, streamed GET), and blob
+uploads, monolithic (POST then PUT) or chunked (POST, PATCH..., PUT). Every byte
+read is checked against the digest it was asked for before anyone uses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+
+from release.errors import IntegrityError, StageFailed
+from release.oci.auth import Credentials, RegistryAuth
+from release.oci.descriptor import INDEX_TYPES, MANIFEST_TYPES, Descriptor, sha256_digest
+from release.oci.reference import base_url
+
+#: Larger manifests are refused, as the reference registry does (4 MiB).
+MAX_MANIFEST = 4 * 1024 * 1024
+#: Blobs up to this size go up in one request; larger ones in chunks of this size.
+CHUNK = 16 * 1024 * 1024
+_ACCEPT = ", ".join((*MANIFEST_TYPES, *INDEX_TYPES))
+
+
+class Registry:
+    """One repository on one registry, with credentials for ``actions`` (pull or pull,push)."""
+
+    def __init__(self, host: str, repository: str, *, push: bool = False,
+                 credentials: Credentials | None = None, timeout: float = 120.0,
+                 chunk_size: int = CHUNK) -> None:
+        self.host, self.repository, self.chunk_size = host, repository, chunk_size
+        scope = f"repository:{repository}:{'pull,push' if push else 'pull'}"
+        self.client = httpx.Client(
+            base_url=base_url(host), auth=RegistryAuth(host, scope, credentials),
+            timeout=httpx.Timeout(timeout, connect=30.0), follow_redirects=True,
+            headers={"User-Agent": "release-pipeline"},
+        )
+        self.prefix = f"/v2/{repository}"
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()
+
+    # -- manifests -----------------------------------------------------------------
+    def get_manifest(self, reference: str) -> tuple[bytes, str]:
+        """The exact bytes and media type of a manifest or index."""
+        resp = self._call("GET", f"{self.prefix}/manifests/{reference}",
+                          headers={"Accept": _ACCEPT})
+        data = resp.content
+        if len(data) > MAX_MANIFEST:
+            raise IntegrityError(f"manifest {reference} of {self.where} is larger than 4 MiB")
+        if reference.startswith("sha256:") and sha256_digest(data) != reference:
+            raise IntegrityError(
+                f"manifest {reference} of {self.where} was served with digest "
+                f"{sha256_digest(data)}: tampered or corrupt", "do not use this registry's copy")
+        return data, resp.headers.get("Content-Type", "").split(";")[0].strip()
+
+    def manifest_digest(self, reference: str) -> str | None:
+        """The digest a tag points to (``HEAD``), or None when the tag does not exist."""
+        resp = self._call("HEAD", f"{self.prefix}/manifests/{reference}",
+                          headers={"Accept": _ACCEPT}, ok=(200, 404))
+        return resp.headers.get("Docker-Content-Digest") if resp.status_code == 200 else None
+
+    def put_manifest(self, reference: str, data: bytes, media_type: str) -> None:
+        resp = self._call("PUT", f"{self.prefix}/manifests/{reference}", content=data,
+                          headers={"Content-Type": media_type}, ok=(201,))
+        echoed = resp.headers.get("Docker-Content-Digest")
+        if echoed and echoed != sha256_digest(data):
+            raise IntegrityError(f"{self.where} stored manifest {reference} as {echoed}, "
+                                 f"not {sha256_digest(data)}")
+
+    # -- blobs ---------------------------------------------------------------------
+    def has_blob(self, desc: Descriptor) -> bool:
+        resp = self._call("HEAD", f"{self.prefix}/blobs/{desc.digest}", ok=(200, 404))
+        length = resp.headers.get("Content-Length")
+        return resp.status_code == 200 and (length is None or int(length) == desc.size)
+
+    def fetch_blob(self, desc: Descriptor, dest: Path, what: str) -> None:
+        """Stream a blob to ``dest``; its size and sha256 must be the descriptor's."""
+        sha, size = hashlib.sha256(), 0
+        with self.client.stream("GET", f"{self.prefix}/blobs/{desc.digest}") as resp:
+            self._check(resp, "GET", f"blob {desc.digest}", (200,))
+            with dest.open("wb") as out:
+                for chunk in resp.iter_bytes(1024 * 1024):
+                    size += len(chunk)
+                    if size > desc.size:
+                        break
+                    sha.update(chunk)
+                    out.write(chunk)
+        found = "sha256:" + sha.hexdigest()
+        if size != desc.size or found != desc.digest:
+            dest.unlink(missing_ok=True)
+            got = f"more than {desc.size} bytes" if size > desc.size else \
+                f"{size} bytes with digest {found}"
+            raise IntegrityError(
+                f"blob {desc.digest} ({what}) from {self.where} does not match its digest: "
+                f"expected {desc.size} bytes, got {got}; tampered or corrupt",
+                "the registry served different bytes than the pinned manifest names")
+
+    def upload_blob(self, path: Path, desc: Descriptor) -> None:
+        """Upload ``path`` as ``desc``: one request when small, chunks when large."""
+        resp = self._call("POST", f"{self.prefix}/blobs/uploads/", ok=(202,))
+        location = self._location(resp)
+        with path.open("rb") as f:
+            if desc.size > self.chunk_size:
+                offset = 0
+                for chunk in iter(lambda: f.read(self.chunk_size), b""):
+                    end = offset + len(chunk) - 1
+                    resp = self._call("PATCH", location, content=chunk, ok=(202,), headers={
+                        "Content-Type": "application/octet-stream",
+                        "Content-Range": f"{offset}-{end}", "Content-Length": str(len(chunk))})
+                    location, offset = self._location(resp), end + 1
+                body = b""
+            else:
+                body = f.read()
+        sep = "&" if "?" in location else "?"
+        self._call("PUT", f"{location}{sep}digest={desc.digest}", content=body, ok=(201,),
+                   headers={"Content-Type": "application/octet-stream"})
+
+    # -- plumbing ------------------------------------------------------------------
+    @property
+    def where(self) -> str:
+        return f"{self.host}/{self.repository}"
+
+    def _location(self, resp: httpx.Response) -> str:
+        location = resp.headers.get("Location")
+        if not location:
+            raise StageFailed(f"{self.host} started an upload without a Location header")
+        return urljoin(str(resp.request.url), str(location))
+
+    def _call(self, method: str, url: str, *, ok: tuple[int, ...] = (200,),
+              **kwargs: Any) -> httpx.Response:
+        what = url.split("?")[0].rsplit("/", 2)
+        label = "/".join(what[-2:]) if url.startswith(self.prefix) else "blob upload"
+        try:
+            resp = self.client.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise StageFailed(f"cannot reach registry {self.host}: {type(exc).__name__}: "
+                              f"{exc}", "check the host name and the network") from None
+        self._check(resp, method, label, ok)
+        return resp
+
+    def _check(self, resp: httpx.Response, method: str, label: str,
+               ok: tuple[int, ...]) -> None:
+        if resp.status_code in ok:
+            return
+        if not resp.is_stream_consumed:
+            resp.read()
+        hint = None
+        if resp.status_code in (401, 403):
+            hint = "the registry wants credentials with access to this repository"
+        raise StageFailed(f"{self.where}: {method} {label} failed: HTTP {resp.status_code}"
+                          f"{_error_text(resp)}", hint)
+
+
+def _error_text(resp: httpx.Response) -> str:
+    """The registry's own error codes (``{"errors": [{"code", "message"}]}``), shortened."""
+    try:
+        errors: list[dict[str, Any]] = resp.json().get("errors", [])
+    except (ValueError, AttributeError):
+        return ""
+    text = "; ".join(f"{e.get('code', '')} {e.get('message', '')}".strip()
+                     for e in errors[:3] if isinstance(e, dict))
+    return f" ({text[:300]})" if text else ""
+
+
+def iter_children(data: bytes) -> Iterator[Descriptor]:
+    """The descriptors an index lists."""
+    import json
+
+    for entry in json.loads(data).get("manifests", []):
+        yield Descriptor.from_json(entry)
