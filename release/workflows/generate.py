@@ -1,0 +1,247 @@
+"""Pipeline -> GitHub Actions release workflow, one job per stage with exactly its permissions.
+
+Two job sets share the file, chosen by the event, because a job's ``permissions:``
+are fixed when the workflow is written and cannot depend on the event:
+
+- on a pushed release tag, job ``<stage>`` runs the stage for real with exactly the
+  stage's effective permissions. A stage that publishes (external effects with write
+  access or secrets) runs in a GitHub environment that a maintainer approves, after job
+  ``review-<stage>`` has run the same stage with ``--dry-run`` on the very artifacts it
+  would publish and posted the plan to the job summary;
+- on ``workflow_dispatch``, job ``dry-run-<stage>`` runs each stage with ``--dry-run``
+  and a read-only token: write levels become ``read``, ``id-token`` is dropped, no
+  environment and no secret is referenced. Stages whose needs produce nothing in a
+  dry-run (they are downstream of a stage that is only planned) have no dry-run job,
+  as ``release run --dry-run`` skips them locally.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from release.errors import PipelineError
+from release.permissions import Level, PermissionSet
+from release.pipeline.load import LoadedPipeline
+from release.stages.base import Effect
+from release.workflows import steps
+from release.workflows.yamlemit import Note, Spaced, dump
+
+DEFAULT_OUTPUT = ".github/workflows/release.yml"
+DEFAULT_ENVIRONMENT = "release"
+RUNNER = "ubuntu-24.04"
+#: Minutes a job may spend before and after its stage: checkout, install, transfers.
+SETUP_MINUTES = 15
+MAX_JOB_MINUTES = 360
+#: The machine-readable header line ``release audit`` uses to find a workflow's pipeline.
+MARKER = "release-workflow:"
+_ENVIRONMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,254}$")
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to generate: the pipeline path as seen from the repository root, and more."""
+
+    pipeline: str
+    environment: str = DEFAULT_ENVIRONMENT
+
+    def marker(self) -> str:
+        data = {"pipeline": self.pipeline, "environment": self.environment}
+        return f"{MARKER} {json.dumps(data, sort_keys=True)}"
+
+
+@dataclass(frozen=True)
+class StageFacts:
+    """What the generator needs to know about one stage."""
+
+    stage: str
+    kind: str
+    needs: tuple[str, ...]
+    permissions: PermissionSet
+    external: bool
+    secrets: tuple[str, ...]
+    builds: bool
+    sandboxed: bool
+    minutes: int
+
+    @property
+    def publishes(self) -> bool:
+        """Changes the world with write access or secrets: needs a maintainer's approval."""
+        writes = any(lvl is Level.WRITE for n, lvl in self.permissions.items() if n != "id-token")
+        return self.external and (writes or bool(self.secrets))
+
+    @property
+    def read_only(self) -> PermissionSet:
+        """The permissions of this stage's dry-run: read where it may write, no OIDC."""
+        return PermissionSet({n: Level.READ for n in self.permissions if n != "id-token"})
+
+
+def stage_facts(pipeline: LoadedPipeline) -> dict[str, StageFacts]:
+    """Facts of every stage, in pipeline order."""
+    facts: dict[str, StageFacts] = {}
+    for sid, config in pipeline.model.stages.items():
+        kind = pipeline.kind(sid)
+        # `sandbox` is not a pipeline key yet; read it defensively until the engine has it
+        sandboxed = getattr(config, "sandbox", False) is True
+        facts[sid] = StageFacts(
+            stage=sid, kind=kind.kind, needs=tuple(config.needs),
+            permissions=pipeline.permissions[sid],
+            external=kind.effects(config) is Effect.EXTERNAL,
+            secrets=tuple(sorted(kind.secret_variables(config))),
+            builds=kind.uses_source, sandboxed=sandboxed,
+            minutes=math.ceil(config.timeout_seconds / 60),
+        )
+    return facts
+
+
+def dry_run_stages(facts: dict[str, StageFacts]) -> list[str]:
+    """Stages that can run in a distributed dry-run: all their needs produce outputs."""
+    produces: dict[str, bool] = {}
+
+    def makes_outputs(sid: str) -> bool:
+        if sid not in produces:
+            f = facts[sid]
+            produces[sid] = not f.external and all(makes_outputs(n) for n in f.needs)
+        return produces[sid]
+
+    return [sid for sid, f in facts.items() if all(makes_outputs(n) for n in f.needs)]
+
+
+def tag_filter(pattern: str, where: str) -> str:
+    """A pipeline's fnmatch tag glob as a GitHub filter pattern.
+
+    GitHub's filter syntax gives ``+`` and a leading ``!`` meanings fnmatch does not
+    (https://docs.github.com/en/actions/writing-workflows/workflow-syntax-for-github-actions#filter-pattern-cheat-sheet),
+    so they are escaped; fnmatch's ``[!...]`` has no GitHub equivalent.
+    """
+    if "[!" in pattern:
+        raise PipelineError(f"tag pattern {pattern!r} uses [!...], which GitHub's tag "
+                            "filters cannot express", "list the allowed characters instead",
+                            path=where)
+    escaped = pattern.replace("+", "\\+")
+    if escaped.startswith("!"):
+        escaped = "\\" + escaped
+    fnmatch.translate(pattern)  # validates the glob
+    return escaped
+
+
+def workflow_data(pipeline: LoadedPipeline, options: Options) -> dict[str, Any]:
+    """The workflow as data (with comment notes), before it is written as YAML."""
+    if not _ENVIRONMENT.match(options.environment):
+        raise PipelineError(f"invalid environment name {options.environment!r}",
+                            "use letters, digits, spaces, '.', '_' and '-'")
+    facts = stage_facts(pipeline)
+    for f in facts.values():
+        if f.sandboxed and (f.permissions or f.secrets):
+            raise PipelineError(
+                f"stage {f.stage!r} is marked sandbox: true but has permissions or secrets",
+                "a sandboxed step cannot see credentials; run it without them",
+                path=f"stages.{f.stage}.sandbox")
+    src = pipeline.model.source
+    jobs: dict[str, object] = Spaced()
+    for f in facts.values():
+        if f.publishes:
+            jobs[f"review-{f.stage}"] = _job(f, options, mode="review")
+        jobs[f.stage] = _job(f, options, mode="release")
+    for sid in dry_run_stages(facts):
+        jobs[f"dry-run-{sid}"] = _job(facts[sid], options, mode="dry-run")
+    return Spaced({
+        "name": f"release {pipeline.model.name}",
+        "on": {
+            "push": {"tags": [tag_filter(src.tags, "source.tags")]},
+            "workflow_dispatch": Note({}, "a dry-run: read-only token, nothing published"),
+        },
+        "permissions": Note({}, "each job declares exactly what its stage needs"),
+        "concurrency": {
+            "group": "release-${{ github.ref }}",
+            "cancel-in-progress": Note(False, "never stop a release halfway through"),
+        },
+        "jobs": jobs,
+    })
+
+
+def generate(pipeline: LoadedPipeline, options: Options) -> str:
+    """The text of the release workflow for ``pipeline``."""
+    facts = stage_facts(pipeline)
+    skipped = [s for s in facts if s not in dry_run_stages(facts)]
+    header = [
+        f"Generated by `release workflow generate {options.pipeline}`: do not edit.",
+        "Change the pipeline and regenerate; `release workflow check` fails on drift.",
+        "On a release tag each stage runs as its own job with exactly its permissions;",
+        "workflow_dispatch runs a dry-run with a read-only token (docs/workflows.md).",
+    ]
+    if skipped:
+        header.append("Not part of the dispatch dry-run (their needs are only planned): "
+                      + ", ".join(skipped) + ".")
+    header.append(options.marker())
+    return dump(workflow_data(pipeline, options), header)
+
+
+def _job(f: StageFacts, options: Options, *, mode: str) -> dict[str, object]:
+    dry = mode != "release"
+    perms = f.read_only if dry else f.permissions
+    why = (f"read-only, for the dry-run of {f.stage}" if dry
+           else f"stage {f.stage} ({f.kind}) needs it")
+    title = {"release": f.stage, "review": f"review {f.stage}",
+             "dry-run": f"dry-run {f.stage}"}[mode]
+    job: dict[str, object] = {
+        "name": f"{title} ({f.kind})",
+        "if": ("github.event_name == 'workflow_dispatch'" if mode == "dry-run"
+               else "github.event_name == 'push'"),
+    }
+    needs = list(f.needs)
+    if mode == "release" and f.publishes:
+        needs.append(f"review-{f.stage}")
+    if mode == "dry-run":
+        needs = [f"dry-run-{n}" for n in needs]
+    if needs:
+        job["needs"] = needs
+    job["runs-on"] = RUNNER
+    job["permissions"] = {n: Note(lvl, why) for n, lvl in perms.as_dict().items()}
+    if mode == "release" and f.publishes:
+        job["environment"] = options.environment
+    job["timeout-minutes"] = min(MAX_JOB_MINUTES, f.minutes + SETUP_MINUTES)
+    job["steps"] = _steps(f, options, mode)
+    return job
+
+
+def _steps(f: StageFacts, options: Options, mode: str) -> list[dict[str, object]]:
+    dry = mode != "release"
+    out: list[dict[str, object]] = [steps.checkout(), steps.setup_python(), steps.install()]
+    runs_build = f.builds and not (dry and f.external) and not f.sandboxed
+    if runs_build:
+        out.append(steps.apparmor())
+    if f.needs:
+        out.append(steps.download(f.needs))
+    env: dict[str, str] = {}
+    if not dry:
+        if f.permissions.has_github_access():
+            # an expression naming the job's token, not a credential
+            env["GITHUB_TOKEN"] = "${{ github.token }}"  # noqa: S105
+        env.update({name: f"${{{{ secrets.{name} }}}}" for name in f.secrets})
+    report = f"{steps.OUT}/review-{f.stage}.md" if mode == "review" else None
+    out.append(steps.run_stage(options.pipeline, f.stage, dry_run=dry, has_inputs=bool(f.needs),
+                               report=report, env=env, minutes=f.minutes,
+                               sandboxed=f.sandboxed))
+    if report:
+        out.append(steps.upload_report(f.stage, report))
+    elif not (dry and f.external):
+        out.append(steps.upload(f.stage))
+    return out
+
+
+def read_marker(text: str) -> Options | None:
+    """The generator options recorded in a workflow's header, if it was generated."""
+    for line in text.splitlines()[:20]:
+        body = line.lstrip("# ").strip()
+        if body.startswith(MARKER):
+            try:
+                data = json.loads(body[len(MARKER):])
+                return Options(str(data["pipeline"]), str(data["environment"]))
+            except (ValueError, KeyError, TypeError):
+                return None
+    return None
