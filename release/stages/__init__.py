@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Field
 
+from release.stages.attest import Attest
 from release.stages.base import StageConfig, StageKind
 from release.stages.checksums import Checksums
 from release.stages.command import Command
@@ -15,7 +16,7 @@ from release.stages.sbom import Sbom
 from release.stages.sign import Sign
 
 _ORDER: tuple[StageKind[Any], ...] = (Command(), Checksums(), PemBundle(), Sbom(), Sign(),
-                                      OciImage())
+                                      Attest(), OciImage())
 
 
 def _registry(kinds: tuple[StageKind[Any], ...]) -> dict[str, StageKind[Any]]:

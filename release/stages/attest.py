@@ -1,0 +1,183 @@
+"""``attest``: SLSA provenance for the artifacts of its needs, signed as a DSSE envelope.
+
+Writes ``NAME.intoto.jsonl`` (one DSSE envelope per line, the form slsa-verifier reads
+and OpenSSF Scorecard looks for among release assets) and, keyless, the Sigstore
+bundle ``NAME.intoto.sigstore.json`` that carries the certificate and log entry. The
+statement itself comes from :mod:`release.provenance.slsa`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from pydantic import Field
+
+from release.errors import ReleaseError, StageFailed
+from release.signing import KIND_ATTESTATION, KIND_BUNDLE, KIND_PUBLIC_KEY
+from release.signing.options import (
+    SigningConfig,
+    describe_signer,
+    open_signer,
+    public_key_name,
+    signing_effects,
+    signing_permissions,
+    signing_secrets,
+)
+from release.stages.base import Effect, Output, PlannedAction, StageConfig, StageContext, StageKind
+
+if TYPE_CHECKING:
+    from release.engine.manifest import Artifact
+    from release.permissions import PermissionSet
+
+#: Set by image-building stages: the image manifest (or index) digest, ``sha256:<hex>``.
+OCI_DIGEST = "org.opencontainers.image.digest"
+#: Set by image-building stages that push: the repository the image went to.
+OCI_REPOSITORY = "release.oci.repository"
+ENVELOPES_SUFFIX = ".intoto.jsonl"
+BUNDLE_SUFFIX = ".intoto.sigstore.json"
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@runtime_checkable
+class ResolvesInputs(Protocol):
+    """A stage kind that pins build inputs by digest (a base image, certificates).
+
+    ``resolved_inputs`` returns in-toto ResourceDescriptors, ``{"uri", "digest"}``,
+    which provenance lists under ``resolvedDependencies``.
+    """
+
+    def resolved_inputs(self, config: Any) -> list[dict[str, Any]]: ...
+
+
+class AttestConfig(SigningConfig):
+    kind: Literal["attest"]
+    include: list[str] = Field(default_factory=lambda: ["*"],
+                               description="Globs over artifact names to attest.")
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                             description="Base name of the outputs (default: the pipeline "
+                                         "name): NAME.intoto.jsonl.")
+
+
+class Attest(StageKind[AttestConfig]):
+    kind = "attest"
+    description = "Sign SLSA v1 provenance for the artifacts of its needs (NAME.intoto.jsonl)."
+    config = AttestConfig
+
+    def permissions(self, config: AttestConfig) -> PermissionSet:
+        return signing_permissions(config)
+
+    def effects(self, config: AttestConfig) -> Effect:
+        return signing_effects(config)
+
+    def secret_variables(self, config: AttestConfig) -> frozenset[str]:
+        return signing_secrets(config)
+
+    def declared_outputs(self, config: AttestConfig) -> list[str]:
+        base = config.name or "<pipeline>"
+        if config.backend == "key":
+            return [base + ENVELOPES_SUFFIX, config.public_key_name or "<stage>.pub"]
+        return [base + ENVELOPES_SUFFIX, base + BUNDLE_SUFFIX]
+
+    def plan(self, ctx: StageContext[AttestConfig]) -> list[PlannedAction]:
+        identity, where = describe_signer(ctx)
+        perm = "id-token: write" if ctx.config.ambient_oidc else None
+        steps = [PlannedAction("would attest (SLSA provenance v1)", name, f"sha256:{digest}")
+                 for name, digest in subjects(ctx)]
+        steps.append(PlannedAction(f"would sign the statement at {where}",
+                                   _base(ctx) + ENVELOPES_SUFFIX, None, perm, identity))
+        return steps
+
+    def run(self, ctx: StageContext[AttestConfig]) -> list[Output]:
+        from release.provenance.slsa import build_provenance_statement
+        from release.signing import runfacts
+
+        started = runfacts.now()
+        subs = subjects(ctx)
+        if not subs:
+            raise StageFailed("nothing to attest: no artifact of its needs matches `include`",
+                              "add the stages that build artifacts to `needs`")
+        if ctx.dry_run:
+            # a key-signing stage is local, so dry-run runs it; it must not open the key
+            for step in self.plan(ctx):
+                ctx.log(f"dry-run: {step.action} {step.target} {step.digest or ''}".rstrip())
+            return []
+        pipeline_file = runfacts.find_pipeline_file(ctx)
+        try:
+            statement = build_provenance_statement(
+                subjects=subs, pipeline_file=pipeline_file.path,
+                pipeline_sha256=pipeline_file.sha256, stages=runfacts.upstream_stages(ctx),
+                source=ctx.source, resolved=resolved_inputs(ctx),
+                builder_id=runfacts.builder_id(ctx.env),
+                invocation_id=runfacts.invocation_id(ctx.env), started=started,
+                finished=runfacts.now(), sandboxed=ctx.sandbox.isolated,
+                reproducible_checked=runfacts.reproducible_checked(ctx))
+        except ReleaseError as exc:
+            raise StageFailed(f"cannot build the provenance statement: {exc.message}",
+                              exc.hint) from None
+        return _sign(ctx, statement)
+
+
+def _sign(ctx: StageContext[AttestConfig], statement: dict[str, Any]) -> list[Output]:
+    base = _base(ctx)
+    signer = open_signer(ctx)
+    try:
+        signed = signer.sign_statement(statement)
+        pem = signer.public_key_pem()
+    finally:
+        signer.close()
+    envelopes = base + ENVELOPES_SUFFIX
+    line = json.dumps(dict(signed.envelope), separators=(",", ":")) + "\n"
+    (ctx.out_dir / envelopes).write_text(line, encoding="utf-8")
+    notes = dict(signed.annotations)
+    outputs = [Output(envelopes, KIND_ATTESTATION, notes)]
+    ctx.log(f"{envelopes}: provenance for {len(statement['subject'])} subject(s)")
+    if signed.bundle is not None:
+        (ctx.out_dir / (base + BUNDLE_SUFFIX)).write_bytes(signed.bundle)
+        outputs.append(Output(base + BUNDLE_SUFFIX, KIND_BUNDLE, notes))
+    if pem is not None:
+        (ctx.out_dir / public_key_name(ctx)).write_bytes(pem)
+        outputs.append(Output(public_key_name(ctx), KIND_PUBLIC_KEY, notes))
+    return outputs
+
+
+def _base(ctx: StageContext[AttestConfig]) -> str:
+    return ctx.config.name or ctx.pipeline.name
+
+
+def subjects(ctx: StageContext[AttestConfig]) -> list[tuple[str, str]]:
+    """``(name, sha256 hex)`` per attested artifact; an image also by its manifest digest."""
+    found: list[tuple[str, str]] = []
+    for art in _included(ctx):
+        found.append((art.name, art.sha256))
+        digest = art.annotations.get(OCI_DIGEST)
+        if digest is not None:
+            hexdigest = digest.removeprefix("sha256:")
+            if not digest.startswith("sha256:") or not _HEX64.match(hexdigest):
+                raise StageFailed(f"artifact {art.name} (stage {art.stage!r}) has image digest "
+                                  f"{digest!r}", "expected sha256:<64 hex digits>")
+            image = art.annotations.get(OCI_REPOSITORY) or art.name.rsplit(".", 1)[0]
+            found.append((image, hexdigest))
+    return found
+
+
+def _included(ctx: StageContext[AttestConfig]) -> list[Artifact]:
+    arts = [a for a in ctx.inputs
+            if any(fnmatch.fnmatchcase(a.name, p) for p in ctx.config.include)]
+    return sorted(arts, key=lambda a: a.name.encode())
+
+
+def resolved_inputs(ctx: StageContext[AttestConfig]) -> list[dict[str, Any]]:
+    """The digest-pinned inputs that upstream stages of a :class:`ResolvesInputs` kind declare."""
+    from release.signing.runfacts import upstream_stages
+    from release.stages import KINDS
+
+    found: list[dict[str, Any]] = []
+    for sid in upstream_stages(ctx):
+        config: StageConfig = ctx.pipeline.stages[sid]
+        kind = KINDS[config.kind]
+        if isinstance(kind, ResolvesInputs):
+            found.extend(d for d in kind.resolved_inputs(config) if d not in found)
+    return found
