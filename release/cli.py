@@ -20,7 +20,10 @@ from release.errors import ReleaseError, UsageError
 
 #: Commands implemented in their own modules: (name, module, help). Each module has
 #: ``add_arguments(parser)`` and ``run(args) -> int`` and keeps heavy imports inside ``run``.
-COMMANDS: tuple[tuple[str, str, str], ...] = ()
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("workflow", "release.workflows.command",
+     "generate or check the GitHub Actions release workflow"),
+)
 
 
 class _Redacting:
