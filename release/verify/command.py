@@ -1,0 +1,77 @@
+"""``release verify DIR``: check a downloaded release before trusting it.
+
+Exit codes: 0 every check passed, 1 a check failed, 2 bad usage (no such
+directory, no checksums file, missing identity, unreadable key or trust root).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from release.errors import UsageError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``release verify``."""
+    parser.add_argument("directory", type=Path, metavar="DIR",
+                        help="directory holding the release assets")
+    parser.add_argument("--repository", metavar="OWNER/NAME",
+                        default=os.environ.get("RELEASE_VERIFY_REPOSITORY"),
+                        help="GitHub repository the release must come from")
+    parser.add_argument("--tag", help="the release's tag (the workflow ran at refs/tags/TAG)")
+    parser.add_argument("--workflow", default="release.yml",
+                        help="workflow file that signed (default: release.yml)")
+    parser.add_argument("--commit", metavar="SHA",
+                        help="the tag's commit: the certificate and the provenance must name it")
+    parser.add_argument("--trusted-root", type=Path, metavar="FILE",
+                        help="Sigstore trusted_root.json: verify fully offline")
+    parser.add_argument("--staging", action="store_true",
+                        help="verify against Sigstore's staging instance")
+    parser.add_argument("--key", type=Path, metavar="PUB.pem",
+                        help="public key of a key-signed release (ECDSA P-256)")
+    parser.add_argument("--require-provenance", action="store_true",
+                        help="fail when the release carries no provenance statement")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Verify and print the report; 0 only if every check passed."""
+    from release.verify.identity import ExpectedIdentity
+    from release.verify.run import VerifyOptions, verify_release
+    from release.verify.sigstore_bundles import Trust
+
+    if args.trusted_root is not None and args.staging:
+        raise UsageError("--trusted-root and --staging both name a trust root",
+                         "pass one of them")
+    if args.trusted_root is not None and not args.trusted_root.is_file():
+        raise UsageError(f"--trusted-root {args.trusted_root} is not a file")
+    if bool(args.repository) != bool(args.tag):
+        missing = "--tag" if args.repository else "--repository"
+        raise UsageError(f"{missing} is missing", "the signer's identity needs both "
+                         "--repository OWNER/NAME and --tag TAG")
+    if not args.repository and args.key is None:
+        raise UsageError("nothing to verify the signatures against",
+                         "pass --repository and --tag (Sigstore), or --key PUB.pem")
+    identity = (ExpectedIdentity.parse(args.repository, args.tag, args.workflow, args.commit)
+                if args.repository else None)
+    commit = identity.commit if identity else _commit(args.commit)
+    opts = VerifyOptions(args.directory, identity, Trust(args.trusted_root, args.staging),
+                         args.key, commit, args.require_provenance)
+    report = verify_release(opts)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(report.render())
+    return 0 if report.ok else 1
+
+
+def _commit(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from release.verify.identity import ExpectedIdentity
+
+    # reuse the identity's commit check without an identity
+    return ExpectedIdentity.parse("o/n", "t", commit=value).commit
