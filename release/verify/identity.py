@@ -44,8 +44,9 @@ class ExpectedIdentity:
         if not _REPOSITORY.match(repository):
             raise UsageError(f"--repository {repository!r} is not OWNER/NAME",
                              "for example --repository octo-org/octo-repo")
+        # a full ref (refs/heads/main) names a non-tag signer, e.g. a branch workflow
         tag = tag.removeprefix("refs/tags/")
-        if not tag or any(c.isspace() for c in tag):
+        if not tag or tag == "refs/" or any(c.isspace() for c in tag):
             raise UsageError(f"--tag {tag!r} is not a tag name", "for example --tag v1.2.3")
         workflow = workflow.removeprefix(".github/workflows/")
         if not _WORKFLOW.match(workflow):
@@ -60,7 +61,7 @@ class ExpectedIdentity:
 
     @property
     def ref(self) -> str:
-        return f"refs/tags/{self.tag}"
+        return self.tag if self.tag.startswith("refs/") else f"refs/tags/{self.tag}"
 
     @property
     def san(self) -> str:

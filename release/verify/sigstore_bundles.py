@@ -136,5 +136,6 @@ def verify_dsse(verifier: Verifier, bundle_bytes: bytes, expected: ExpectedIdent
 
 
 def _describe(exc: Exception) -> str:
-    text = str(exc).strip() or type(exc).__name__
+    # pydantic and sigstore messages span lines; a report line must not
+    text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= 300 else text[:297] + "..."
