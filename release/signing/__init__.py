@@ -14,8 +14,9 @@ What each backend writes beside a file ``F``:
   -sha256 -verify KEY.pub -signature F.sig F`` verifies it as is, and so does ``cosign
   verify-blob --key KEY.pub --signature F.sig F`` (cosign base64-encodes a signature
   file that is not already base64). The public key is a PEM artifact of its own; its
-  fingerprint (sha256 of the DER SubjectPublicKeyInfo, lowercase hex) is recorded in
-  the annotations of every signature and is the ``keyid`` of every DSSE envelope.
+  fingerprint, ``sha256:`` + the lowercase hex SHA-256 of its DER SubjectPublicKeyInfo,
+  is recorded in the annotations of every signature and is the ``keyid`` of every DSSE
+  envelope it signs.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from typing import Any, Protocol
 SIGNED_NAME = "signing.subject"
 SIGNED_SHA256 = "signing.subject-sha256"
 BACKEND = "signing.backend"
-#: sha256 (hex) of the DER SubjectPublicKeyInfo of the key backend's public key.
-KEY_FINGERPRINT = "signing.key-sha256"
+#: ``sha256:<hex>`` of the DER SubjectPublicKeyInfo of the key backend's public key.
+KEY_FINGERPRINT = "signing.key-fingerprint"
 #: The certificate identity (SAN) and OIDC issuer of a keyless signature.
 IDENTITY = "signing.identity"
 ISSUER = "signing.issuer"

@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 
 
 def fingerprint(public_der: bytes) -> str:
-    """sha256 (lowercase hex) of a DER SubjectPublicKeyInfo."""
-    return hashlib.sha256(public_der).hexdigest()
+    """``sha256:<lowercase hex>`` of a DER SubjectPublicKeyInfo."""
+    return "sha256:" + hashlib.sha256(public_der).hexdigest()
 
 
 class KeySigner:
