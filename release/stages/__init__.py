@@ -12,11 +12,12 @@ from release.stages.checksums import Checksums
 from release.stages.command import Command
 from release.stages.oci_image import OciImage
 from release.stages.pem_bundle import PemBundle
+from release.stages.python_dist import PythonDist
 from release.stages.sbom import Sbom
 from release.stages.sign import Sign
 
-_ORDER: tuple[StageKind[Any], ...] = (Command(), Checksums(), PemBundle(), Sbom(), Sign(),
-                                      Attest(), OciImage())
+_ORDER: tuple[StageKind[Any], ...] = (Command(), Checksums(), PemBundle(), PythonDist(),
+                                      Sbom(), Sign(), Attest(), OciImage())
 
 
 def _registry(kinds: tuple[StageKind[Any], ...]) -> dict[str, StageKind[Any]]:

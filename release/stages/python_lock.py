@@ -1,0 +1,155 @@
+"""Hash-pinned build requirements for ``python-dist``, and distribution metadata.
+
+The lock is the ``pip install --require-hashes`` format: ``name==version`` lines with
+``--hash`` options (https://pip.pypa.io/en/stable/topics/secure-installs/). Anything
+else (``-r``, ``--index-url``, ``-e``, URLs) is refused, so pip reads exactly what
+was checked here. ``packaging`` is imported inside functions: stage modules are
+imported at plan time.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import re
+import tarfile
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from release.errors import StageFailed
+
+_HASH = re.compile(r"^--hash[= ](sha256|sha384|sha512):[0-9a-f]+$")
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One locked requirement: canonical name, exact version, and where it was written."""
+
+    name: str
+    version: str
+    line: int
+
+
+def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
+    """Lines with ``\\`` continuations joined and comments removed, with their first line."""
+    start, parts = 0, list[str]()
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = re.sub(r"(^|\s)#.*$", "", raw)
+        if not parts:
+            start = number
+        if line.rstrip().endswith("\\"):
+            parts.append(line.rstrip()[:-1])
+            continue
+        parts.append(line)
+        joined = " ".join(p.strip() for p in parts).strip()
+        parts = []
+        if joined:
+            yield start, joined
+
+
+def read_lock(path: Path, rel: str) -> dict[str, Pin]:
+    """Parse a lock file; every entry must be ``name==version`` with at least one hash."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    pins: dict[str, Pin] = {}
+    for number, line in _logical_lines(path.read_text(encoding="utf-8")):
+        where = f"{rel}:{number}"
+        words = re.sub(r"--hash\s+", "--hash=", line).split()
+        split = next((i for i, w in enumerate(words) if w.startswith("-")), len(words))
+        spec, options = " ".join(words[:split]), words[split:]
+        if not spec:
+            raise StageFailed(f"{where}: {options[0]} is not allowed in a build lock",
+                              "the lock holds pinned requirements with --hash only; the "
+                              "index is the stage's `index-url`")
+        try:
+            req = Requirement(spec)
+        except InvalidRequirement as exc:
+            raise StageFailed(f"{where}: not a requirement: {exc}") from None
+        specs = list(req.specifier)
+        if req.url or len(specs) != 1 or specs[0].operator not in ("==", "===") \
+                or "*" in specs[0].version:
+            raise StageFailed(f"{where}: {spec!r} is not pinned to one version",
+                              "write name==version, as `pip-compile --generate-hashes` does")
+        bad = [o for o in options if not _HASH.match(o)]
+        if bad or not options:
+            raise StageFailed(f"{where}: {req.name} needs --hash options and nothing else",
+                              "regenerate the lock with `pip-compile --generate-hashes`")
+        if req.marker is not None and not req.marker.evaluate():
+            continue
+        name = canonicalize_name(req.name)
+        if name in pins:
+            raise StageFailed(f"{where}: {req.name} is pinned twice "
+                              f"(first at line {pins[name].line})")
+        pins[name] = Pin(name, specs[0].version, number)
+    return pins
+
+
+def check_covered(requires: Iterable[object], pins: dict[str, Pin], rel: str | None) -> None:
+    """Refuse to build when a ``[build-system] requires`` entry is not satisfied by the lock."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    problems = []
+    for item in requires:
+        try:
+            req = Requirement(str(item))
+        except InvalidRequirement as exc:
+            raise StageFailed(f"[build-system] requires has an invalid entry: {exc}") from None
+        if req.marker is not None and not req.marker.evaluate():
+            continue
+        pin = pins.get(canonicalize_name(req.name))
+        if pin is None:
+            problems.append(f"{item} is not pinned")
+        elif not req.specifier.contains(pin.version, prereleases=True):
+            problems.append(f"{item} is not satisfied by {pin.name}=={pin.version} "
+                            f"(line {pin.line})")
+    if problems:
+        where = rel or "no build-requirements lock"
+        raise StageFailed(f"[build-system] requires is not covered by {where}: "
+                          + "; ".join(problems),
+                          "pin every build requirement by hash in the lock (`pip-compile "
+                          "--generate-hashes`) and name it in `build-requirements`")
+
+
+def _headers(raw: bytes) -> tuple[str, str]:
+    msg = email.parser.BytesHeaderParser().parsebytes(raw)
+    return str(msg.get("Name", "")), str(msg.get("Version", ""))
+
+
+def wheel_metadata(path: Path) -> tuple[str, str]:
+    """Name and Version from a wheel's ``*.dist-info/METADATA``."""
+    with zipfile.ZipFile(path) as zf:
+        found = [n for n in zf.namelist()
+                 if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+        if len(found) != 1:
+            raise StageFailed(f"{path.name} has {len(found)} .dist-info/METADATA files")
+        return _headers(zf.read(found[0]))
+
+
+def sdist_metadata(path: Path) -> tuple[str, str]:
+    """Name and Version from an sdist's top-level ``PKG-INFO``."""
+    with tarfile.open(path) as tf:
+        for member in tf.getmembers():
+            if member.name.count("/") == 1 and member.name.endswith("/PKG-INFO"):
+                stream = tf.extractfile(member)
+                if stream is not None:
+                    return _headers(stream.read())
+    raise StageFailed(f"{path.name} has no PKG-INFO")
+
+
+def same_name(a: str, b: str) -> bool:
+    from packaging.utils import canonicalize_name
+
+    return canonicalize_name(a) == canonicalize_name(b)
+
+
+def same_version(a: str, b: str) -> bool:
+    """Equal as PEP 440 versions (``1.0`` == ``1.0.0``); unparsable ones compare as text."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return a == b
