@@ -53,9 +53,11 @@ def image_path(path: str) -> PurePosixPath:
     if not path.startswith("/"):
         raise ValueError(f"image path {path!r} must be absolute (start with '/')")
     parts = path.split("/")[1:]
-    if any(p in ("", ".", "..") for p in parts) or "\x00" in path:
-        raise ValueError(f"image path {path!r} must be a normalised path inside the image "
-                         "root: no '..', '.', '//' or trailing '/'")
+    if ".." in parts:
+        raise ValueError(f"image path {path!r} escapes the image root ('..')")
+    if any(p in ("", ".") for p in parts) or "\x00" in path:
+        raise ValueError(f"image path {path!r} must be normalised: no '.', '//' or "
+                         "trailing '/'")
     return PurePosixPath(path)
 
 

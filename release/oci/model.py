@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from release.oci.descriptor import KNOWN_PLATFORMS, Platform
 from release.oci.layer import image_path
@@ -72,6 +72,13 @@ class FileEntry(BaseModel):
         return self.mode
 
 
+def _tag(tag: str) -> str:
+    if not TAG.match(tag.replace("{version}", "0")):
+        raise ValueError(f"{tag!r} is not a valid tag (letters, digits, '_', '.', '-'; at "
+                         "most 128; `{version}` allowed)")
+    return tag
+
+
 def file_entry(value: Any) -> Any:
     """``tool: /usr/bin/tool`` is short for ``tool: {path: /usr/bin/tool}``."""
     return {"path": value} if isinstance(value, str) else value
@@ -119,8 +126,9 @@ class PushTarget(BaseModel):
     model_config = _STRICT
 
     repository: str = Field(description="host/owner/name, e.g. ghcr.io/owner/name.")
-    tags: list[str] = Field(default_factory=list, description=(
-        "Tags to point at the image; `{version}` is the release version."))
+    tags: list[Annotated[str, AfterValidator(_tag)]] = Field(
+        default_factory=list, description=(
+            "Tags to point at the image; `{version}` is the release version."))
     username: str | None = Field(default=None, description=(
         "User name for `password-env` (ghcr.io: the GitHub actor)."))
     password_env: str | None = Field(default=None, alias="password-env", description=(
@@ -135,10 +143,6 @@ class PushTarget(BaseModel):
     @field_validator("tags")
     @classmethod
     def _tags(cls, value: list[str]) -> list[str]:
-        for tag in value:
-            if not TAG.match(tag.replace("{version}", "0")):
-                raise ValueError(f"{tag!r} is not a valid tag (letters, digits, '_', '.', "
-                                 "'-'; at most 128; `{version}` allowed)")
         if len(set(value)) != len(value):
             raise ValueError("a tag is listed twice")
         return value

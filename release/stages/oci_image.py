@@ -12,7 +12,13 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from release.errors import ReleaseError, StageFailed
 from release.oci.descriptor import DIGEST_ANNOTATION, Platform
@@ -40,9 +46,11 @@ class OciImageConfig(StageConfig):
     kind: Literal["oci-image"]
     base: str = Field(default="scratch", description=(
         "`scratch`, or a base image pinned by digest: name@sha256:..."))
-    platforms: list[str] = Field(default_factory=lambda: ["linux/amd64"], min_length=1)
+    platforms: list[Annotated[str, AfterValidator(check_platform)]] = Field(
+        default_factory=lambda: ["linux/amd64"], min_length=1)
     files: dict[str, Annotated[FileEntry, BeforeValidator(file_entry)]] = Field(
-        default_factory=dict, description="Artifact name -> path (or {path, mode, platform}).")
+        default_factory=dict, validate_default=True,
+        description="Artifact name -> path (or {path, mode, platform}).")
     config: ImageSettings = Field(default_factory=ImageSettings)
     push: PushTarget | None = None
     output: str = Field(default="image.oci.tar", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -61,27 +69,28 @@ class OciImageConfig(StageConfig):
     @field_validator("platforms")
     @classmethod
     def _platforms(cls, value: list[str]) -> list[str]:
-        for item in value:
-            check_platform(item)
         if len(set(value)) != len(value):
             raise ValueError("a platform is listed twice")
         return value
 
-    @model_validator(mode="after")
-    def _consistent(self) -> OciImageConfig:
-        for name, entry in self.files.items():
-            if entry.platform is not None and entry.platform not in self.platforms:
+    @field_validator("files")
+    @classmethod
+    def _files(cls, value: dict[str, FileEntry], info: ValidationInfo
+               ) -> dict[str, FileEntry]:
+        platforms = info.data.get("platforms") or []
+        for name, entry in value.items():
+            if entry.platform is not None and entry.platform not in platforms:
                 raise ValueError(f"file {name!r} is for {entry.platform}, which is not in "
-                                 f"platforms ({', '.join(self.platforms)})")
-        for platform in self.platforms:
-            paths = [e.path for e in self.files.values() if e.platform in (None, platform)]
+                                 f"platforms ({', '.join(platforms)})")
+        for platform in platforms:
+            paths = [e.path for e in value.values() if e.platform in (None, platform)]
             for path in paths:
                 if paths.count(path) > 1:
                     raise ValueError(f"two files are mapped to {path} in the {platform} image")
-            if not paths and self.base == "scratch":
+            if not paths and info.data.get("base") == "scratch":
                 raise ValueError(f"the {platform} image would be empty: a scratch image "
                                  "needs `files`")
-        return self
+        return value
 
     @property
     def base_reference(self) -> Reference | None:
