@@ -23,6 +23,8 @@ from release.errors import ReleaseError, UsageError
 COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("workflow", "release.workflows.command",
      "generate or check the GitHub Actions release workflow"),
+    ("audit", "release.workflows.audit_command",
+     "audit GitHub Actions workflows (zizmor + release rules)"),
     ("verify", "release.verify.command",
      "verify a downloaded release: checksums, signatures, provenance"),
 )
