@@ -44,7 +44,9 @@ def github_actions_token(request_url: str, bearer: str, audience: str = AUDIENCE
     import httpx
 
     try:
-        resp = httpx.get(request_url, params={"audience": audience},
+        # keep the URL's own query (api-version=...): httpx's params= would replace it
+        url = httpx.URL(request_url).copy_merge_params({"audience": audience})
+        resp = httpx.get(url,
                          headers={"Authorization": f"bearer {bearer}",
                                   "Accept": "application/json"},
                          timeout=TIMEOUT, follow_redirects=False)
@@ -76,3 +78,35 @@ def expected_identity(env: Mapping[str, str], repository: str | None, ref: str |
         return (f"the OIDC identity of the job: {server}/{repository}/.github/workflows/"
                 f"WORKFLOW@{ref or 'REF'} (issuer {GITHUB_ISSUER})")
     return f"the OIDC identity of the GitHub Actions job (issuer {GITHUB_ISSUER})"
+
+
+def check_token(token: str) -> None:
+    """Reject a token Fulcio would refuse, saying why (sigstore-python says "malformed").
+
+    The claims are read unverified, as sigstore-python does: Fulcio checks the signature.
+    """
+    import base64
+    import json
+    import time
+    from datetime import UTC, datetime
+
+    parts = token.split(".")
+    try:
+        if len(parts) != 3:
+            raise ValueError
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        if not isinstance(claims, dict):
+            raise ValueError
+    except ValueError:
+        raise StageFailed("the identity token is not a JWT",
+                          "pass the raw OIDC ID token (three base64url parts)") from None
+    aud = claims.get("aud")
+    audiences = aud if isinstance(aud, list) else [aud]
+    if AUDIENCE not in audiences:
+        raise StageFailed(f"the identity token's audience is {aud!r}, not {AUDIENCE!r}",
+                          f"request the token with audience={AUDIENCE}")
+    exp = claims.get("exp")
+    if isinstance(exp, int | float) and exp <= time.time():
+        when = datetime.fromtimestamp(exp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        raise StageFailed(f"the identity token expired at {when}",
+                          "OIDC tokens live minutes: request a fresh one right before signing")

@@ -131,11 +131,13 @@ def open_signer(ctx: StageContext[C]) -> Signer:
                                   f"export {cfg.passphrase_env} with the key's passphrase")
         return KeySigner.load(repository_path(ctx, cfg.key), passphrase, shown=cfg.key)
     from release.signing.keyless import KeylessSigner, load_trust_config
-    from release.signing.oidc import identity_token
+    from release.signing.oidc import check_token, identity_token
 
+    token = identity_token(ctx.secrets, cfg.identity_token_env)
+    check_token(token)
     trust_path = repository_path(ctx, cfg.trust_config) if cfg.trust_config else None
     trust = load_trust_config(cfg.instance, trust_path, cfg.trust_config or "")
-    return KeylessSigner(trust, identity_token(ctx.secrets, cfg.identity_token_env))
+    return KeylessSigner(trust, token)
 
 
 def public_key_name(ctx: StageContext[C]) -> str:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import http.server
+import json
 import subprocess
 import textwrap
-from collections.abc import Callable
-from dataclasses import dataclass
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -73,3 +77,47 @@ def release_repo(repo: Repo, stages: str, *, tag: str = TAG) -> Path:
     repo.commit("release pipeline")
     repo.tag(tag)
     return path
+
+
+@dataclass
+class OidcEndpoint:
+    """A loopback stand-in for the Actions ID-token endpoint, recording what it was asked."""
+
+    url: str
+    bearer: str
+    token: str = ""
+    seen: list[tuple[str, str]] = field(default_factory=list)
+
+
+@pytest.fixture
+def github_oidc() -> Iterator[OidcEndpoint]:
+    """Serves GitHub's documented contract: ``GET URL&audience=AUD`` with ``Authorization:
+    bearer REQUEST_TOKEN`` returns ``{"value": "<jwt>"}``; a wrong bearer gets 401."""
+    endpoint = OidcEndpoint("", "request-bearer-" + "x7Kq2" * 4)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            endpoint.seen.append((self.path, self.headers.get("Authorization", "")))
+            if self.headers.get("Authorization") != f"bearer {endpoint.bearer}":
+                self.send_response(401)
+                self.end_headers()
+                return
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+            body = json.dumps({"value": endpoint.token, "audience": query.get("audience")})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    endpoint.url = f"http://127.0.0.1:{server.server_address[1]}/token?api-version=2.0"
+    try:
+        yield endpoint
+    finally:
+        server.shutdown()
+        server.server_close()
