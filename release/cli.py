@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="run builds without network isolation (recorded in the manifest)")
     run.add_argument("--verify-reproducible", action="store_true",
                      help="build every stage twice and compare the outputs byte for byte")
+    run.add_argument("--approved-plan", type=Path, metavar="REPORT.json",
+                     help="refuse external effects unless the built artifacts are exactly "
+                     "those of this approved dry-run report")
 
     sub.add_parser("schema", help="print the JSON Schema of pipeline files")
     sub.add_parser("stages", help="list the stage kinds")
@@ -207,10 +210,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.no_sandbox:
         print("WARNING: --no-sandbox: builds run without network isolation; "
               "this is recorded in the manifest", file=sys.stderr)
+    from release.engine.approval import ApprovedPlan
+
+    approved = ApprovedPlan.load(args.approved_plan) if args.approved_plan else None
     options = RunOptions(out=out, jobs=args.jobs, dry_run=args.dry_run, stage=args.stage,
                          artifacts=args.artifacts, allow_dirty=args.allow_dirty,
                          sandbox=not args.no_sandbox,
-                         verify_reproducible=args.verify_reproducible)
+                         verify_reproducible=args.verify_reproducible, approved=approved)
     live = sys.stderr.isatty() and not os.environ.get("CI")
     reporter = LiveReporter() if live else PlainReporter()
     redactor = sys.stdout.redactor if isinstance(sys.stdout, _Redacting) else None

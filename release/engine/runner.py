@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from release.engine import manifest
+from release.engine.approval import ApprovedPlan
 from release.engine.credentials import stage_environment
 from release.engine.digest import file_digest
 from release.engine.manifest import Artifact
@@ -22,6 +23,7 @@ from release.engine.redaction import Redactor
 from release.engine.sandbox import Sandbox, Workspace
 from release.engine.source import SourceExport, SourceFacts
 from release.errors import ReleaseError, StageFailed, UsageError
+from release.pipeline.graph import ancestors
 from release.pipeline.load import LoadedPipeline
 from release.stages.base import Effect, PlannedAction, StageContext
 
@@ -60,6 +62,7 @@ class RunOptions:
     allow_dirty: bool = False
     sandbox: bool = True
     verify_reproducible: bool = False
+    approved: ApprovedPlan | None = None
 
 
 class Reporter(Protocol):
@@ -105,6 +108,8 @@ class Runner:
                 "commit or stash them: releases are built from the committed tree only; "
                 "--allow-dirty overrides this and is recorded in the manifest",
             )
+        if opts.approved is not None:
+            opts.approved.check_source(self.source.commit)
         selected = self._selected()
         if any(self._needs_sandbox(s) for s in selected):
             self.sandbox.check()
@@ -243,6 +248,11 @@ class Runner:
                 return StageResult(stage, kind.kind, Status.SKIPPED,
                                    f"needs the output of {planned_needs[0]!r}, which dry-run "
                                    "does not produce", time.monotonic() - started)
+            if external and self.options.approved is not None:
+                upstream = ancestors(self.pipeline.needs, stage)
+                self.options.approved.check(
+                    stage, ((s, self.produced[s]) for s in sorted(upstream)
+                            if s in self.produced))
             arts = self._execute(stage, self.options.out)
             if self.options.verify_reproducible or config.reproducible:
                 self._check_reproducible(stage, arts)

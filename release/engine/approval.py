@@ -1,0 +1,70 @@
+"""Review binding: publish only what a reviewer approved.
+
+A dry-run report (``release run --dry-run --report review.json``) carries the digest
+of every artifact the local stages built. ``release run --approved-plan review.json``
+refuses to run a stage with external effects (sign, push, publish) unless the
+artifacts it builds on are exactly those of the approved report, byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from release.engine.manifest import Artifact
+from release.errors import ReleaseError, StageFailed
+
+
+@dataclass(frozen=True)
+class ApprovedPlan:
+    """The artifacts of each locally built stage in an approved report."""
+
+    path: Path
+    commit: str
+    stages: Mapping[str, Mapping[str, str]]  # stage -> artifact name -> sha256
+
+    @classmethod
+    def load(cls, path: Path) -> ApprovedPlan:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            commit = str(data["source"]["commit"])
+            stages = {
+                sid: {str(a["name"]): str(a["sha256"]) for a in st["artifacts"]}
+                for sid, st in data["stages"].items() if st["status"] == "success"
+            }
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ReleaseError(f"cannot read the approved plan {path}: {exc}",
+                               "pass the review.json that `release run --dry-run --report` "
+                               "wrote") from exc
+        return cls(path, commit, stages)
+
+    def check_source(self, commit: str) -> None:
+        if commit != self.commit:
+            raise ReleaseError(
+                f"the approved plan {self.path.name} was made at commit {self.commit}, "
+                f"this run builds {commit}",
+                "review and approve a dry-run of the commit being released",
+            )
+
+    def check(self, stage: str, built: Iterable[tuple[str, list[Artifact]]]) -> None:
+        """Before ``stage`` acts on the world: every approved build must match exactly."""
+        problems: list[str] = []
+        for source_stage, artifacts in built:
+            approved = self.stages.get(source_stage)
+            if approved is None:
+                continue  # a stage the dry-run only planned (e.g. signatures)
+            have = {a.name: a.sha256 for a in artifacts}
+            for name in sorted(approved.keys() | have.keys()):
+                want, got = approved.get(name), have.get(name)
+                if want != got:
+                    problems.append(f"{source_stage}/{name}: approved "
+                                    f"{want or 'nothing'}, built {got or 'nothing'}")
+        if problems:
+            raise StageFailed(
+                f"stage {stage!r} refused: the artifacts differ from the approved plan "
+                f"{self.path.name}: " + "; ".join(problems),
+                "publish only what was reviewed: rebuild reproducibly, or review a new "
+                "dry-run",
+            )
