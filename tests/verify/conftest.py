@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SHARED
+from tests.sigstore_stack import sigstore_stack  # noqa: F401  (session fixture)
 
 SIGSTORE = SHARED / "fixtures" / "sigstore"
 PRODUCTION = SIGSTORE / "production"
