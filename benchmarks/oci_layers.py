@@ -1,0 +1,91 @@
+"""Layer build throughput: release.oci.layer against GNU tar | gzip -n on the same files.
+
+    python benchmarks/oci_layers.py [--size-mb 300] [--files 60] [--repeat 1]
+
+Half of the files are random bytes (incompressible, like a stripped binary), half are
+text (compressible, like scripts and certificates). Both sides write a deterministic
+gzipped tar at zlib/gzip level 6; throughput is input megabytes per wall-clock second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from release.oci.layer import LayerFile, write_layer
+
+EPOCH = 1700000000
+
+
+def make_tree(root: Path, size_mb: int, count: int) -> list[LayerFile]:
+    """``count`` files totalling ``size_mb`` MiB under ``root/tree``; half random, half text."""
+    per = size_mb * 1024 * 1024 // count
+    line = b"".join(b"%08d the quick brown fox jumps over the lazy dog\n" % i
+                    for i in range(1024))
+    files = []
+    for n in range(count):
+        rel = f"usr/share/bench/d{n % 7}/file{n:04d}.bin"
+        path = root / "tree" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as f:
+            left = per
+            while left > 0:
+                chunk = os.urandom(min(left, 1 << 20)) if n % 2 else line[:min(left, len(line))]
+                f.write(chunk)
+                left -= len(chunk)
+        path.chmod(0o644)
+        files.append(LayerFile("/" + rel, path, 0o644))
+    for d in [root / "tree", *(p for p in (root / "tree").rglob("*") if p.is_dir())]:
+        d.chmod(0o755)
+    return files
+
+
+def time_ours(files: list[LayerFile], dest: Path) -> tuple[float, int]:
+    start = time.perf_counter()
+    layer = write_layer(files, dest, mtime=EPOCH)
+    return time.perf_counter() - start, layer.size
+
+
+def time_gnu(root: Path, dest: Path) -> tuple[float, int]:
+    cmd = (f"tar --sort=name --mtime=@{EPOCH} --owner=0 --group=0 --numeric-owner "
+           f"-C {root / 'tree'} -cf - usr | gzip -n -6 > {dest}")
+    start = time.perf_counter()
+    subprocess.run(cmd, shell=True, check=True)
+    return time.perf_counter() - start, dest.stat().st_size
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=300)
+    parser.add_argument("--files", type=int, default=60)
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    if not (shutil.which("tar") and shutil.which("gzip")):
+        print("needs GNU tar and gzip on PATH", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="oci-bench-") as tmp:
+        root = Path(tmp)
+        files = make_tree(root, args.size_mb, args.files)
+        total = sum(f.source.stat().st_size for f in files) / (1024 * 1024)
+        print(f"{len(files)} files, {total:.0f} MiB (half random, half text), "
+              f"{os.cpu_count()} CPUs")
+        rows = []
+        for _ in range(args.repeat):
+            rows.append(("release.oci.layer", *time_ours(files, root / "ours.tgz")))
+            rows.append(("tar --sort=name | gzip -n", *time_gnu(root, root / "gnu.tgz")))
+        for name, seconds, size in rows:
+            print(f"{name:28s} {seconds:7.2f} s  {total / seconds:7.1f} MiB/s  "
+                  f"output {size / (1024 * 1024):7.1f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
