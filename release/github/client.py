@@ -145,8 +145,9 @@ class ScopedGitHub:
 
     def url(self, op: Operation, params: Mapping[str, str | int] | None = None) -> str:
         values = {"owner": self.owner, "repo": self.repo, **(params or {})}
-        # tag names may hold "/", which GitHub expects unescaped; nothing else may
-        path = op.path.format(**{k: quote(str(v), safe="/" if k == "tag" else "")
+        # tag names may hold "/" and digests ":", which GitHub expects unescaped
+        safe = {"tag": "/", "subject_digest": ":"}
+        path = op.path.format(**{k: quote(str(v), safe=safe.get(k, ""))
                                  for k, v in values.items()})
         return self.base_url + path
 
