@@ -10,6 +10,7 @@ from release.stages.attest import Attest
 from release.stages.base import StageConfig, StageKind
 from release.stages.checksums import Checksums
 from release.stages.command import Command
+from release.stages.github_release import GitHubRelease
 from release.stages.oci_image import OciImage
 from release.stages.pem_bundle import PemBundle
 from release.stages.python_dist import PythonDist
@@ -17,7 +18,7 @@ from release.stages.sbom import Sbom
 from release.stages.sign import Sign
 
 _ORDER: tuple[StageKind[Any], ...] = (Command(), Checksums(), PemBundle(), PythonDist(),
-                                      Sbom(), Sign(), Attest(), OciImage())
+                                      Sbom(), Sign(), Attest(), OciImage(), GitHubRelease())
 
 
 def _registry(kinds: tuple[StageKind[Any], ...]) -> dict[str, StageKind[Any]]:
