@@ -8,9 +8,11 @@ import shutil
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,7 +27,7 @@ from release.engine.source import SourceExport, SourceFacts
 from release.errors import ReleaseError, StageFailed, UsageError
 from release.pipeline.graph import ancestors
 from release.pipeline.load import LoadedPipeline
-from release.stages.base import Effect, PlannedAction, StageContext
+from release.stages.base import Effect, PlannedAction, RunFacts, StageContext
 
 
 class Status(enum.Enum):
@@ -82,6 +84,16 @@ class RunResult:
         return all(r.status.ok for r in self.results.values())
 
 
+def environ_invocation_id(environ: Mapping[str, str]) -> str:
+    """The Actions run (``.../actions/runs/ID/attempts/N``), or a fresh UUID locally."""
+    run_id = environ.get("GITHUB_RUN_ID")
+    if run_id and environ.get("GITHUB_REPOSITORY"):
+        server = environ.get("GITHUB_SERVER_URL", "https://github.com")
+        attempt = environ.get("GITHUB_RUN_ATTEMPT", "1")
+        return f"{server}/{environ['GITHUB_REPOSITORY']}/actions/runs/{run_id}/attempts/{attempt}"
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
 class Runner:
     """Runs a loaded pipeline (or one of its stages) under the given options."""
 
@@ -98,6 +110,9 @@ class Runner:
         self.cancel = threading.Event()
         self.results: dict[str, StageResult] = {}
         self.produced: dict[str, list[Artifact]] = {}
+        self.reproduced: set[str] = set()
+        self.started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.invocation_id = environ_invocation_id(self.environ)
 
     # -- the whole run --------------------------------------------------------------
     def run(self) -> RunResult:
@@ -141,15 +156,23 @@ class Runner:
         runs = not self.options.dry_run or kind.effects(config) != Effect.EXTERNAL
         return kind.uses_source and runs
 
-    def _meta(self) -> dict[str, Any]:
+    def _pipeline_file(self) -> tuple[str, str]:
         path = self.pipeline.path
         try:
             rel = path.resolve().relative_to(self.source.root.resolve()).as_posix()
         except ValueError:
             rel = path.name
+        return rel, file_digest(path) if path.is_file() else ""
+
+    def facts(self) -> RunFacts:
+        rel, digest = self._pipeline_file()
+        return RunFacts(rel, digest, self.started, self.invocation_id, self.options.sandbox,
+                        self.options.allow_dirty, frozenset(self.reproduced))
+
+    def _meta(self) -> dict[str, Any]:
+        rel, digest = self._pipeline_file()
         return {
-            "pipeline": {"name": self.pipeline.model.name, "file": rel,
-                         "sha256": file_digest(path) if path.is_file() else None},
+            "pipeline": {"name": self.pipeline.model.name, "file": rel, "sha256": digest},
             "source": {k: v for k, v in self.source.to_json().items() if k != "ref"},
             "sandbox": self.options.sandbox,
             "allow_dirty": self.options.allow_dirty,
@@ -256,6 +279,7 @@ class Runner:
             arts = self._execute(stage, self.options.out)
             if self.options.verify_reproducible or config.reproducible:
                 self._check_reproducible(stage, arts)
+                self.reproduced.add(stage)
             manifest.write_stage_manifest(self.options.out, stage, arts)
             self.produced[stage] = arts
             return StageResult(stage, kind.kind, Status.SUCCESS, "",
@@ -342,7 +366,7 @@ class _ContextScope:
             stage_id=self.stage, config=config, pipeline=r.pipeline.model,
             out_dir=(self.out_root / self.stage).resolve(), workspace=ws, inputs=inputs,
             source=r.source, sandbox=r.sandbox, env=env, secrets=secrets, dry_run=dry,
-            log=log, cancel=r.cancel,
+            log=log, cancel=r.cancel, facts=r.facts(),
         )
 
     def __exit__(self, *exc: object) -> None:

@@ -121,6 +121,23 @@ class PlannedAction:
     identity: str | None = None
 
 
+@dataclass(frozen=True)
+class RunFacts:
+    """Facts about the whole run that provenance records."""
+
+    #: Pipeline file, relative to the repository root, and its sha256.
+    pipeline_file: str = ""
+    pipeline_sha256: str = ""
+    #: When the run started (RFC 3339, UTC) and a unique id for it.
+    started: str = ""
+    invocation_id: str = ""
+    #: Whether builds ran network-isolated, and from a dirty tree.
+    sandboxed: bool = True
+    allow_dirty: bool = False
+    #: Stages whose outputs were rebuilt and compared byte for byte.
+    reproducible_stages: frozenset[str] = frozenset()
+
+
 @dataclass
 class StageContext(Generic[C]):
     """Everything a stage may use while it runs; nothing else reaches it."""
@@ -138,6 +155,7 @@ class StageContext(Generic[C]):
     dry_run: bool
     log: Callable[[str], None]
     cancel: threading.Event = field(default_factory=threading.Event)
+    facts: RunFacts = field(default_factory=RunFacts)
 
     def input_path(self, artifact: Artifact) -> Path:
         return artifact.resolve(self.out_dir.parent)
