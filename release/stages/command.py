@@ -16,6 +16,11 @@ class CommandConfig(StageConfig):
     outputs: list[str] = Field(min_length=1, description="Files or globs relative to {out}.")
     artifact_kind: str = Field(default="binary", alias="artifact-kind",
                                pattern=r"^[a-z][a-z0-9-]*$")
+    sandbox: bool = Field(
+        default=False,
+        description="In the generated GitHub Actions workflow, run this stage inside "
+        "geomys/sandboxed-step, so code it runs (e.g. tests against the latest "
+        "dependencies) cannot reach the runner's other credentials.")
 
     @field_validator("outputs")
     @classmethod
