@@ -12,10 +12,15 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.oci.token_server import ISSUER, SERVICE, TokenServer
+
 REGISTRY = "/usr/bin/docker-registry"
+#: The password of the token registry's ``bot`` user.
+TOKEN_PASSWORD = "registry-pw-7f3e9a2c51"
 
 
 @dataclass(frozen=True)
@@ -38,11 +43,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
+def _serve(root: Path, extra: dict[str, Any]) -> Iterator[LocalRegistry]:
     if not Path(REGISTRY).is_file():
         pytest.fail("docker-registry is not installed (apt-get install docker-registry)")
-    root = tmp_path_factory.mktemp("registry")
     port = _free_port()
     config = root / "config.yml"
     # JSON is YAML; the registry reads it as its configuration file
@@ -52,6 +55,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry
         "storage": {"filesystem": {"rootdirectory": str(root / "data")},
                     "delete": {"enabled": True}},
         "http": {"addr": f"127.0.0.1:{port}"},
+        **extra,
     }))
     log = (root / "registry.log").open("wb")
     proc = subprocess.Popen([REGISTRY, "serve", str(config)], stdout=log, stderr=log)
@@ -59,9 +63,10 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2) as r:
-                    if r.status == 200:
-                        break
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2):
+                    break
+            except urllib.error.HTTPError:
+                break  # 401 from a registry that wants a token: it is up
             except (urllib.error.URLError, ConnectionError):
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -77,6 +82,27 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
+    """An open registry (no authentication) on 127.0.0.1."""
+    yield from _serve(tmp_path_factory.mktemp("registry"), {})
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[tuple[LocalRegistry, TokenServer]]:
+    """A registry that wants Bearer tokens from a token server; ``bot`` may push."""
+    root = tmp_path_factory.mktemp("token-registry")
+    tokens = TokenServer(root, "bot", TOKEN_PASSWORD)
+    tokens.start()
+    try:
+        yield from ((reg, tokens) for reg in _serve(root, {"auth": {"token": {
+            "realm": tokens.realm, "service": SERVICE, "issuer": ISSUER,
+            "rootcertbundle": str(tokens.cert_file)}}}))
+    finally:
+        tokens.stop()
 
 
 def skopeo(*args: str | Path) -> str:
