@@ -4,10 +4,11 @@ Two job sets share the file, chosen by the event, because a job's ``permissions:
 are fixed when the workflow is written and cannot depend on the event:
 
 - on a pushed release tag, job ``<stage>`` runs the stage for real with exactly the
-  stage's effective permissions. A stage that publishes (external effects with write
-  access or secrets) runs in a GitHub environment that a maintainer approves, after job
-  ``review-<stage>`` has run the same stage with ``--dry-run`` on the very artifacts it
-  would publish and posted the plan to the job summary;
+  stage's effective permissions. A stage that holds secrets, or has external effects
+  with write access, runs in a GitHub environment that a maintainer approves; for one
+  that publishes (external effects), job ``review-<stage>`` first runs the same stage
+  with ``--dry-run`` on the very artifacts it would publish and posts the plan to the
+  job summary, which the maintainer reads before approving;
 - on ``workflow_dispatch``, job ``dry-run-<stage>`` runs each stage with ``--dry-run``
   and a read-only token: write levels become ``read``, ``id-token`` is dropped, no
   environment and no secret is referenced. Stages whose needs produce nothing in a
@@ -69,10 +70,15 @@ class StageFacts:
     minutes: int
 
     @property
-    def publishes(self) -> bool:
-        """Changes the world with write access or secrets: needs a maintainer's approval."""
+    def protected(self) -> bool:
+        """Runs in the environment: holds secrets, or changes the world with write access."""
         writes = any(lvl is Level.WRITE for n, lvl in self.permissions.items() if n != "id-token")
-        return self.external and (writes or bool(self.secrets))
+        return bool(self.secrets) or (self.external and writes)
+
+    @property
+    def reviewed(self) -> bool:
+        """Publishes: a review job shows its dry-run plan before the approval is asked."""
+        return self.protected and self.external
 
     @property
     def read_only(self) -> PermissionSet:
@@ -144,7 +150,7 @@ def workflow_data(pipeline: LoadedPipeline, options: Options) -> dict[str, Any]:
     src = pipeline.model.source
     jobs: dict[str, object] = Spaced()
     for f in facts.values():
-        if f.publishes:
+        if f.reviewed:
             jobs[f"review-{f.stage}"] = _job(f, options, mode="review")
         jobs[f.stage] = _job(f, options, mode="release")
     for sid in dry_run_stages(facts):
@@ -194,7 +200,7 @@ def _job(f: StageFacts, options: Options, *, mode: str) -> dict[str, object]:
                else "github.event_name == 'push'"),
     }
     needs = list(f.needs)
-    if mode == "release" and f.publishes:
+    if mode == "release" and f.reviewed:
         needs.append(f"review-{f.stage}")
     if mode == "dry-run":
         needs = [f"dry-run-{n}" for n in needs]
@@ -202,7 +208,7 @@ def _job(f: StageFacts, options: Options, *, mode: str) -> dict[str, object]:
         job["needs"] = needs
     job["runs-on"] = RUNNER
     job["permissions"] = {n: Note(lvl, why) for n, lvl in perms.as_dict().items()}
-    if mode == "release" and f.publishes:
+    if mode == "release" and f.protected:
         job["environment"] = options.environment
     job["timeout-minutes"] = min(MAX_JOB_MINUTES, f.minutes + SETUP_MINUTES)
     job["steps"] = _steps(f, options, mode)

@@ -1,0 +1,103 @@
+"""Pipelines the workflow tests generate from, and helpers to read generated workflows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from release.pipeline.load import LoadedPipeline, load_text
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: Builds, checksums, keyless signing (id-token), a ghcr push (packages: write) and a
+#: key signature whose passphrase is a secret: every way a job can be privileged.
+FULL = """\
+version: 1
+name: full
+source:
+  tags: "v*"
+stages:
+  tool:
+    kind: command
+    run: ["sh", "-c", "printf 'tool %s' 1 > {out}/tool"]
+    outputs: ["tool"]
+    timeout: 10m
+  notes:
+    kind: command
+    run: ["sh", "-c", "printf notes > {out}/NOTES"]
+    outputs: ["NOTES"]
+  checksums:
+    kind: checksums
+    needs: [tool, notes]
+  sign:
+    kind: sign
+    needs: [checksums]
+  keysign:
+    kind: sign
+    needs: [checksums]
+    backend: key
+    key: keys/signing.pem
+    passphrase-env: SIGNING_PASSPHRASE
+  image:
+    kind: oci-image
+    needs: [tool]
+    files:
+      tool: /usr/bin/tool
+    push:
+      repository: ghcr.io/owner/name
+      tags: [latest]
+"""
+
+#: Command stages and checksums only: everything runs here, under bwrap.
+LOCAL = """\
+version: 1
+name: local
+source:
+  tags: "v*"
+stages:
+  tool:
+    kind: command
+    run: ["sh", "-c", "printf 'tool %s' 1 > {out}/tool; printf x > {out}/.hidden"]
+    outputs: ["tool", ".hidden"]
+  notes:
+    kind: command
+    run: ["sh", "-c", "printf notes > {out}/NOTES"]
+    outputs: ["NOTES"]
+  docs:
+    kind: command
+    needs: [notes]
+    run: ["sh", "-c", "printf docs > {out}/docs.txt"]
+    outputs: ["docs.txt"]
+  checksums:
+    kind: checksums
+    needs: [tool, docs, notes]
+"""
+
+
+def pipeline(text: str, name: str = "pipelines/sample.yaml") -> LoadedPipeline:
+    return load_text(text, name, Path(name))
+
+
+def committed_pipelines() -> list[Path]:
+    """Every pipeline file of this repository."""
+    return sorted(p for p in (REPO / "pipelines").rglob("*") if p.suffix in (".yaml", ".yml"))
+
+
+def parse(text: str) -> dict[str, Any]:
+    data: dict[Any, Any] = yaml.safe_load(text)
+    data["on"] = data.pop(True)  # YAML 1.1 reads the key `on` as true
+    return data
+
+
+def job_set(workflow: dict[str, Any], event: str) -> dict[str, dict[str, Any]]:
+    """The jobs that run on ``event`` (``push`` or ``workflow_dispatch``)."""
+    return {jid: job for jid, job in workflow["jobs"].items()
+            if job["if"] == f"github.event_name == '{event}'"}
+
+
+def run_step(job: dict[str, Any]) -> dict[str, Any]:
+    (step,) = [s for s in job["steps"] if "release run" in s.get("run", "")
+               or "release run" in s.get("with", {}).get("run", "")]
+    return dict(step)
