@@ -1,0 +1,170 @@
+"""A simulated run of the generated workflow: every job in its own fresh clone, seeing only
+the artifacts its ``needs`` uploaded, must end with the manifest of a local full run.
+
+The jobs' ``release run`` steps are executed as generated (parsed from the workflow
+text); upload-artifact and download-artifact are replayed with their documented
+semantics: an upload keeps paths relative to the least common ancestor of its ``path``
+lines, a download with ``pattern`` and ``merge-multiple`` extracts every matching
+artifact into one directory. Checkout, setup-python and the install step are the only
+steps not replayed: this machine already has the tool installed, and a clone stands in
+for the checkout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from release.workflows.generate import Options, generate
+from tests.conftest import CliResult, Repo
+from tests.workflows.samples import LOCAL, job_set, parse
+
+PIPELINE = "pipelines/sample.yaml"
+
+
+def _order(jobs: dict[str, dict[str, Any]]) -> list[str]:
+    done: list[str] = []
+    while len(done) < len(jobs):
+        ready = [j for j in jobs if j not in done
+                 and all(n in done for n in jobs[j].get("needs", []))]
+        assert ready, "the jobs' needs form a cycle"
+        done += sorted(ready)
+    return done
+
+
+def _expand(pattern: str) -> list[str]:
+    """minimatch's brace expansion, as download-artifact applies it to artifact names."""
+    if "{" not in pattern:
+        return [pattern]
+    head, _, rest = pattern.partition("{")
+    body, _, tail = rest.partition("}")
+    return [head + part + tail for part in body.split(",")]
+
+
+def _upload(checkout: Path, spec: dict[str, Any], store: Path) -> None:
+    paths = [checkout / line for line in spec["path"].split("\n") if line.strip()]
+    existing = [p for p in paths if p.exists()]
+    if spec.get("if-no-files-found") == "error":
+        assert existing == paths, f"upload {spec['name']}: missing {set(paths) - set(existing)}"
+    root = Path(os.path.commonpath(existing)) if len(existing) > 1 else existing[0].parent
+    dest = store / spec["name"]
+    assert not dest.exists(), f"artifact {spec['name']} uploaded twice"
+    for path in existing:
+        target = dest / path.relative_to(root)
+        if path.is_dir():
+            shutil.copytree(path, target)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+
+
+def _download(checkout: Path, spec: dict[str, Any], store: Path) -> None:
+    assert spec["merge-multiple"] is True
+    dest = checkout / spec["path"]
+    for name in _expand(spec["pattern"]):
+        assert (store / name).is_dir(), f"artifact {name} was never uploaded"
+        shutil.copytree(store / name, dest, dirs_exist_ok=True)
+
+
+def simulate(repo: Repo, text: str, event: str, tmp: Path,
+             cli: Callable[..., CliResult]) -> Path:
+    """Run the jobs of ``event``; returns the artifact store (one folder per artifact)."""
+    store = tmp / "store"
+    store.mkdir(parents=True)
+    jobs = job_set(parse(text), event)
+    for jid in _order(jobs):
+        checkout = tmp / "jobs" / jid
+        subprocess.run(["git", "clone", "-q", str(repo.path), str(checkout)], check=True)
+        for step in jobs[jid]["steps"]:
+            uses, script = step.get("uses", ""), step.get("run", "")
+            if uses.startswith("actions/download-artifact@"):
+                _download(checkout, step["with"], store)
+            elif uses.startswith("actions/upload-artifact@"):
+                _upload(checkout, step["with"], store)
+            elif script.startswith("release run "):
+                argv = shlex.split(script)
+                result = cli(*argv[1:], cwd=checkout)
+                assert result.code == 0, f"job {jid}: {result.err}"
+    return store
+
+
+def _merged(store: Path) -> list[dict[str, Any]]:
+    arts = [a for m in sorted(store.glob("stage-*/manifests/*.json"))
+            for a in json.loads(m.read_text())["artifacts"]]
+    return sorted(arts, key=lambda a: a["path"])
+
+
+@pytest.fixture
+def sample(repo: Repo) -> tuple[Repo, str]:
+    repo.write(PIPELINE, LOCAL)
+    repo.commit("pipeline")
+    repo.tag("v1.2.3")
+    from release.pipeline.load import load
+
+    text = generate(load(repo.path / PIPELINE), Options(PIPELINE))
+    return repo, text
+
+
+def test_tag_push_jobs_end_with_the_manifest_of_a_local_run(
+        sample: tuple[Repo, str], tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+    repo, text = sample
+    local = cli("run", PIPELINE, "--out", tmp_path / "local", cwd=repo.path)
+    assert local.code == 0, local.err
+    expected = json.loads((tmp_path / "local" / "manifest.json").read_text())["artifacts"]
+
+    assert len(expected) == 5
+    store = simulate(repo, text, "push", tmp_path / "sim", cli)
+    assert sorted(p.name for p in store.iterdir()) == [
+        "stage-checksums", "stage-docs", "stage-notes", "stage-tool"]
+    assert _merged(store) == expected
+    # each job saw only its needs: the docs job got notes, never tool
+    docs_inputs = tmp_path / "sim" / "jobs" / "docs" / "_release" / "artifacts"
+    assert sorted(p.name for p in docs_inputs.iterdir()) == ["manifests", "notes"]
+    sums = (store / "stage-checksums" / "checksums" / "SHA256SUMS").read_text()
+    assert {line.split()[1] for line in sums.splitlines()} == {".hidden", "NOTES", "docs.txt",
+                                                               "tool"}
+
+
+def test_dispatch_dry_run_jobs_build_the_same_local_artifacts(
+        sample: tuple[Repo, str], tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+    repo, text = sample
+    local = cli("run", PIPELINE, "--dry-run", "--out", tmp_path / "local", cwd=repo.path)
+    assert local.code == 0, local.err
+    expected = json.loads((tmp_path / "local" / "manifest.json").read_text())["artifacts"]
+    store = simulate(repo, text, "workflow_dispatch", tmp_path / "sim", cli)
+    assert _merged(store) == expected
+
+
+def test_a_tampered_artifact_fails_the_downstream_job(
+        sample: tuple[Repo, str], tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+    repo, text = sample
+    store = simulate_until(repo, text, tmp_path, cli, stop_before="checksums")
+    (store / "stage-tool" / "tool" / "tool").write_text("swapped")
+    checkout = tmp_path / "sim" / "jobs" / "checksums"
+    subprocess.run(["git", "clone", "-q", str(repo.path), str(checkout)], check=True)
+    _download(checkout, {"pattern": "stage-{tool,docs,notes}", "path": "_release/artifacts",
+                         "merge-multiple": True}, store)
+    result = cli("run", PIPELINE, "--stage", "checksums", "--artifacts", "_release/artifacts",
+                 "--out", "_release/out", cwd=checkout)
+    assert result.code == 1
+    assert "changed after stage 'tool' produced it" in result.err
+
+
+def simulate_until(repo: Repo, text: str, tmp: Path, cli: Callable[..., CliResult],
+                   stop_before: str) -> Path:
+    """Like :func:`simulate` for the push jobs, without ``stop_before`` and its dependants."""
+    wf = parse(text)
+    wf["jobs"] = {j: v for j, v in job_set(wf, "push").items()
+                  if j != stop_before and stop_before not in v.get("needs", [])}
+    import yaml
+
+    trimmed = yaml.safe_dump({**wf, True: wf.pop("on")}, sort_keys=False)
+    return simulate(repo, trimmed, "push", tmp / "sim", cli)
