@@ -41,8 +41,9 @@ Behaviour and the GitHub documentation it follows:
   https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
 
 Fault injection (:meth:`GitHubServer.inject`): a status (502) once, a connection reset
-partway through a request body, a secondary rate limit, and a crash point that runs a
-callback (the test kills the client) and drops the connection without applying.
+partway through a request body, a secondary rate limit, an upload stored with one byte
+flipped, and a crash point that runs a callback (the test kills the client) and drops
+the connection without carrying the request out.
 """
 
 from __future__ import annotations
@@ -140,13 +141,16 @@ class App:
     private_key_pem: str
     permissions: dict[str, str]
     repositories: tuple[str, ...]
+    #: Permissions added to every minted token, as a misbehaving server would (for tests
+    #: of the client's check of what was granted).
+    broaden: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class Fault:
     """One injected failure; ``times`` requests matching method and path regex get it."""
 
-    kind: str  # status | reset | rate-limit | crash
+    kind: str  # status | reset | rate-limit | corrupt | crash
     method: str
     path: str
     times: int = 1
@@ -380,7 +384,7 @@ def _routes(host: str) -> list[Route]:
 
 
 def _handler(server: GitHubServer, host: str) -> type[BaseHTTPRequestHandler]:
-    from github_server_handlers import Handler  # the endpoint logic, kept in its own module
+    from tests.github_server_handlers import Handler  # the endpoint logic, in its own module
 
     return type(f"{host.title()}Handler", (Handler,),
                 {"gh": server, "host": host, "routes": _routes(host)})

@@ -12,7 +12,7 @@ import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from github_server import (
+from tests.github_server import (
     LEVELS,
     Asset,
     Fault,
@@ -75,6 +75,7 @@ class Handler(BaseHTTPRequestHandler):
         path, self.query = parse_query(self.path)
         self.unread = int(self.headers.get("Content-Length") or 0)
         self.tok: Token | None = None
+        self.corrupt = False
         kind = "anonymous"
         status = 0
         try:
@@ -174,6 +175,9 @@ class Handler(BaseHTTPRequestHandler):
             if name == "upload_asset":
                 self._starter_asset(args)
             raise _Drop
+        if fault.kind == "corrupt":  # the stored bytes differ from the bytes sent
+            self.corrupt = True
+            return self._respond(*getattr(self, "ep_" + name)(**args))
         if fault.kind == "crash":
             if fault.on_crash is not None:
                 fault.on_crash()
@@ -417,6 +421,8 @@ class Handler(BaseHTTPRequestHandler):
                 chunk = self._read(min(self.unread, 1 << 20))
                 if not chunk:
                     raise _Drop
+                if self.corrupt and size == 0:
+                    chunk = bytes([chunk[0] ^ 0xFF]) + chunk[1:]
                 digest.update(chunk)
                 f.write(chunk)
                 size += len(chunk)
@@ -501,7 +507,7 @@ class Handler(BaseHTTPRequestHandler):
         if any(full not in app.repositories for full in repos):
             raise HttpError(422, "There is at least one repository that does not exist or "
                                  "is not accessible to the parent installation.")
-        granted = {**wanted, "metadata": "read"}
+        granted = {**wanted, **app.broaden, "metadata": "read"}
         token = self.gh.add_token("installation", permissions=granted, repositories=repos)
         expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
         return 201, {"token": token, "expires_at": expires, "permissions": granted,
