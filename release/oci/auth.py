@@ -56,6 +56,10 @@ class RegistryAuth(httpx.Auth):
         self.header: str | None = None
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if request.url.netloc.decode("ascii") != self.host:
+            # an upload Location on another host gets no token and answers no challenge
+            yield request
+            return
         if self.header:
             request.headers["Authorization"] = self.header
         response = yield request

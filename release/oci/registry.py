@@ -9,17 +9,16 @@ read is checked against the digest it was asked for before anyone uses it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from release.errors import IntegrityError, StageFailed
 from release.oci.auth import Credentials, RegistryAuth
 from release.oci.descriptor import INDEX_TYPES, MANIFEST_TYPES, Descriptor, sha256_digest
-from release.oci.reference import base_url
+from release.oci.reference import base_url, is_loopback
 
 #: Larger manifests are refused, as the reference registry does (4 MiB).
 MAX_MANIFEST = 4 * 1024 * 1024
@@ -140,6 +139,11 @@ class Registry:
               **kwargs: Any) -> httpx.Response:
         what = url.split("?")[0].rsplit("/", 2)
         label = "/".join(what[-2:]) if url.startswith(self.prefix) else "blob upload"
+        parts = urlsplit(url)
+        if parts.scheme == "http" and not is_loopback(parts.netloc):
+            # an upload Location may not downgrade us to plain HTTP
+            raise StageFailed(f"{self.host} sent an upload location over plain HTTP "
+                              f"({parts.netloc}); refusing to send data or tokens there")
         try:
             resp = self.client.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
@@ -171,10 +175,3 @@ def _error_text(resp: httpx.Response) -> str:
                      for e in errors[:3] if isinstance(e, dict))
     return f" ({text[:300]})" if text else ""
 
-
-def iter_children(data: bytes) -> Iterator[Descriptor]:
-    """The descriptors an index lists."""
-    import json
-
-    for entry in json.loads(data).get("manifests", []):
-        yield Descriptor.from_json(entry)

@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.conftest import Repo
 
-#: A small statically linked "binary" and a PEM-shaped file, written by the build stage.
+#: A small executable and a PEM-shaped file, written by the build stage.
 BUILD = """\
   build:
     kind: command
