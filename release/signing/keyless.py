@@ -43,9 +43,13 @@ def describe_instance(instance: str | None, trust_config: Path | None, shown: st
         return INSTANCES[instance or "production"]
     data = _read_json(trust_config, shown)
     signing = data.get("signingConfig", {}) if isinstance(data, dict) else {}
-    urls = [s.get("url", "?") for key in ("caUrls", "rekorTlogUrls")
-            for s in signing.get(key, []) if isinstance(s, dict)]
-    return f"private Sigstore instance from {shown} ({', '.join(urls) or 'no service URLs'})"
+
+    def urls(key: str) -> str:
+        found = [s.get("url", "?") for s in signing.get(key, []) if isinstance(s, dict)]
+        return ", ".join(dict.fromkeys(found)) or "none"
+
+    return (f"the private Sigstore instance of {shown} (Fulcio {urls('caUrls')}, "
+            f"Rekor {urls('rekorTlogUrls')})")
 
 
 def load_trust_config(instance: str | None, trust_config: Path | None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from release.permissions import Level, PermissionSet
 from release.stages.base import Effect, StageConfig
@@ -48,32 +48,39 @@ class SigningConfig(StageConfig):
         default=None, alias="public-key-name", pattern=_NAME,
         description="key: artifact name of the public key (default: <stage>.pub).")
 
+    @field_validator("instance", "trust_config", "identity_token_env")
+    @classmethod
+    def _sigstore_only(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("backend") == "key":
+            raise ValueError(f"`{_alias(cls, info)}` belongs to `backend: sigstore`, "
+                             "not `backend: key`")
+        if info.field_name == "trust_config" and value and info.data.get("instance"):
+            raise ValueError("give `instance` or `trust-config`, not both")
+        return value
+
+    @field_validator("key", "passphrase_env", "public_key_name")
+    @classmethod
+    def _key_only(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("backend", "sigstore") == "sigstore":
+            raise ValueError(f"`{_alias(cls, info)}` belongs to `backend: key`; this stage "
+                             "signs keyless (backend: sigstore)")
+        return value
+
     @model_validator(mode="after")
-    def _backend_keys(self) -> SigningConfig:
-        sigstore_only = {"instance": self.instance, "trust-config": self.trust_config,
-                         "identity-token-env": self.identity_token_env}
-        key_only = {"key": self.key, "passphrase-env": self.passphrase_env,
-                    "public-key-name": self.public_key_name}
-        if self.backend == "sigstore":
-            wrong = [k for k, v in key_only.items() if v is not None]
-            if wrong:
-                raise ValueError(f"`{wrong[0]}` belongs to `backend: key`; "
-                                 "this stage signs keyless (backend: sigstore)")
-            if self.instance and self.trust_config:
-                raise ValueError("give `instance` or `trust-config`, not both")
-        else:
-            wrong = [k for k, v in sigstore_only.items() if v is not None]
-            if wrong:
-                raise ValueError(f"`{wrong[0]}` belongs to `backend: sigstore`, "
-                                 "not `backend: key`")
-            if not self.key:
-                raise ValueError("`backend: key` needs `key`: the path of a PEM private key")
+    def _key_given(self) -> SigningConfig:
+        if self.backend == "key" and not self.key:
+            raise ValueError("`backend: key` needs `key`: the path of a PEM private key")
         return self
 
     @property
     def ambient_oidc(self) -> bool:
         """Keyless with GitHub Actions' ambient OIDC token."""
         return self.backend == "sigstore" and self.identity_token_env is None
+
+
+def _alias(cls: type[SigningConfig], info: ValidationInfo) -> str:
+    assert info.field_name is not None
+    return cls.model_fields[info.field_name].alias or info.field_name
 
 
 def signing_permissions(config: SigningConfig) -> PermissionSet:

@@ -84,10 +84,10 @@ class Attest(StageKind[AttestConfig]):
     def plan(self, ctx: StageContext[AttestConfig]) -> list[PlannedAction]:
         identity, where = describe_signer(ctx)
         perm = "id-token: write" if ctx.config.ambient_oidc else None
-        steps = [PlannedAction("would attest (SLSA provenance v1)", name, f"sha256:{digest}")
+        steps = [PlannedAction("would attest", f"{name} (SLSA provenance v1)", f"sha256:{digest}")
                  for name, digest in subjects(ctx)]
-        steps.append(PlannedAction(f"would sign the statement at {where}",
-                                   _base(ctx) + ENVELOPES_SUFFIX, None, perm, identity))
+        steps.append(PlannedAction("would sign", f"{_base(ctx)}{ENVELOPES_SUFFIX} at {where}",
+                                   None, perm, identity))
         return steps
 
     def run(self, ctx: StageContext[AttestConfig]) -> list[Output]:

@@ -62,7 +62,7 @@ class Sign(StageKind[SignConfig]):
 
     def plan(self, ctx: StageContext[SignConfig]) -> list[PlannedAction]:
         identity, where = describe_signer(ctx)
-        return [PlannedAction(f"would sign at {where}", a.name, f"sha256:{a.sha256}",
+        return [PlannedAction("would sign", f"{a.name} at {where}", f"sha256:{a.sha256}",
                               "id-token: write" if ctx.config.ambient_oidc else None, identity)
                 for a in _selected(ctx)]
 
