@@ -23,7 +23,10 @@ source:
 stages:
   build:
     kind: command
-    run: ["sh", "-c", "printf 'tool 1.0' > {{out}}/tool-linux-amd64; printf 'read me' > {{out}}/README.txt"]
+    run:
+      - sh
+      - -c
+      - printf 'tool 1.0' > {{out}}/tool-linux-amd64; printf 'read me' > {{out}}/README.txt
     outputs: ["tool-linux-amd64", "README.txt"]
   checksums:
     kind: checksums
