@@ -70,8 +70,10 @@ def run_rules(wf: Workflow) -> list[Finding]:
     for rule, check in RULES:
         for hit in check(wf):
             loc = wf.location(hit.path, key=hit.key) if hit.path else None
-            out.append(Finding(rule.id, rule.severity, wf.display,
-                               loc.line if loc else 1, loc.column if loc else 1,
+            line, column = (loc.line, loc.column) if loc else (1, 1)
+            if hit.line is not None:
+                line, column = hit.line, 1
+            out.append(Finding(rule.id, rule.severity, wf.display, line, column,
                                hit.message, rule.why, rule.fix, "release", rule.url))
     return out
 

@@ -71,7 +71,7 @@ def unlocked_install(step: Step) -> bool:
 
 def major_version(wf: Workflow, step: Step) -> int | None:
     """The action's major version: from a ``@v4`` ref, or a ``# v4.2.0`` pin comment."""
-    ref = (step.uses or "@").split("@", 1)[1]
+    ref = (step.uses or "").partition("@")[2]
     tag = _TAG.match(ref)
     if tag and not re.fullmatch(r"[0-9a-f]{40}", ref):
         return int(tag.group(1))

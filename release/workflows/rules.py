@@ -20,6 +20,8 @@ class Hit:
     path: YamlPath
     message: str
     key: bool = False
+    #: A line to report instead of the path's position (e.g. the first line that drifted).
+    line: int | None = None
 
 
 Check = Callable[[Workflow], Iterator[Hit]]
@@ -185,7 +187,8 @@ def release_workflow_drift(wf: Workflow) -> Iterator[Hit]:
         line = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b),
                     min(len(old), len(new)))
         yield Hit((), f"differs from what {options.pipeline} generates, first at line "
-                  f"{line + 1}")
+                  f"{line + 1}: committed {_quote(old, line)}, generated {_quote(new, line)}",
+                  line=line + 1)
 
 
 RULES: tuple[tuple[Rule, Check], ...] = (
@@ -243,6 +246,13 @@ RULES: tuple[tuple[Rule, Check], ...] = (
           "run `release workflow generate PIPELINE` and commit the result"),
      release_workflow_drift),
 )
+
+
+def _quote(lines: list[str], index: int) -> str:
+    if index >= len(lines):
+        return "end of file"
+    text = lines[index].strip()
+    return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
 def _permissions_path(wf: Workflow, job: str) -> YamlPath:
