@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import Field
@@ -148,9 +149,21 @@ def _base(ctx: StageContext[AttestConfig]) -> str:
 
 
 def subjects(ctx: StageContext[AttestConfig]) -> list[tuple[str, str]]:
-    """``(name, sha256 hex)`` per attested artifact; an image also by its manifest digest."""
+    """The subjects of this stage's statement: see :func:`subjects_of`."""
+    return subjects_of(ctx.inputs, ctx.config.include)
+
+
+def subjects_of(artifacts: Iterable[Artifact], include: list[str]) -> list[tuple[str, str]]:
+    """``(name, sha256 hex)`` per included artifact, sorted by name.
+
+    An artifact annotated with an image digest (:data:`OCI_DIGEST`) is also a subject
+    by that digest, named by the repository it was pushed to (:data:`OCI_REPOSITORY`)
+    or else by its file name without ``.tar``: registries and ``gh attestation verify
+    oci://...`` match images by manifest digest, not by the archive's bytes.
+    """
     found: list[tuple[str, str]] = []
-    for art in _included(ctx):
+    chosen = [a for a in artifacts if any(fnmatch.fnmatchcase(a.name, p) for p in include)]
+    for art in sorted(chosen, key=lambda a: a.name.encode()):
         found.append((art.name, art.sha256))
         digest = art.annotations.get(OCI_DIGEST)
         if digest is not None:
@@ -158,15 +171,9 @@ def subjects(ctx: StageContext[AttestConfig]) -> list[tuple[str, str]]:
             if not digest.startswith("sha256:") or not _HEX64.match(hexdigest):
                 raise StageFailed(f"artifact {art.name} (stage {art.stage!r}) has image digest "
                                   f"{digest!r}", "expected sha256:<64 hex digits>")
-            image = art.annotations.get(OCI_REPOSITORY) or art.name.rsplit(".", 1)[0]
+            image = art.annotations.get(OCI_REPOSITORY) or art.name.removesuffix(".tar")
             found.append((image, hexdigest))
     return found
-
-
-def _included(ctx: StageContext[AttestConfig]) -> list[Artifact]:
-    arts = [a for a in ctx.inputs
-            if any(fnmatch.fnmatchcase(a.name, p) for p in ctx.config.include)]
-    return sorted(arts, key=lambda a: a.name.encode())
 
 
 def resolved_inputs(ctx: StageContext[AttestConfig]) -> list[dict[str, Any]]:

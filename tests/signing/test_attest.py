@@ -1,0 +1,79 @@
+"""What the attest stage attests: artifacts by file digest, images also by manifest digest."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+import tarfile
+
+import pytest
+
+from release.engine.manifest import Artifact
+from release.errors import StageFailed
+from release.stages.attest import OCI_DIGEST, OCI_REPOSITORY, subjects_of
+from tests.signing.conftest import PASSPHRASE, release_repo
+from tests.signing.test_key import VAR, der_fingerprint
+
+IMAGE = "ab" * 32
+
+
+def art(name: str, sha: str = "cd" * 32, **notes: str) -> Artifact:
+    return Artifact(name, "binary", "build", f"build/{name}", 1, sha, notes)
+
+
+def test_subjects_by_file_and_image_digest():
+    arts = [art("tool"), art("app.oci.tar", "ef" * 32, **{OCI_DIGEST: f"sha256:{IMAGE}"}),
+            art("pushed.tar", "01" * 32, **{OCI_DIGEST: f"sha256:{IMAGE}",
+                                            OCI_REPOSITORY: "ghcr.io/owner/repo"}),
+            art("notes.txt")]
+    assert subjects_of(arts, ["*.tar", "tool"]) == [
+        ("app.oci.tar", "ef" * 32), ("app.oci", IMAGE),
+        ("pushed.tar", "01" * 32), ("ghcr.io/owner/repo", IMAGE),
+        ("tool", "cd" * 32)]
+
+
+@pytest.mark.parametrize("digest", ["sha512:" + "ab" * 64, IMAGE, "sha256:XYZ"])
+def test_malformed_image_digest_is_refused(digest):
+    with pytest.raises(StageFailed, match="has image digest"):
+        subjects_of([art("app.tar", **{OCI_DIGEST: digest})], ["*"])
+
+
+def test_image_is_attested_by_its_manifest_digest(repo, cli, make_key, monkeypatch, tmp_path):
+    key = make_key()
+    pipeline = release_repo(repo, f"""\
+image:
+  kind: oci-image
+  needs: [build]
+  files: {{tool: /usr/local/bin/tool}}
+provenance:
+  kind: attest
+  needs: [image]
+  backend: key
+  key: {key.private}
+  passphrase-env: {VAR}
+""")
+    monkeypatch.setenv(VAR, PASSPHRASE)
+    out = tmp_path / "out"
+    result = cli("run", pipeline, "--out", out)
+    assert result.code == 0, result.out + result.err
+
+    archive = out / "image" / "image.oci.tar"
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile("index.json")
+        assert member is not None
+        index = json.load(member)
+    [top] = index["manifests"]
+    envelope = json.loads((out / "provenance" / "demo.intoto.jsonl").read_text())
+    assert envelope["signatures"][0]["keyid"] == der_fingerprint(key.public)
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    subjects = {s["name"]: s["digest"]["sha256"] for s in statement["subject"]}
+    assert subjects["image.oci"] == top["digest"].removeprefix("sha256:")
+    assert subjects["image.oci.tar"] == hashlib.sha256(archive.read_bytes()).hexdigest()
+    # skopeo, reading the archive on its own, finds the same image
+    inspect = subprocess.run(["skopeo", "inspect", "--raw", f"oci-archive:{archive}"],
+                             capture_output=True, check=False)
+    assert inspect.returncode == 0, inspect.stderr
+    assert top["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+    assert hashlib.sha256(inspect.stdout).hexdigest() == subjects["image.oci"]
