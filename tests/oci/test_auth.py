@@ -95,3 +95,20 @@ def test_credentials_never_go_to_a_plain_http_token_server() -> None:
     assert "hunter2" not in repr(auth.credentials)
     request = auth._token_request({"realm": "https://auth.example/token", "service": "s"})
     assert request.url.scheme == "https"
+
+
+def test_public_base_is_pulled_with_an_anonymous_token(
+        repo: Repo, cli, tmp_path: Path, token_registry: tuple[LocalRegistry, TokenServer]
+        ) -> None:
+    registry, tokens = token_registry
+    path = image_pipeline(repo, marker="public-base")
+    out = tmp_path / "base"
+    assert cli("run", path, "--out", out).code == 0
+    skopeo("copy", "--dest-tls-verify=false", "--dest-creds", f"bot:{TOKEN_PASSWORD}",
+           f"oci-archive:{out / 'image' / 'image.oci.tar'}",
+           f"docker://{registry.host}/public/base:1")
+    base = f"{registry.host}/public/base@{image_digest(out)}"
+    path = image_pipeline(repo, marker="on-public", base=base)
+    res = cli("run", path, "--out", tmp_path / "app")
+    assert res.code == 0, res.err
+    assert (None, "repository:public/base:pull") in tokens.requests

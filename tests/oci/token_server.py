@@ -3,7 +3,7 @@
 It follows https://distribution.github.io/distribution/spec/auth/token/: HTTP Basic
 credentials in, a JWT (ES256, ``x5c`` header with a self-signed certificate that the
 registry's ``rootcertbundle`` trusts) out, granting the requested scope to the right
-user and nothing to anyone else.
+user, anonymous pulls of ``public/*``, and nothing else.
 """
 
 from __future__ import annotations
@@ -68,6 +68,8 @@ class TokenServer:
         if scope.startswith("repository:"):
             _, name, actions = scope.split(":", 2)
             allowed = actions.split(",") if user == self.username else []
+            if user is None and name.startswith("public/"):
+                allowed = ["pull"]  # like a public image on Docker Hub or ghcr.io
             access.append({"type": "repository", "name": name, "actions": allowed})
         now = int(time.time())
         header = {"alg": "ES256", "typ": "JWT", "x5c": [base64.b64encode(
