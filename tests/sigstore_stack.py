@@ -10,8 +10,10 @@ the session fixture from a conftest::
         trust_config, trusted_root, make_token = sigstore_stack
         token = make_token({"repository": "owner/repo"})
 
-The Node dependencies are installed once with ``npm ci --no-audit --no-fund`` in
-``tests/sigstore_mock`` when ``node_modules`` is missing or older than the lock.
+The Node dependencies are installed once with ``npm ci --no-audit --no-fund
+--ignore-scripts`` in ``tests/sigstore_mock`` when ``node_modules`` is missing or
+older than the lock (CI runs the same command before the tests). Under pytest-xdist
+each worker starts its own stack.
 """
 
 from __future__ import annotations
@@ -109,8 +111,8 @@ def install_node_modules() -> None:
         fcntl.flock(guard, fcntl.LOCK_EX)
         if marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime:
             return
-        proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=MOCK_DIR,
-                              capture_output=True, text=True, check=False)
+        proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+                              cwd=MOCK_DIR, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             pytest.fail(f"npm ci in {MOCK_DIR.name} failed:\n{proc.stderr[-2000:]}")
 
