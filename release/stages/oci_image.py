@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import tempfile
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -124,6 +124,21 @@ class OciImage(StageKind[OciImageConfig]):
 
     def declared_outputs(self, config: OciImageConfig) -> list[str]:
         return [config.output]
+
+    def resolved_inputs(self, config: OciImageConfig) -> list[dict[str, Any]]:
+        """The base image as an in-toto ResourceDescriptor, for provenance.
+
+        The URI is a package URL of type ``oci``
+        (https://github.com/package-url/purl-spec/blob/main/PURL-TYPES.rst#oci).
+        """
+        ref = config.base_reference
+        if ref is None or ref.digest is None:
+            return []
+        hexdigest = ref.digest.removeprefix("sha256:")
+        name = ref.repository.rsplit("/", 1)[-1]
+        return [{"uri": f"pkg:oci/{name}@sha256%3A{hexdigest}?repository_url="
+                        f"{ref.host}/{ref.repository}",
+                 "digest": {"sha256": hexdigest}, "name": str(ref)}]
 
     def check_pipeline(self, stage_id: str, config: OciImageConfig,
                        pipeline: Pipeline) -> list[Problem]:

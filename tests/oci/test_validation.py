@@ -115,3 +115,18 @@ def test_missing_file_at_run_time(repo: Repo, cli, tmp_path: Path) -> None:
     assert res.code == 1
     assert "file 'tol': no artifact of that name among the outputs of build (they are: tool)" \
         in res.err, res.err
+
+
+def test_base_is_a_resolved_input_for_provenance(repo: Repo) -> None:
+    from release.stages.attest import ResolvesInputs
+
+    body = f"    base: ghcr.io/o/base@{DIGEST}\n    files: {{tool: /t}}\n"
+    model = _model(repo.write("release.yaml", HEAD + body))
+    kind = KINDS["oci-image"]
+    assert isinstance(kind, ResolvesInputs)
+    hexdigest = DIGEST.removeprefix("sha256:")
+    assert kind.resolved_inputs(model.stages["image"]) == [{
+        "uri": f"pkg:oci/base@sha256%3A{hexdigest}?repository_url=ghcr.io/o/base",
+        "digest": {"sha256": hexdigest}, "name": f"ghcr.io/o/base@{DIGEST}"}]
+    scratch = _model(repo.write("release.yaml", HEAD + "    files: {tool: /t}\n"))
+    assert kind.resolved_inputs(scratch.stages["image"]) == []
