@@ -9,11 +9,12 @@ zipapp by the distributions it bundles and the pins of a lock it carries.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from release import __version__
 from release.errors import ReleaseError
@@ -33,6 +34,9 @@ Format = Literal["wheel", "sdist", "executable"]
 #: Namespace of our CycloneDX properties (https://cyclonedx.org/docs/1.6/json/#properties).
 PROPERTY_PREFIX = "release-pipeline:"
 SPEC_VERSION = "1.6"
+#: in-toto predicate type of a CycloneDX SBOM
+#: (https://github.com/in-toto/attestation/blob/main/spec/predicates/cyclonedx.md).
+CYCLONEDX_PREDICATE = "https://cyclonedx.org/bom"
 
 
 def sbom_format(name: str, artifact_kind: str) -> Format | None:
@@ -85,6 +89,14 @@ def sbom_json(path: Path, fmt: Format, *, sha256: str, epoch: int | None = None)
               serial_number=uuid.uuid5(uuid.NAMESPACE_URL, f"sha256:{sha256}#{fmt}"))
     bom.register_dependency(root, deps)
     return str(JsonV1Dot6(bom).output_as_string(indent=2)) + "\n"
+
+
+def sbom_statement(name: str, sha256: str, sbom_text: str) -> dict[str, Any]:
+    """An in-toto Statement v1 whose predicate is the SBOM of the artifact ``name``."""
+    from release.provenance.slsa import STATEMENT_TYPE
+
+    return {"_type": STATEMENT_TYPE, "subject": [{"name": name, "digest": {"sha256": sha256}}],
+            "predicateType": CYCLONEDX_PREDICATE, "predicate": json.loads(sbom_text)}
 
 
 def _purl(name: str, version: str | None, file_name: str | None = None) -> object:

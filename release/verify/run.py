@@ -119,8 +119,13 @@ def _signatures(run: _Run, artifacts: dict[str, str], skip: set[str]) -> None:
                                "pass --key PUB.pem")
             continue
         if target not in run.names:
-            run.report.failed("signature", name, "signs a file that is not in the directory",
-                              expected=target, found="no such file")
+            if target.endswith(".intoto"):
+                run.report.failed("provenance", name, "a provenance bundle without its "
+                                  "statement file", expected=f"{target}.jsonl",
+                                  found="no such file")
+            else:
+                run.report.failed("signature", name, "signs a file that is not in the "
+                                  "directory", expected=target, found="no such file")
             continue
         digest = artifacts.get(target) or file_digest(run.path(target))
         if bundle_suffix is None:

@@ -136,3 +136,18 @@ def test_schema_check_rejects_an_invalid_document(dists: Dists):
 ])
 def test_format_from_name_and_kind(name: str, kind: str, expected: str | None):
     assert sbom_format(name, kind) == expected
+
+
+def test_sbom_as_an_in_toto_statement(dists: Dists):
+    from release.provenance.sbom import CYCLONEDX_PREDICATE, sbom_statement
+    from release.verify.statements import parse_statement
+
+    digest = hashlib.sha256(dists.wheel.read_bytes()).hexdigest()
+    text = sbom_json(dists.wheel, "wheel", sha256=digest, epoch=EPOCH)
+    statement = sbom_statement(dists.wheel.name, digest, text)
+    assert statement["predicateType"] == CYCLONEDX_PREDICATE
+    assert statement["predicate"]["metadata"]["component"]["name"] == "Demo_Tool"
+    parsed = parse_statement("application/vnd.in-toto+json",
+                             json.dumps(statement).encode(), "sbom.intoto.jsonl")
+    assert not isinstance(parsed, str)
+    assert parsed.subjects == ((dists.wheel.name, digest),)

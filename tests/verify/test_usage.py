@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.verify.conftest import PRODUCTION, WHEEL, copy, identity_args, sha256sums
+from tests.verify.conftest import PRODUCTION, STAGING, WHEEL, copy, identity_args, sha256sums
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -115,3 +115,13 @@ def test_verify_help_imports_no_heavy_module():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert proc.stdout.strip().endswith("[]"), proc.stdout
+
+
+def test_provenance_bundle_without_its_statement(cli, wheel_release: Path):
+    copy(STAGING / "a.dsse.staging-rekor-v2.txt.sigstore.json",
+         wheel_release / "demo.intoto.sigstore.json")
+    result = cli("verify", wheel_release, *identity_args())
+    assert result.code == 1
+    assert "FAIL  provenance  demo.intoto.sigstore.json: a provenance bundle without its " \
+           "statement file" in result.out
+    assert "expected: demo.intoto.jsonl" in result.out
