@@ -48,7 +48,8 @@ class OciImageConfig(StageConfig):
         "`scratch`, or a base image pinned by digest: name@sha256:..."))
     platforms: list[Annotated[str, AfterValidator(check_platform)]] = Field(
         default_factory=lambda: ["linux/amd64"], min_length=1)
-    files: dict[str, Annotated[FileEntry, BeforeValidator(file_entry)]] = Field(
+    files: dict[str, Annotated[FileEntry, BeforeValidator(
+        file_entry, json_schema_input_type=str | FileEntry)]] = Field(
         default_factory=dict, validate_default=True,
         description="Artifact name -> path (or {path, mode, platform}).")
     config: ImageSettings = Field(default_factory=ImageSettings)

@@ -130,3 +130,27 @@ def test_base_is_a_resolved_input_for_provenance(repo: Repo) -> None:
         "digest": {"sha256": hexdigest}, "name": f"ghcr.io/o/base@{DIGEST}"}]
     scratch = _model(repo.write("release.yaml", HEAD + "    files: {tool: /t}\n"))
     assert kind.resolved_inputs(scratch.stages["image"]) == []
+
+
+def test_schema_accepts_both_file_forms(repo: Repo, cli, tmp_path: Path) -> None:
+    """Editors check pipeline files with the generated schema: short and long forms pass."""
+    import subprocess
+    import sys
+
+    res = cli("schema")
+    assert res.code == 0
+    schema = tmp_path / "schema.json"
+    schema.write_text(res.out)
+    body = ("    platforms: [linux/amd64, linux/arm64]\n    files:\n      tool: /usr/bin/tool\n"
+            "      ca.pem: {path: /etc/ca.pem, mode: \"0444\", platform: linux/arm64}\n"
+            f"    base: ghcr.io/o/base@{DIGEST}\n"
+            "    push: {repository: ghcr.io/o/n, tags: [\"{version}\", latest]}\n")
+    path = repo.write("release.yaml", HEAD + body)
+    exe = Path(sys.executable).with_name("check-jsonschema")
+    proc = subprocess.run([exe, "--schemafile", schema, path], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    bad = repo.write("bad.yaml", HEAD + "    files: {tool: 7}\n")
+    proc = subprocess.run([exe, "--schemafile", schema, bad], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
