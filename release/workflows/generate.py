@@ -18,7 +18,6 @@ are fixed when the workflow is written and cannot depend on the event:
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import math
 import re
@@ -131,7 +130,6 @@ def tag_filter(pattern: str, where: str) -> str:
     escaped = pattern.replace("+", "\\+")
     if escaped.startswith("!"):
         escaped = "\\" + escaped
-    fnmatch.translate(pattern)  # validates the glob
     return escaped
 
 
@@ -151,10 +149,10 @@ def workflow_data(pipeline: LoadedPipeline, options: Options) -> dict[str, Any]:
     jobs: dict[str, object] = Spaced()
     for f in facts.values():
         if f.reviewed:
-            jobs[f"review-{f.stage}"] = _job(f, options, mode="review")
-        jobs[f.stage] = _job(f, options, mode="release")
+            _add(jobs, f"review-{f.stage}", _job(f, options, mode="review"))
+        _add(jobs, f.stage, _job(f, options, mode="release"))
     for sid in dry_run_stages(facts):
-        jobs[f"dry-run-{sid}"] = _job(facts[sid], options, mode="dry-run")
+        _add(jobs, f"dry-run-{sid}", _job(facts[sid], options, mode="dry-run"))
     return Spaced({
         "name": f"release {pipeline.model.name}",
         "on": {
@@ -168,6 +166,15 @@ def workflow_data(pipeline: LoadedPipeline, options: Options) -> dict[str, Any]:
         },
         "jobs": jobs,
     })
+
+
+def _add(jobs: dict[str, object], job_id: str, job: dict[str, object]) -> None:
+    if job_id in jobs:
+        raise PipelineError(f"job {job_id!r} would be generated twice: a stage id collides "
+                            "with the review- or dry-run- job of another stage",
+                            "rename the stage; review-* and dry-run-* are taken by the "
+                            "generated workflow", path="stages")
+    jobs[job_id] = job
 
 
 def generate(pipeline: LoadedPipeline, options: Options) -> str:

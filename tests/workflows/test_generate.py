@@ -183,3 +183,10 @@ def test_read_only_projection() -> None:
     assert facts["image"].read_only.as_dict() == {"packages": "read"}
     assert facts["sign"].read_only.as_dict() == {}
     assert all(lvl == Level.READ for f in facts.values() for lvl in f.read_only.values())
+
+
+def test_a_stage_id_colliding_with_a_generated_job_is_refused() -> None:
+    clash = LOCAL.replace("  docs:\n", "  dry-run-notes:\n").replace("[tool, docs, notes]",
+                                                                   "[tool, dry-run-notes]")
+    with pytest.raises(PipelineError, match="'dry-run-notes' would be generated twice"):
+        generate(pipeline(clash), Options("pipelines/sample.yaml"))
