@@ -43,10 +43,8 @@ def sbom_format(name: str, artifact_kind: str) -> Format | None:
     """Which SBOM an artifact gets, from its file name and manifest kind; ``None``: none."""
     if name.endswith(".whl"):
         return "wheel"
-    if name.endswith((".tar.gz", ".zip")) and artifact_kind == "sdist":
-        return "sdist"
-    if name.endswith(".tar.gz") and artifact_kind in ("sdist", "python-sdist"):
-        return "sdist"
+    if name.endswith(".tar.gz") and artifact_kind == "sdist":
+        return "sdist"  # PEP 625: an sdist is a .tar.gz
     if artifact_kind in ("executable", "binary", "zipapp", "pyz") or name.endswith(".pyz"):
         return "executable"
     return None
