@@ -7,6 +7,7 @@ import hashlib
 import http.server
 import json
 import re
+import shutil
 import ssl
 import subprocess
 import threading
@@ -311,3 +312,29 @@ def test_urls_are_fetched_and_pinned(repo: Repo, cli, tmp_path: Path, https) -> 
     assert f"certificates[1] ({base}/missing.crt): cannot fetch: HTTP 404" in err
     assert (f"certificates[2] ({base}/downgrade.crt): cannot fetch: redirected to a "
             "non-HTTPS address") in err
+
+
+# -- the shipped example --------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_shipped_example_is_reproducible(repo: Repo, cli, tmp_path: Path) -> None:
+    """pipelines/examples/pem-bundle.yaml on a copy of its certificates, built twice."""
+    shutil.copytree(ROOT / "tests" / "assets" / "certs", repo.path / "tests/assets/certs")
+    shutil.copy(ROOT / "pipelines" / "examples" / "pem-bundle.yaml", repo.path / "ca.yaml")
+    repo.commit()
+    digests = []
+    for name in ("a", "b"):
+        res = cli("run", repo.path / "ca.yaml", "--out", tmp_path / name, "--dry-run",
+                  "--verify-reproducible")
+        assert res.code == 0, res.err
+        digests.append(re.findall(r"^sha256:(\S+)  (\S+)$", res.out, re.M))
+    assert digests[0] == digests[1] and len(digests[0]) == 2
+    bundle = tmp_path / "a" / "bundle" / "example-ca-bundle.pem"
+    count = subprocess.run(["openssl", "storeutl", "-noout", "-certs", str(bundle)],
+                           capture_output=True, text=True, check=True).stdout
+    assert "Total found: 3" in count
+    check = subprocess.run(["sha256sum", "-c", str(tmp_path / "a" / "checksums" / "SHA256SUMS")],
+                           cwd=bundle.parent, capture_output=True, text=True)
+    assert check.returncode == 0 and "example-ca-bundle.pem: OK" in check.stdout
