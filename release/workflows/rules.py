@@ -72,7 +72,7 @@ def _default_cache(wf: Workflow, action: str, inputs: dict[str, Any],
         return ("astral-sh/setup-uv v6 and later cache on GitHub-hosted runners by default "
                 "(enable-cache: auto)")
     if (action == "actions/setup-node" and (major is None or major >= 5)
-            and "cache" not in inputs and inputs.get("package-manager-cache") not in _OFF
+            and "cache" not in inputs and inputs.get("package-manager-cache", True) not in _OFF
             and detect.declares_package_manager(wf) is not False):
         return ("actions/setup-node v5 and later cache automatically when package.json "
                 "declares a packageManager; `package-manager-cache:` is not false")
