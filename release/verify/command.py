@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Verify and print the report; 0 only if every check passed."""
-    from release.verify.identity import ExpectedIdentity
+    from release.verify.identity import ExpectedIdentity, parse_commit
     from release.verify.run import VerifyOptions, verify_release
     from release.verify.sigstore_bundles import Trust
 
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
                          "pass --repository and --tag (Sigstore), or --key PUB.pem")
     identity = (ExpectedIdentity.parse(args.repository, args.tag, args.workflow, args.commit)
                 if args.repository else None)
-    commit = identity.commit if identity else _commit(args.commit)
+    commit = identity.commit if identity else parse_commit(args.commit)
     opts = VerifyOptions(args.directory, identity, Trust(args.trusted_root, args.staging),
                          args.key, commit, args.require_provenance)
     report = verify_release(opts)
@@ -67,11 +67,3 @@ def run(args: argparse.Namespace) -> int:
         print(report.render())
     return 0 if report.ok else 1
 
-
-def _commit(value: str | None) -> str | None:
-    if value is None:
-        return None
-    from release.verify.identity import ExpectedIdentity
-
-    # reuse the identity's commit check without an identity
-    return ExpectedIdentity.parse("o/n", "t", commit=value).commit

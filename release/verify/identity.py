@@ -27,6 +27,17 @@ _V1 = {"issuer": "1.3.6.1.4.1.57264.1.1", "commit": "1.3.6.1.4.1.57264.1.3",
        "repository": "1.3.6.1.4.1.57264.1.5", "ref": "1.3.6.1.4.1.57264.1.6"}
 
 
+def parse_commit(value: str | None) -> str | None:
+    """A ``--commit`` value: a full SHA-1 commit id, lowercased; anything else is misuse."""
+    if value is None:
+        return None
+    commit = value.lower()
+    if not _COMMIT.match(commit):
+        raise UsageError(f"--commit {value!r} is not a full 40-hex commit id",
+                         "use `git rev-parse TAG^{commit}`")
+    return commit
+
+
 @dataclass(frozen=True)
 class ExpectedIdentity:
     """Who must have signed: ``repository`` OWNER/NAME, ``tag``, the workflow file name."""
@@ -52,12 +63,7 @@ class ExpectedIdentity:
         if not _WORKFLOW.match(workflow):
             raise UsageError(f"--workflow {workflow!r} is not a workflow file name",
                              "give the file name in .github/workflows, e.g. release.yml")
-        if commit is not None:
-            commit = commit.lower()
-            if not _COMMIT.match(commit):
-                raise UsageError(f"--commit {commit!r} is not a full 40-hex commit id",
-                                 "use `git rev-parse TAG^{commit}`")
-        return cls(repository, tag, workflow, commit)
+        return cls(repository, tag, workflow, parse_commit(commit))
 
     @property
     def ref(self) -> str:
