@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 OCI_DIGEST = "org.opencontainers.image.digest"
 #: Set by image-building stages that push: the repository the image went to.
 OCI_REPOSITORY = "release.oci.repository"
+#: Artifact kind of the ``sbom`` stage's CycloneDX files.
+SBOM_KIND = "sbom"
 ENVELOPES_SUFFIX = ".intoto.jsonl"
 BUNDLE_SUFFIX = ".intoto.sigstore.json"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -60,6 +62,8 @@ class AttestConfig(SigningConfig):
     name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
                              description="Base name of the outputs (default: the pipeline "
                                          "name): NAME.intoto.jsonl.")
+    sboms: bool = Field(default=True, description="Also attest each CycloneDX SBOM of its "
+                                                  "needs (CycloneDX predicate, one file each).")
 
 
 class Attest(StageKind[AttestConfig]):
@@ -77,18 +81,21 @@ class Attest(StageKind[AttestConfig]):
         return signing_secrets(config)
 
     def declared_outputs(self, config: AttestConfig) -> list[str]:
-        base = config.name or "<pipeline>"
+        bases = [config.name or "<pipeline>"] + (["*.cdx"] if config.sboms else [])
         if config.backend == "key":
-            return [base + ENVELOPES_SUFFIX, config.public_key_name or "<stage>.pub"]
-        return [base + ENVELOPES_SUFFIX, base + BUNDLE_SUFFIX]
+            return [b + ENVELOPES_SUFFIX for b in bases] + [config.public_key_name or "<stage>.pub"]
+        return [b + suffix for b in bases for suffix in (ENVELOPES_SUFFIX, BUNDLE_SUFFIX)]
 
     def plan(self, ctx: StageContext[AttestConfig]) -> list[PlannedAction]:
         identity, where = describe_signer(ctx)
         perm = "id-token: write" if ctx.config.ambient_oidc else None
         steps = [PlannedAction("would attest", f"{name} (SLSA provenance v1)", f"sha256:{digest}")
                  for name, digest in subjects(ctx)]
-        steps.append(PlannedAction("would sign", f"{_base(ctx)}{ENVELOPES_SUFFIX} at {where}",
-                                   None, perm, identity))
+        steps += [PlannedAction("would attest", f"{subject} (CycloneDX SBOM {sbom.name})",
+                                f"sha256:{digest}") for sbom, subject, digest in sbom_subjects(ctx)]
+        for base in [_base(ctx)] + [_sbom_base(s) for s, _, _ in sbom_subjects(ctx)]:
+            steps.append(PlannedAction("would sign", f"{base}{ENVELOPES_SUFFIX} at {where}",
+                                       None, perm, identity))
         return steps
 
     def run(self, ctx: StageContext[AttestConfig]) -> list[Output]:
@@ -118,34 +125,72 @@ class Attest(StageKind[AttestConfig]):
         except ReleaseError as exc:
             raise StageFailed(f"cannot build the provenance statement: {exc.message}",
                               exc.hint) from None
-        return _sign(ctx, statement)
+        return _sign(ctx, [(_base(ctx), statement), *_sbom_statements(ctx)])
 
 
-def _sign(ctx: StageContext[AttestConfig], statement: dict[str, Any]) -> list[Output]:
-    base = _base(ctx)
+def _sbom_statements(ctx: StageContext[AttestConfig]) -> list[tuple[str, dict[str, Any]]]:
+    from release.provenance.sbom import sbom_statement
+
+    found = []
+    for sbom, subject, digest in sbom_subjects(ctx):
+        text = ctx.input_path(sbom).read_text(encoding="utf-8")
+        found.append((_sbom_base(sbom), sbom_statement(subject, digest, text)))
+    return found
+
+
+def _sign(ctx: StageContext[AttestConfig], statements: list[tuple[str, dict[str, Any]]]
+          ) -> list[Output]:
+    """Sign each statement into ``BASE.intoto.jsonl`` (and its bundle), with one signer."""
     signer = open_signer(ctx)
+    outputs = []
     try:
-        signed = signer.sign_statement(statement)
+        for base, statement in statements:
+            signed = signer.sign_statement(statement)
+            notes = dict(signed.annotations)
+            envelopes = base + ENVELOPES_SUFFIX
+            line = json.dumps(dict(signed.envelope), separators=(",", ":")) + "\n"
+            (ctx.out_dir / envelopes).write_text(line, encoding="utf-8")
+            outputs.append(Output(envelopes, KIND_ATTESTATION, notes))
+            ctx.log(f"{envelopes}: {statement['predicateType']} for "
+                    f"{len(statement['subject'])} subject(s)")
+            if signed.bundle is not None:
+                (ctx.out_dir / (base + BUNDLE_SUFFIX)).write_bytes(signed.bundle)
+                outputs.append(Output(base + BUNDLE_SUFFIX, KIND_BUNDLE, notes))
         pem = signer.public_key_pem()
     finally:
         signer.close()
-    envelopes = base + ENVELOPES_SUFFIX
-    line = json.dumps(dict(signed.envelope), separators=(",", ":")) + "\n"
-    (ctx.out_dir / envelopes).write_text(line, encoding="utf-8")
-    notes = dict(signed.annotations)
-    outputs = [Output(envelopes, KIND_ATTESTATION, notes)]
-    ctx.log(f"{envelopes}: provenance for {len(statement['subject'])} subject(s)")
-    if signed.bundle is not None:
-        (ctx.out_dir / (base + BUNDLE_SUFFIX)).write_bytes(signed.bundle)
-        outputs.append(Output(base + BUNDLE_SUFFIX, KIND_BUNDLE, notes))
     if pem is not None:
         (ctx.out_dir / public_key_name(ctx)).write_bytes(pem)
-        outputs.append(Output(public_key_name(ctx), KIND_PUBLIC_KEY, notes))
+        outputs.append(Output(public_key_name(ctx), KIND_PUBLIC_KEY, dict(outputs[0].annotations)))
     return outputs
 
 
 def _base(ctx: StageContext[AttestConfig]) -> str:
     return ctx.config.name or ctx.pipeline.name
+
+
+def _sbom_base(sbom: Artifact) -> str:
+    return sbom.name.removesuffix(".json")
+
+
+def sbom_subjects(ctx: StageContext[AttestConfig]) -> list[tuple[Artifact, str, str]]:
+    """``(sbom artifact, subject name, subject sha256)`` for each SBOM among the inputs.
+
+    The subject comes from the annotations the ``sbom`` stage records, which the
+    manifest carries from stage to stage like the digests themselves.
+    """
+    if not ctx.config.sboms:
+        return []
+    found = []
+    for art in sorted(ctx.inputs, key=lambda a: a.name.encode()):
+        if art.kind != SBOM_KIND:
+            continue
+        name, digest = art.annotations.get("subject"), art.annotations.get("subject-sha256")
+        if not name or not digest or not _HEX64.match(digest):
+            raise StageFailed(f"SBOM {art.name} (stage {art.stage!r}) does not name the "
+                              "artifact it describes", "produce SBOMs with the sbom stage")
+        found.append((art, name, digest))
+    return found
 
 
 def subjects(ctx: StageContext[AttestConfig]) -> list[tuple[str, str]]:

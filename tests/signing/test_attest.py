@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import shutil
 import subprocess
 import tarfile
 
@@ -77,3 +78,54 @@ provenance:
     assert inspect.returncode == 0, inspect.stderr
     assert top["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
     assert hashlib.sha256(inspect.stdout).hexdigest() == subjects["image.oci"]
+
+
+def test_sboms_are_attested_with_the_cyclonedx_predicate(repo, cli, make_key, monkeypatch,
+                                                         tmp_path):
+    key = make_key()
+    pipeline = release_repo(repo, f"""\
+sbom:
+  kind: sbom
+  needs: [build]
+  include: [tool]
+sign:
+  kind: sign
+  needs: [checksums]
+  backend: key
+  key: {key.private}
+  passphrase-env: {VAR}
+provenance:
+  kind: attest
+  needs: [build, checksums, sbom]
+  backend: key
+  key: {key.private}
+  passphrase-env: {VAR}
+  public-key-name: release.pub
+""")
+    monkeypatch.setenv(VAR, PASSPHRASE)
+    out = tmp_path / "out"
+    result = cli("run", pipeline, "--out", out)
+    assert result.code == 0, result.out + result.err
+    folder = out / "provenance"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "demo.intoto.jsonl", "release.pub", "tool.cdx.intoto.jsonl"]
+    [line] = (folder / "tool.cdx.intoto.jsonl").read_text().splitlines()
+    statement = json.loads(base64.b64decode(json.loads(line)["payload"]))
+    assert statement["predicateType"] == "https://cyclonedx.org/bom"
+    assert statement["subject"] == [{"name": "tool", "digest": {
+        "sha256": hashlib.sha256((out / "build" / "tool").read_bytes()).hexdigest()}}]
+    assert statement["predicate"] == json.loads((out / "sbom" / "tool.cdx.json").read_text())
+    # the SLSA statement covers the SBOM file too
+    [line] = (folder / "demo.intoto.jsonl").read_text().splitlines()
+    provenance = json.loads(base64.b64decode(json.loads(line)["payload"]))
+    assert "tool.cdx.json" in {s["name"] for s in provenance["subject"]}
+
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    for path in [out / "build" / "tool", out / "build" / "data.bin",
+                 out / "checksums" / "SHA256SUMS", out / "sign" / "SHA256SUMS.sig",
+                 out / "sbom" / "tool.cdx.json",
+                 folder / "demo.intoto.jsonl", folder / "tool.cdx.intoto.jsonl"]:
+        shutil.copy(path, assets)
+    verified = cli("verify", assets, "--key", folder / "release.pub", "--require-provenance")
+    assert verified.code == 0, verified.out + verified.err
