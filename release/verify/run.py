@@ -76,6 +76,11 @@ def verify_release(opts: VerifyOptions) -> Report:
                PublicKey.load(opts.key) if opts.key else None)
     entries = [e for s in sums for e in checksums.parse(directory / s, run.report)]
     artifacts = checksums.check_entries(directory, entries, run.report)
+    listed = {e.name for e in entries}
+    for name in names:
+        if name not in listed and not _is_metadata(name):
+            # shown, not failed: releases may carry extras, but nothing vouches for them
+            run.report.skipped("unlisted", name, "in no checksums file: not verified")
     provenance = [n for n in names if n.endswith(PROVENANCE_SUFFIX)]
     prov_bundles = {p: b for p in provenance if (b := _provenance_bundle(names, p))}
     _signatures(run, artifacts, set(prov_bundles.values()))
@@ -92,6 +97,12 @@ def verify_release(opts: VerifyOptions) -> Report:
             run.report.skipped("provenance", directory.name,
                                f"no *{PROVENANCE_SUFFIX}: provenance not checked")
     return run.report
+
+
+def _is_metadata(name: str) -> bool:
+    """Files that vouch for others rather than being release content themselves."""
+    return (checksums.is_checksums_file(name) or name.endswith(BUNDLE_SUFFIXES)
+            or name.endswith((SIG_SUFFIX, PROVENANCE_SUFFIX, ".pub", ".pem")))
 
 
 def _provenance_bundle(names: list[str], statement: str) -> str | None:
@@ -213,6 +224,11 @@ def _provenance(run: _Run, name: str, bundle: str | None) -> list[statements.Sta
                 run.report.failed("provenance", name, f"differs from the statement signed in "
                                   f"{bundle}", expected="the signed statement",
                                   found="another statement")
+            elif len(entries) > 1:
+                # other tools read every line; an unsigned extra line must not ride along
+                run.report.failed("provenance", name, f"holds {len(entries)} statements; "
+                                  f"{bundle} signs one", expected="1 line",
+                                  found=f"{len(entries)} lines")
             signed.append((name, verdict.payload_type, verdict.payload,
                            (verdict.identity or {}).get("commit")))
     elif run.key is not None:

