@@ -205,7 +205,7 @@ class GitHubServer:
 
     def __enter__(self) -> GitHubServer:
         for srv in (self._api, self._uploads):
-            t = threading.Thread(target=srv.serve_forever, daemon=True)
+            t = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
             t.start()
             self._threads.append(t)
         return self

@@ -1,0 +1,160 @@
+"""ScopedGitHub: refusals before any I/O, the permission table against GitHub's behaviour,
+retries only where safe, and the loopback server's JSON against githubkit's models."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from release.github.client import (
+    GitHubRefused,
+    RetryPolicy,
+    ScopedGitHub,
+    ScopeRefused,
+    TransientError,
+    api_url,
+)
+from release.github.operations import OPERATIONS
+from release.permissions import Level, PermissionSet
+from tests.github_server import Fault, GitHubServer
+
+REPO = "octo/demo"
+FAST = RetryPolicy(attempts=3, base=0.05)
+
+
+def client(server: GitHubServer, token: str | None, **perms: Level) -> ScopedGitHub:
+    return ScopedGitHub(REPO, PermissionSet(perms), token=token, stage="publish",
+                        base_url=server.api_url, retry=FAST)
+
+
+def test_refused_before_any_request(github_server: GitHubServer) -> None:
+    github_server.add_repo(REPO)
+    token = github_server.add_token("actions", permissions={"contents": "write"})
+    with client(github_server, token, contents=Level.READ) as gh, \
+            pytest.raises(ScopeRefused) as err:
+        gh.call("repos/create-release", body={"tag_name": "v1", "draft": True})
+    assert err.value.message == (
+        "stage 'publish' may not call repos/create-release (POST /repos/{owner}/{repo}/"
+        "releases): it needs contents: write, and the stage has contents: read")
+    assert "nothing was sent to GitHub" in (err.value.hint or "")
+    assert err.value.exit_code == 1
+    assert github_server.requests == []
+
+
+def test_attestations_need_their_own_permission(github_server: GitHubServer) -> None:
+    github_server.add_repo(REPO)
+    with client(github_server, "unused", contents=Level.WRITE) as gh, \
+            pytest.raises(ScopeRefused, match="needs attestations: write, and the stage has "
+                                              "attestations: none"):
+        gh.call("repos/create-attestation", body={"bundle": {}})
+    assert github_server.requests == []
+
+
+def test_a_stage_without_github_permissions_may_not_even_read(github_server) -> None:
+    github_server.add_repo(REPO)
+    with client(github_server, None) as gh, pytest.raises(ScopeRefused, match="metadata: read"):
+        gh.call("repos/get")
+    assert github_server.requests == []
+
+
+_REPO_OPS = [op for op in OPERATIONS.values() if op.permission not in (None, "metadata")]
+
+
+@pytest.mark.parametrize("op", _REPO_OPS, ids=[op.id for op in _REPO_OPS])
+def test_table_matches_what_github_enforces(github_server: GitHubServer, op) -> None:
+    """With one level less than the table says, GitHub refuses; with it, GitHub lets it by."""
+    github_server.add_repo(REPO, private=True)
+    github_server.set_tag(REPO, "v1", "a" * 40)
+    params = {"tag": "v1", "tag_sha": "b" * 40, "release_id": 1, "asset_id": 2,
+              "subject_digest": "sha256:" + "c" * 64}
+    upload = (github_server.uploads_url + f"/repos/{REPO}/releases/1/assets"
+              if op.id == "repos/upload-release-asset" else None)
+    below = "read" if op.level == Level.WRITE else "none"
+    for level, refused in ((below, True), (str(op.level), False)):
+        token = github_server.add_token("fine-grained", permissions={op.permission: level},
+                                        repositories=(REPO,))
+        # the client is granted everything: this asks GitHub itself, with a narrow token
+        gh = ScopedGitHub(REPO, PermissionSet({"contents": Level.WRITE,
+                                               "attestations": Level.WRITE}),
+                          token=token, stage="t", base_url=github_server.api_url,
+                          extra={"administration": Level.READ}, retry=FAST)
+        with gh:
+            try:
+                gh.call(op.id, params, url=upload, body={"tag_name": "v1"},
+                        query={"name": "x"} if upload else None)
+                status = 200
+            except GitHubRefused as exc:
+                status = exc.status
+        assert (status == 403) is refused, (op.id, level, status)
+
+
+def test_idempotent_calls_are_retried_and_posts_are_not(github_server: GitHubServer) -> None:
+    github_server.add_repo(REPO)
+    token = github_server.add_token("actions", permissions={"contents": "write"})
+    github_server.inject(Fault("status", "GET", r"/releases$"))
+    github_server.inject(Fault("status", "POST", r"/releases$"))
+    with client(github_server, token, contents=Level.WRITE) as gh:
+        assert list(gh.paged("repos/list-releases")) == []
+        with pytest.raises(TransientError) as err:
+            gh.call("repos/create-release", body={"tag_name": "v1", "draft": True})
+    assert err.value.maybe_applied
+    calls = [(r.method, r.status) for r in github_server.requests]
+    assert calls == [("GET", 502), ("GET", 200), ("POST", 502)]
+
+
+def test_rate_limit_waits_for_retry_after(github_server: GitHubServer) -> None:
+    github_server.add_repo(REPO)
+    token = github_server.add_token("actions", permissions={"contents": "write"})
+    github_server.inject(Fault("rate-limit", "POST", r"/releases$", status=429))
+    with client(github_server, token, contents=Level.WRITE) as gh:
+        rel = gh.call("repos/create-release", body={"tag_name": "v1", "draft": True})
+    assert rel["draft"] is True
+    assert [(r.method, r.status) for r in github_server.requests] == [("POST", 429),
+                                                                     ("POST", 201)]
+
+
+def test_errors_name_the_call_and_what_github_wanted(github_server: GitHubServer) -> None:
+    github_server.add_repo(REPO)
+    token = github_server.add_token("actions", permissions={"contents": "read"})
+    gh = ScopedGitHub(REPO, PermissionSet({"contents": Level.WRITE}), token=token, stage="s",
+                      base_url=github_server.api_url, retry=FAST)
+    with gh, pytest.raises(GitHubRefused) as err:
+        gh.call("repos/create-release", body={"tag_name": "v1"})
+    assert err.value.message.startswith("GitHub refused POST /repos/octo/demo/releases "
+                                        "(repos/create-release): 403 Resource not accessible")
+    assert "GitHub wants contents=write" in (err.value.hint or "")
+    assert token not in err.value.render()
+
+
+def test_timeouts_are_always_set_and_api_url_is_honoured(github_server) -> None:
+    assert api_url({}) == "https://api.github.com"
+    assert api_url({"GITHUB_API_URL": "https://ghe.example/api/v3/"}) == \
+        "https://ghe.example/api/v3"
+    with client(github_server, None) as gh:
+        assert gh._gh is not None
+        timeout = gh._gh.config.timeout
+        assert None not in (timeout.connect, timeout.read, timeout.write, timeout.pool)
+        assert gh._gh.config.auto_retry is None
+
+
+def test_server_json_follows_githubs_schema(github_server: GitHubServer) -> None:
+    """The loopback server's shapes validate against githubkit's generated models."""
+    from githubkit.compat import type_validate_python
+    from githubkit_schemas.latest.models import Release, ReleaseAsset
+
+    github_server.add_repo(REPO)
+    github_server.set_tag(REPO, "v1", "a" * 40)
+    token = github_server.add_token("actions", permissions={"contents": "write"})
+    with client(github_server, token, contents=Level.WRITE) as gh:
+        rel = gh.call("repos/create-release", body={"tag_name": "v1", "draft": True})
+        asset = gh.call("repos/upload-release-asset", url=rel["upload_url"].split("{")[0],
+                        query={"name": "a.txt"}, content=io.BytesIO(b"abc"),
+                        headers={"Content-Type": "text/plain", "Content-Length": "3"})
+        published = gh.call("repos/update-release", {"release_id": rel["id"]},
+                            body={"draft": False})
+    type_validate_python(Release, published)
+    type_validate_python(ReleaseAsset, asset)
+    assert asset["digest"] == ("sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61"
+                               "f20015ad")
+    assert published["immutable"] is True
