@@ -14,7 +14,7 @@ from release.pipeline import graph
 from release.pipeline.model import Pipeline
 from release.pipeline.yamlsource import YamlDocument, YamlPath, dotted, parse, read_text
 from release.stages import KINDS, StageKind
-from release.stages.base import StageConfig
+from release.stages.base import ChecksPipeline, StageConfig
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ def load_text(text: str, file: str, path: Path | None = None) -> LoadedPipeline:
         raise PipelineError.many([_diagnostic(doc, err) for err in exc.errors()]) from None
     permissions = _check_permissions(doc, model)
     _check_graph(doc, model)
+    _check_kinds(doc, model)
     return LoadedPipeline(path or Path(file), text, model, doc, permissions)
 
 
@@ -207,6 +208,18 @@ def _check_permissions(doc: YamlDocument, model: Pipeline) -> dict[str, Permissi
     if problems:
         raise PipelineError.many(problems)
     return effective
+
+
+def _check_kinds(doc: YamlDocument, model: Pipeline) -> None:
+    """Kinds that check their configuration against the rest of the pipeline."""
+    problems: list[Diagnostic] = []
+    for sid, config in model.stages.items():
+        kind = KINDS[config.kind]
+        if isinstance(kind, ChecksPipeline):
+            problems += [Diagnostic(msg, doc.location(path, key=True), dotted(path), hint)
+                         for path, msg, hint in kind.check_pipeline(sid, config, model)]
+    if problems:
+        raise PipelineError.many(problems)
 
 
 def _check_graph(doc: YamlDocument, model: Pipeline) -> None:

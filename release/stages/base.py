@@ -9,7 +9,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    Annotated,
+    Any,
+    ClassVar,
+    Generic,
+    Protocol,
+    TypeVar,
+    runtime_checkable,
+)
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -196,6 +205,18 @@ class StageKind(ABC, Generic[C]):
     @abstractmethod
     def run(self, ctx: StageContext[C]) -> list[Output]:
         """Do the work; write only under ``ctx.out_dir`` and return what was written."""
+
+
+#: A yaml path, a message and a hint: one problem a kind found in a pipeline.
+Problem = tuple[tuple[str | int, ...], str, str | None]
+
+
+@runtime_checkable
+class ChecksPipeline(Protocol):
+    """A kind that checks its configuration against the rest of the pipeline at load time."""
+
+    def check_pipeline(self, stage_id: str, config: Any, pipeline: Pipeline) -> list[Problem]:
+        ...
 
 
 def describe_config(config: StageConfig) -> dict[str, Any]:
