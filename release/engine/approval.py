@@ -15,6 +15,7 @@ from pathlib import Path
 
 from release.engine.manifest import Artifact
 from release.errors import ReleaseError, StageFailed
+from release.stages.base import PlannedAction
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class ApprovedPlan:
     path: Path
     commit: str
     stages: Mapping[str, Mapping[str, str]]  # stage -> artifact name -> sha256
+    #: stage -> (action, target) -> digest, for the planned steps that carry a digest
+    planned: Mapping[str, Mapping[tuple[str, str], str]]
 
     @classmethod
     def load(cls, path: Path) -> ApprovedPlan:
@@ -34,11 +37,16 @@ class ApprovedPlan:
                 sid: {str(a["name"]): str(a["sha256"]) for a in st["artifacts"]}
                 for sid, st in data["stages"].items() if st["status"] == "success"
             }
+            planned = {
+                sid: {(str(p["action"]), str(p.get("target", ""))): str(p["digest"])
+                      for p in st.get("plan", []) if p.get("digest")}
+                for sid, st in data["stages"].items()
+            }
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ReleaseError(f"cannot read the approved plan {path}: {exc}",
                                "pass the review.json that `release run --dry-run --report` "
                                "wrote") from exc
-        return cls(path, commit, stages)
+        return cls(path, commit, stages, planned)
 
     def check_source(self, commit: str) -> None:
         if commit != self.commit:
@@ -48,9 +56,16 @@ class ApprovedPlan:
                 "review and approve a dry-run of the commit being released",
             )
 
-    def check(self, stage: str, built: Iterable[tuple[str, list[Artifact]]]) -> None:
-        """Before ``stage`` acts on the world: every approved build must match exactly."""
+    def check(self, stage: str, built: Iterable[tuple[str, list[Artifact]]],
+              plan: Iterable[PlannedAction] = ()) -> None:
+        """Before ``stage`` acts on the world: every approved build must match exactly,
+        and every step the reviewer saw with a digest must be planned with that digest."""
         problems: list[str] = []
+        now = {(p.action, p.target): p.digest for p in plan}
+        for (action, target), digest in sorted(self.planned.get(stage, {}).items()):
+            if now.get((action, target)) != digest:
+                problems.append(f"{action} {target}: approved {digest}, "
+                                f"now {now.get((action, target)) or 'not planned'}")
         for source_stage, artifacts in built:
             approved = self.stages.get(source_stage)
             if approved is None:

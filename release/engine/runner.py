@@ -273,9 +273,11 @@ class Runner:
                                    "does not produce", time.monotonic() - started)
             if external and self.options.approved is not None:
                 upstream = ancestors(self.pipeline.needs, stage)
+                with self._context(stage, scratch=False) as ctx:
+                    plan = kind.plan(ctx)
                 self.options.approved.check(
                     stage, ((s, self.produced[s]) for s in sorted(upstream)
-                            if s in self.produced))
+                            if s in self.produced), plan)
             arts = self._execute(stage, self.options.out)
             if self.options.verify_reproducible or config.reproducible:
                 self._check_reproducible(stage, arts)
@@ -348,7 +350,7 @@ class _ContextScope:
         ws.create()
         if self.scratch and kind.uses_source:
             r.export.extract(ws.src)
-        dry = r.options.dry_run
+        dry = r.options.dry_run or not self.scratch  # plans never get credentials
         env, secrets = stage_environment(
             {} if dry else r.environ, r.pipeline.permissions[self.stage],
             home=ws.home, tmp=ws.tmp, source_date_epoch=r.source.epoch,
