@@ -85,11 +85,12 @@ def find_pipeline_file(ctx: StageContext[Any]) -> PipelineFile:
         if loaded.model == ctx.pipeline:
             found.append(PipelineFile(name, hashlib.sha256(data).hexdigest()))
     if len(found) != 1:
-        what = ("no tracked file" if not found
-                else f"{len(found)} tracked files ({', '.join(f.path for f in found)})")
+        what = ("no tracked file defines" if not found else
+                f"{len(found)} tracked files ({', '.join(f.path for f in found)}) define")
+        hint = ("commit the pipeline file; provenance records its path and digest" if not found
+                else "keep one copy of the pipeline, or give the copies different names")
         raise StageFailed(f"cannot tell which pipeline file this run uses: {what} "
-                          f"define pipeline {ctx.pipeline.name!r}",
-                          "commit the pipeline file; provenance records its path and digest")
+                          f"pipeline {ctx.pipeline.name!r} as run", hint)
     return found[0]
 
 

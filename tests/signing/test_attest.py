@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import tarfile
@@ -13,7 +14,10 @@ import pytest
 
 from release.engine.manifest import Artifact
 from release.errors import StageFailed
+from release.provenance.slsa import LOCAL_BUILDER_ID
+from release.signing import runfacts
 from release.stages.attest import OCI_DIGEST, OCI_REPOSITORY, subjects_of
+from tests.conftest import git
 from tests.signing.conftest import PASSPHRASE, release_repo
 from tests.signing.test_key import VAR, der_fingerprint
 
@@ -129,3 +133,43 @@ provenance:
         shutil.copy(path, assets)
     verified = cli("verify", assets, "--key", folder / "release.pub", "--require-provenance")
     assert verified.code == 0, verified.out + verified.err
+
+
+def test_builder_and_invocation_in_github_actions():
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_SERVER_URL": "https://github.example",
+           "GITHUB_WORKFLOW_REF": "owner/repo/.github/workflows/release.yml@refs/tags/v1",
+           "GITHUB_REPOSITORY": "owner/repo", "GITHUB_RUN_ID": "42", "GITHUB_RUN_ATTEMPT": "3"}
+    assert runfacts.builder_id(env) == (
+        "https://github.example/owner/repo/.github/workflows/release.yml@refs/tags/v1")
+    assert runfacts.invocation_id(env) == (
+        "https://github.example/owner/repo/actions/runs/42/attempts/3")
+    local = {k: v for k, v in env.items() if k != "GITHUB_ACTIONS"}
+    assert runfacts.builder_id(local) == LOCAL_BUILDER_ID
+    assert re.fullmatch(r"urn:uuid:[0-9a-f-]{36}", runfacts.invocation_id(local))
+
+
+@pytest.mark.parametrize("copies, message", [
+    (0, "no tracked file defines pipeline 'demo' as run"),
+    (2, "2 tracked files (copy.yml, release.yml) define pipeline 'demo' as run"),
+])
+def test_provenance_needs_one_tracked_pipeline_file(repo, cli, make_key, tmp_path, copies,
+                                                    message):
+    key = make_key(passphrase=None)
+    pipeline = release_repo(repo, f"""\
+provenance:
+  kind: attest
+  needs: [build]
+  backend: key
+  key: {key.private}
+""")
+    if copies == 0:
+        repo.write("README", "a tree is never empty\n")
+        git(repo.path, "add", "README")
+        git(repo.path, "rm", "-q", "--cached", "release.yml")
+        git(repo.path, "commit", "-q", "-m", "stop tracking the pipeline")
+    else:
+        shutil.copy(pipeline, repo.path / "copy.yml")
+        repo.commit("a copy of the pipeline")
+    result = cli("run", pipeline, "--out", tmp_path / "out")
+    assert result.code == 1
+    assert f"cannot tell which pipeline file this run uses: {message}" in result.out

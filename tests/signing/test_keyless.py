@@ -204,3 +204,22 @@ def test_unreadable_trust_config(repo, cli, sigstore_stack, tmp_path, monkeypatc
     result = cli("run", pipeline, "--out", tmp_path / "out")
     assert result.code == 1
     assert f"the Sigstore trust config {bad} is not JSON" in result.out + result.err
+
+
+def test_provenance_in_actions_names_the_signing_workflow(repo, cli, sigstore_stack,
+                                                          monkeypatch, tmp_path):
+    for name, value in {"GITHUB_ACTIONS": "true", "GITHUB_SERVER_URL": "https://github.com",
+                        "GITHUB_REPOSITORY": REPOSITORY, "GITHUB_REF": f"refs/tags/{TAG}",
+                        "GITHUB_WORKFLOW_REF": WORKFLOW_URI.removeprefix("https://github.com/"),
+                        "GITHUB_RUN_ID": "987", "GITHUB_RUN_ATTEMPT": "2"}.items():
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "out"
+    commit, _ = signed_release(repo, cli, sigstore_stack, monkeypatch, out)
+    bundle = Bundle.from_json((out / "provenance" / "demo.intoto.sigstore.json").read_bytes())
+    verifier = Verifier(trusted_root=TrustedRoot.from_file(str(sigstore_stack.trusted_root)))
+    _, payload = verifier.verify_dsse(bundle, strict_policy(commit))
+    run = json.loads(payload)["predicate"]["runDetails"]
+    # the builder is the workflow the certificate names, as SLSA's GitHub builders record it
+    assert run["builder"]["id"] == WORKFLOW_URI
+    assert run["metadata"]["invocationId"] == (
+        f"https://github.com/{REPOSITORY}/actions/runs/987/attempts/2")
