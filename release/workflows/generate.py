@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from release.errors import PipelineError
+from release.errors import Location, PipelineError, UsageError
 from release.permissions import Level, PermissionSet
 from release.pipeline.load import LoadedPipeline
 from release.stages.base import Effect
@@ -116,7 +116,7 @@ def dry_run_stages(facts: dict[str, StageFacts]) -> list[str]:
     return [sid for sid, f in facts.items() if all(makes_outputs(n) for n in f.needs)]
 
 
-def tag_filter(pattern: str, where: str) -> str:
+def tag_filter(pattern: str, where: Location | None = None) -> str:
     """A pipeline's fnmatch tag glob as a GitHub filter pattern.
 
     GitHub's filter syntax gives ``+`` and a leading ``!`` meanings fnmatch does not
@@ -126,7 +126,7 @@ def tag_filter(pattern: str, where: str) -> str:
     if "[!" in pattern:
         raise PipelineError(f"tag pattern {pattern!r} uses [!...], which GitHub's tag "
                             "filters cannot express", "list the allowed characters instead",
-                            path=where)
+                            where, "source.tags")
     escaped = pattern.replace("+", "\\+")
     if escaped.startswith("!"):
         escaped = "\\" + escaped
@@ -136,27 +136,28 @@ def tag_filter(pattern: str, where: str) -> str:
 def workflow_data(pipeline: LoadedPipeline, options: Options) -> dict[str, Any]:
     """The workflow as data (with comment notes), before it is written as YAML."""
     if not _ENVIRONMENT.match(options.environment):
-        raise PipelineError(f"invalid environment name {options.environment!r}",
-                            "use letters, digits, spaces, '.', '_' and '-'")
+        raise UsageError(f"invalid environment name {options.environment!r}",
+                         "use letters, digits, spaces, '.', '_' and '-'")
     facts = stage_facts(pipeline)
+    doc = pipeline.document
     for f in facts.values():
         if f.sandboxed and (f.permissions or f.secrets):
             raise PipelineError(
                 f"stage {f.stage!r} is marked sandbox: true but has permissions or secrets",
                 "a sandboxed step cannot see credentials; run it without them",
-                path=f"stages.{f.stage}.sandbox")
+                doc.location(("stages", f.stage, "sandbox")), f"stages.{f.stage}.sandbox")
     src = pipeline.model.source
     jobs: dict[str, object] = Spaced()
     for f in facts.values():
         if f.reviewed:
-            _add(jobs, f"review-{f.stage}", _job(f, options, mode="review"))
-        _add(jobs, f.stage, _job(f, options, mode="release"))
+            _add(jobs, f"review-{f.stage}", _job(f, options, mode="review"), pipeline)
+        _add(jobs, f.stage, _job(f, options, mode="release"), pipeline)
     for sid in dry_run_stages(facts):
-        _add(jobs, f"dry-run-{sid}", _job(facts[sid], options, mode="dry-run"))
+        _add(jobs, f"dry-run-{sid}", _job(facts[sid], options, mode="dry-run"), pipeline)
     return Spaced({
         "name": f"release {pipeline.model.name}",
         "on": {
-            "push": {"tags": [tag_filter(src.tags, "source.tags")]},
+            "push": {"tags": [tag_filter(src.tags, doc.location(("source", "tags")))]},
             "workflow_dispatch": Note({}, "a dry-run: read-only token, nothing published"),
         },
         "permissions": Note({}, "each job declares exactly what its stage needs"),
@@ -168,12 +169,15 @@ def workflow_data(pipeline: LoadedPipeline, options: Options) -> dict[str, Any]:
     })
 
 
-def _add(jobs: dict[str, object], job_id: str, job: dict[str, object]) -> None:
+def _add(jobs: dict[str, object], job_id: str, job: dict[str, object],
+         pipeline: LoadedPipeline) -> None:
     if job_id in jobs:
+        # generated ids are unique among themselves: the clash is with a stage of that id
+        where = pipeline.document.location(("stages", job_id), key=True)
         raise PipelineError(f"job {job_id!r} would be generated twice: a stage id collides "
                             "with the review- or dry-run- job of another stage",
                             "rename the stage; review-* and dry-run-* are taken by the "
-                            "generated workflow", path="stages")
+                            "generated workflow", where)
     jobs[job_id] = job
 
 

@@ -145,9 +145,10 @@ def test_triggers_and_concurrency() -> None:
 
 
 def test_tag_patterns_github_cannot_express_are_refused() -> None:
-    assert tag_filter("!v*", "x") == "\\!v*"
-    with pytest.raises(PipelineError, match=r"\[!"):
-        tag_filter("v[!0]*", "source.tags")
+    assert tag_filter("!v*") == "\\!v*"
+    with pytest.raises(PipelineError, match=r"\[!") as info:
+        generate(pipeline(LOCAL.replace('"v*"', '"v[!0]*"')), Options("pipelines/sample.yaml"))
+    assert str(info.value.location) == "pipelines/sample.yaml:4:9"
 
 
 def test_output_is_stable_and_records_how_it_was_made() -> None:
@@ -188,5 +189,6 @@ def test_read_only_projection() -> None:
 def test_a_stage_id_colliding_with_a_generated_job_is_refused() -> None:
     clash = LOCAL.replace("  docs:\n", "  dry-run-notes:\n").replace("[tool, docs, notes]",
                                                                    "[tool, dry-run-notes]")
-    with pytest.raises(PipelineError, match="'dry-run-notes' would be generated twice"):
+    with pytest.raises(PipelineError, match="'dry-run-notes' would be generated twice") as info:
         generate(pipeline(clash), Options("pipelines/sample.yaml"))
+    assert str(info.value.location) == "pipelines/sample.yaml:14:3"  # the stage id
