@@ -19,9 +19,8 @@ from release.permissions import NAMES, Level, PermissionSet
 
 
 def _fail(message: str, hint: str, location: Location | None = None) -> StageFailed:
-    err = StageFailed(message, hint)
-    err.location = location
-    return err
+    # the runner reports a failed stage by its message, so the position goes in there
+    return StageFailed(f"{location}: {message}" if location else message, hint)
 
 
 def job_permissions(value: object, where: Location) -> PermissionSet:
@@ -85,7 +84,7 @@ def check_job_permissions(env: Mapping[str, str], root: Path, needed: Permission
                     "repository default, which may be write-all",
                     f"give the job exactly `permissions: {needed.as_dict()}`",
                     doc.location(("jobs", job), key=True))
-    where = doc.location(key)
+    where = doc.location(key, key=True)
     excess = granted.excess_over(needed)
     if excess:
         extra = ", ".join(f"{n}: {lvl}" for n, lvl in excess.items())
