@@ -99,8 +99,9 @@ class PythonDist(StageKind[PythonDistConfig]):
 
         venv = ws.root / "build-env"
         py = venv / "bin" / "python"
-        env = {**ctx.env, "PIP_CONFIG_FILE": "/dev/null", "PIP_NO_INPUT": "1",
-               "PYTHONNOUSERSITE": "1"}
+        # no pip configuration from the host: only the lock and `index-url` decide
+        env = {**ctx.env, "PIP_CONFIG_FILE": os.devnull, "PIP_NO_INPUT": "1",
+               "PIP_PROGRESS_BAR": "off", "PYTHONNOUSERSITE": "1"}
         pip = [sys.executable, "-m", "pip", "--python", str(py)]
 
         def sandboxed(argv: list[str], network: bool = False) -> None:
