@@ -86,16 +86,20 @@ def verify_release(opts: VerifyOptions) -> Report:
     _signatures(run, artifacts, set(prov_bundles.values()))
     _coverage(run, entries, sums)
     found = [st for p in provenance for st in _provenance(run, p, prov_bundles.get(p))]
-    if found:
-        statements.check_subjects(found, artifacts, run.report)
-    elif not provenance:
+    slsa = [st for st in found if st.is_provenance]
+    for st in found:
+        if not st.is_provenance:
+            statements.check_attested(st, artifacts, run.report)
+    if slsa:
+        statements.check_subjects(slsa, artifacts, run.report)
+    elif not provenance or (found and not slsa):
         if opts.require_provenance:
-            run.report.failed("provenance", directory.name, "no provenance in the directory",
-                              expected=f"<name>{PROVENANCE_SUFFIX} with its signature",
-                              found="none")
+            run.report.failed("provenance", directory.name, "no SLSA provenance in the "
+                              "directory", expected=f"<name>{PROVENANCE_SUFFIX} with its "
+                              "signature", found="none")
         else:
             run.report.skipped("provenance", directory.name,
-                               f"no *{PROVENANCE_SUFFIX}: provenance not checked")
+                               "no SLSA provenance: build provenance not checked")
     return run.report
 
 
@@ -259,6 +263,7 @@ def _provenance(run: _Run, name: str, bundle: str | None) -> list[statements.Sta
             continue
         run.report.passed("provenance", where, f"{st.predicate_type or 'untyped'} statement "
                           f"with {len(st.subjects)} subject(s)")
-        statements.check_source(st, commit, repository, run.report)
+        if st.is_provenance:
+            statements.check_source(st, commit, repository, run.report)
         found.append(st)
     return found

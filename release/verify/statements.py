@@ -37,6 +37,11 @@ class Statement:
     #: The commit in the signing certificate (GitHub ``sha`` claim), when keyless.
     signer_commit: str | None = None
 
+    @property
+    def is_provenance(self) -> bool:
+        """A SLSA provenance predicate (v1, or the older v0.2), not e.g. an SBOM."""
+        return self.predicate_type.startswith("https://slsa.dev/provenance/")
+
 
 @dataclass(frozen=True)
 class JsonlEntry:
@@ -154,6 +159,21 @@ def check_subjects(statements: list[Statement], artifacts: dict[str, str],
                           expected=f"a subject with sha256 {digest}",
                           found=f"{sum(len(s.subjects) for s in statements)} subjects, "
                                 "none with this digest")
+
+
+def check_attested(st: Statement, artifacts: dict[str, str], report: Report) -> None:
+    """Another kind of attestation (an SBOM...): its subjects must be release files."""
+    by_digest = {d: n for n, d in artifacts.items()}
+    for name, digest in st.subjects:
+        if digest in by_digest:
+            report.passed("attests", st.file, f"{st.predicate_type} about {by_digest[digest]}")
+        elif name in artifacts:
+            report.failed("attests", st.file, f"names {name} with another digest",
+                          expected=f"sha256 {artifacts[name]} (the file)",
+                          found=f"sha256 {digest}")
+        else:
+            report.skipped("attests", st.file, f"{name} (sha256 {digest[:16]}...) is not "
+                           "among the verified files")
 
 
 def check_source(st: Statement, commit: str | None, repository: str | None,

@@ -125,6 +125,9 @@ def test_provenance_subjects_are_the_manifest_digests_and_the_release_verifies(
     check = cli("verify", assets, "--key", pub, "--commit", commit, "--require-provenance")
     assert check.code == 0, check.out + check.err
     assert f"PASS  subject     {dists.wheel.name}.cdx.json" in check.out
+    # the attest stage also signs each SBOM with the CycloneDX predicate, about its artifact
+    assert (f"PASS  attests     {dists.wheel.name}.cdx.intoto.jsonl:1: "
+            f"https://cyclonedx.org/bom about {dists.wheel.name}") in check.out
     # one byte changed in an SBOM: the checksum fails and nothing vouches for the file
     sbom = assets / f"{dists.wheel.name}.cdx.json"
     sbom.write_bytes(sbom.read_bytes().replace(b'"1.6"', b'"1.5"', 1))

@@ -225,3 +225,30 @@ def test_unlisted_file_is_shown_not_trusted(cli, release: Path, keypair):
     assert "SKIP  unlisted    install.sh: in no checksums file: not verified" in result.out
     # signature material and keys are not release content
     assert "release.pub" not in result.out and "unlisted    SHA256SUMS" not in result.out
+
+
+def test_sbom_attestation_is_not_build_provenance(cli, release: Path, keypair, tmp_path):
+    key, pub = keypair
+    name = "tool.tar.gz"
+    digest = digests(release)[name]
+    sbom = {"_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": name, "digest": {"sha256": digest}}],
+            "predicateType": "https://cyclonedx.org/bom",
+            "predicate": {"bomFormat": "CycloneDX", "specVersion": "1.6"}}
+    (release / "demo.intoto.jsonl").unlink()
+    (release / f"{name}.cdx.intoto.jsonl").write_text(envelope_line(key, sbom, tmp_path))
+    result = verify(cli, release, pub)
+    assert result.code == 0, result.out
+    assert f"PASS  attests     {name}.cdx.intoto.jsonl:1: https://cyclonedx.org/bom about " \
+           f"{name}" in result.out
+    assert "SKIP  provenance" in result.out and "source" not in result.out
+    result = verify(cli, release, pub, "--require-provenance")
+    assert result.code == 1
+    assert "no SLSA provenance in the directory" in result.out
+    # an SBOM attestation about other bytes of a release file
+    sbom["subject"][0]["digest"]["sha256"] = "9" * 64  # type: ignore[index]
+    (release / f"{name}.cdx.intoto.jsonl").write_text(envelope_line(key, sbom, tmp_path))
+    result = verify(cli, release, pub)
+    assert result.code == 1
+    assert f"FAIL  attests     {name}.cdx.intoto.jsonl:1: names {name} with another digest" \
+           in result.out
