@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -25,7 +26,7 @@ import pytest
 
 from release.workflows.generate import Options, generate
 from tests.conftest import CliResult, Repo
-from tests.workflows.samples import LOCAL, job_set, parse
+from tests.workflows.samples import FULL, LOCAL, job_set, parse
 
 PIPELINE = "pipelines/sample.yaml"
 
@@ -74,13 +75,15 @@ def _download(checkout: Path, spec: dict[str, Any], store: Path) -> None:
         shutil.copytree(store / name, dest, dirs_exist_ok=True)
 
 
-def simulate(repo: Repo, text: str, event: str, tmp: Path,
-             cli: Callable[..., CliResult]) -> Path:
-    """Run the jobs of ``event``; returns the artifact store (one folder per artifact)."""
+def simulate(repo: Repo, text: str, event: str, tmp: Path, cli: Callable[..., CliResult],
+             only: set[str] | None = None) -> Path:
+    """Run the jobs of ``event`` (or ``only`` those); returns the artifact store."""
     store = tmp / "store"
     store.mkdir(parents=True)
     jobs = job_set(parse(text), event)
     for jid in _order(jobs):
+        if only is not None and jid not in only:
+            continue
         checkout = tmp / "jobs" / jid
         subprocess.run(["git", "clone", "-q", str(repo.path), str(checkout)], check=True)
         for step in jobs[jid]["steps"]:
@@ -168,3 +171,40 @@ def simulate_until(repo: Repo, text: str, tmp: Path, cli: Callable[..., CliResul
 
     trimmed = yaml.safe_dump({**wf, True: wf.pop("on")}, sort_keys=False)
     return simulate(repo, trimmed, "push", tmp / "sim", cli)
+
+
+@pytest.fixture
+def external(repo: Repo) -> tuple[Repo, str]:
+    """The FULL sample without its key signature (which needs a key file): keyless signing
+    and a ghcr push, both planned only in a dry-run and needing no network to plan."""
+    text = FULL.split("  keysign:")[0] + "  image:" + FULL.split("  image:")[1]
+    repo.write(PIPELINE, text)
+    repo.commit("pipeline")
+    repo.tag("v2.0.0")
+    from release.pipeline.load import load
+
+    return repo, generate(load(repo.path / PIPELINE), Options(PIPELINE))
+
+
+def test_dispatch_dry_run_plans_external_stages_without_credentials(
+        external: tuple[Repo, str], tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+    repo, text = external
+    store = simulate(repo, text, "workflow_dispatch", tmp_path / "sim", cli)
+    # planned stages upload nothing; the local ones upload what a local dry-run builds
+    assert sorted(p.name for p in store.iterdir()) == [
+        "stage-checksums", "stage-notes", "stage-tool"]
+    local = cli("run", PIPELINE, "--dry-run", "--out", tmp_path / "local", cwd=repo.path)
+    assert local.code == 0, local.err
+    expected = json.loads((tmp_path / "local" / "manifest.json").read_text())["artifacts"]
+    assert _merged(store) == expected
+
+
+def test_the_review_job_plans_the_push_on_the_artifacts_it_would_publish(
+        external: tuple[Repo, str], tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+    repo, text = external
+    store = simulate(repo, text, "push", tmp_path / "sim", cli, only={"tool", "review-image"})
+    report = (store / "review-image" / "review-image.md").read_text()
+    assert report.startswith("# Dry-run review: full 2.0.0")
+    # the plan names the image digest the approved job will push, and the permission
+    assert re.search(r"push image ghcr\.io/owner/name \(`sha256:[0-9a-f]{64}`; "
+                     r"needs packages: write\)", report)
