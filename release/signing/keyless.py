@@ -168,15 +168,22 @@ def _der_utf8(raw: bytes) -> str:
 def _sigstore_errors(doing: str) -> Any:
     """sigstore-python and network errors -> StageFailed naming what was being done."""
     import requests
+    from sigstore._internal.fulcio.client import ExpiredCertificate, FulcioClientError
+    from sigstore._internal.rekor import RekorClientError
+    from sigstore._internal.timestamp import TimestampError
     from sigstore.errors import Error
     from sigstore.oidc import ExpiredIdentity
 
+    # the service clients' errors are not sigstore.errors.Error subclasses in 4.5.1
+    service_errors = (FulcioClientError, RekorClientError, TimestampError, ExpiredCertificate)
     try:
         yield
-    except (Error, ExpiredIdentity) as exc:
-        raise StageFailed(f"keyless signing failed while {doing}: {exc}",
-                          "check the identity token and the Sigstore instance") from None
     except requests.RequestException as exc:
         raise StageFailed(f"keyless signing failed while {doing}: cannot reach Sigstore "
                           f"({type(exc).__name__})", "check the network path to the "
                           "Sigstore instance in the trust config") from None
+    except (Error, ExpiredIdentity, *service_errors) as exc:
+        # FulcioClientError often carries no text, only its cause (the HTTP error)
+        detail = str(exc) or str(exc.__cause__ or "") or type(exc).__name__
+        raise StageFailed(f"keyless signing failed while {doing}: {detail}",
+                          "check the identity token and the Sigstore instance") from None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -223,3 +224,31 @@ def test_provenance_in_actions_names_the_signing_workflow(repo, cli, sigstore_st
     assert run["builder"]["id"] == WORKFLOW_URI
     assert run["metadata"]["invocationId"] == (
         f"https://github.com/{REPOSITORY}/actions/runs/987/attempts/2")
+
+
+@pytest.mark.parametrize("service, breakage, message", [
+    ("caUrls", "closed-port", "while preparing to sign: cannot reach Sigstore (ConnectionError)"),
+    ("caUrls", "http-error", "keyless signing failed while preparing to sign: 501 Server "
+                             "Error: Unsupported method ('POST')"),
+    ("rekorTlogUrls", "closed-port", "while signing SHA256SUMS: cannot reach Sigstore"),
+    ("rekorTlogUrls", "http-error", "keyless signing failed while signing SHA256SUMS"),
+])
+def test_unavailable_services_fail_the_stage(repo, cli, sigstore_stack, github_oidc,
+                                             monkeypatch, tmp_path, service, breakage, message):
+    config = json.loads(sigstore_stack.trust_config.read_text(encoding="utf-8"))
+    entry = config["signingConfig"][service][0]
+    if breakage == "closed-port":
+        with socket.socket() as probe:  # a port nothing listens on once the probe closes
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        entry["url"] = f"http://127.0.0.1:{port}"
+    else:  # a web server that answers every POST with an HTML error page
+        entry["url"] = github_oidc.url.split("/token")[0]
+    broken = tmp_path / "trust.json"
+    broken.write_text(json.dumps(config), encoding="utf-8")
+    pipeline = release_repo(repo, keyless_stages(broken))
+    monkeypatch.setenv(TOKEN_VAR, sigstore_stack.make_token())
+    result = cli("run", pipeline, "--out", tmp_path / "out")
+    assert result.code == 1
+    assert message in result.out, result.out + result.err
+    assert "internal error" not in result.err
