@@ -2,7 +2,8 @@
 
 Entries are sorted, timestamps come from SOURCE_DATE_EPOCH, permissions are fixed and
 compression is deterministic, so two builds of one commit give the same bytes. The
-executable runs with the runtime requirements (requirements/main.txt) installed.
+executable runs with the runtime requirements installed; it carries them, pinned with
+hashes, as ``requirements.txt`` (``pip install --require-hashes -r`` on an extract).
 
 Usage: python scripts/build_pyz.py OUTPUT
 """
@@ -27,7 +28,9 @@ def build(root: Path, output: Path) -> None:
     with output.open("wb") as f:
         f.write(SHEBANG)
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            for name, data in [("__main__.py", MAIN.encode()),
+            # requirements.txt: the pinned runtime dependencies, for the SBOM and for users
+            lock = (root / "requirements" / "main.txt").read_bytes()
+            for name, data in [("__main__.py", MAIN.encode()), ("requirements.txt", lock),
                                *((p.relative_to(root).as_posix(), p.read_bytes())
                                  for p in files)]:
                 info = zipfile.ZipInfo(name, date_time=stamp)
