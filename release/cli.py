@@ -109,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130
+        except BrokenPipeError:
+            # the reader went away (e.g. `release schema | head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
+            return 1
         except Exception as exc:
             if args.debug:
                 traceback.print_exc()
