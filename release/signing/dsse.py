@@ -9,13 +9,10 @@ re-serialized without breaking it.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from release.errors import ReleaseError
 
 #: Payload type of an in-toto statement (https://github.com/in-toto/attestation/blob/main/spec/v1/envelope.md).
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -49,41 +46,3 @@ class Envelope:
             "signatures": [{"keyid": keyid, "sig": base64.b64encode(sig).decode("ascii")}
                            for keyid, sig in self.signatures],
         }
-
-    def to_line(self) -> str:
-        """One line of a ``.intoto.jsonl`` file (JSON Lines: no newline inside)."""
-        return json.dumps(self.to_json(), separators=(",", ":")) + "\n"
-
-    @classmethod
-    def from_json(cls, data: Any, where: str) -> Envelope:
-        """Parse an envelope object; ``where`` names its file in errors."""
-        try:
-            if not isinstance(data, dict):
-                raise TypeError("not a JSON object")
-            sigs = tuple((str(s.get("keyid", "")), _b64(s["sig"]))
-                         for s in data["signatures"])
-            return cls(str(data["payloadType"]), _b64(data["payload"]), sigs)
-        except (KeyError, TypeError, AttributeError, binascii.Error) as exc:
-            raise ReleaseError(f"{where} is not a DSSE envelope: {exc}",
-                               "expected {payloadType, payload, signatures[{keyid, sig}]}"
-                               ) from exc
-
-    def statement(self) -> dict[str, Any]:
-        """The payload decoded as a JSON object (an in-toto statement)."""
-        try:
-            data = json.loads(self.payload)
-        except ValueError as exc:
-            raise ReleaseError(f"the envelope's payload is not JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ReleaseError("the envelope's payload is not a JSON object")
-        return data
-
-
-def _b64(value: Any) -> bytes:
-    if not isinstance(value, str):
-        raise TypeError("base64 field is not a string")
-    # DSSE allows either alphabet, padded or not
-    padded = value + "=" * (-len(value) % 4)
-    if "-" in value or "_" in value:
-        return base64.urlsafe_b64decode(padded)
-    return base64.b64decode(padded, validate=True)

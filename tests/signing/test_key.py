@@ -208,3 +208,13 @@ def test_missing_key_file(repo, cli, tmp_path):
     result = cli("run", pipeline, "--out", tmp_path / "out")
     assert result.code == 1
     assert "cannot read the signing key keys/absent.key" in result.out + result.err
+
+
+def test_pae_matches_the_dsse_spec_example():
+    # https://github.com/secure-systems-lab/dsse/blob/master/protocol.md#test-vectors
+    from release.signing.dsse import pae as ours
+
+    assert ours("http://example.com/HelloWorld", b"hello world") == (
+        b"DSSEv1 29 http://example.com/HelloWorld 11 hello world")
+    # lengths count bytes, not characters
+    assert ours("t", "é".encode()) == b"DSSEv1 1 t 2 \xc3\xa9"
