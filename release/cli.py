@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
         except BrokenPipeError:
             # the reader went away (e.g. `release schema | head`): stop quietly
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
             return 1
         except Exception as exc:
             if args.debug:
