@@ -134,3 +134,41 @@ def test_config_errors_point_at_the_stage(cli, release_setup: ReleaseSetup, bad:
     result = cli("plan", release_setup.pipeline)
     assert result.code == 2
     assert "release.yaml:" in result.err and "publish" in result.err
+
+
+def test_notes_file_title_and_prerelease(cli, release_setup: ReleaseSetup, monkeypatch) -> None:
+    release_setup.repo.write("NOTES.md", "# Changes\n\n- faster\n")
+    text = PIPELINE.replace("    needs: [build, checksums]\n",
+                            "    needs: [build, checksums]\n    notes: NOTES.md\n"
+                            "    title: Demo 1.0\n    prerelease: true\n    make-latest: 'false'\n")
+    release_setup.pipeline.write_text(text)
+    commit = release_setup.repo.commit("notes")
+    release_setup.repo.path.joinpath(".git/refs/tags", TAG).write_text(commit + "\n")
+    release_setup.server.set_tag(REPOSITORY, TAG, commit)
+    release_setup.repo.write("NOTES.md", "uncommitted edits are not published\n")
+    monkeypatch.setenv("GITHUB_TOKEN", release_setup.token())
+    result = run(cli, release_setup, "--allow-dirty")
+    assert result.code == 0, result.out + result.err
+    [rel] = release_setup.server.releases(REPOSITORY)
+    assert (rel.name, rel.body, rel.prerelease) == ("Demo 1.0", "# Changes\n\n- faster\n", True)
+
+
+def test_a_differing_draft_asset_is_replaced(cli, release_setup: ReleaseSetup,
+                                             monkeypatch) -> None:
+    from tests.github_server import Fault
+
+    monkeypatch.setenv("GITHUB_TOKEN", release_setup.token())
+    release_setup.server.inject(Fault("status", "PATCH", r"/releases/\d+$", status=500,
+                                      times=99))
+    assert run(cli, release_setup).code == 1
+    release_setup.server.faults.clear()
+    [draft] = release_setup.server.releases(REPOSITORY)
+    stale = next(a for a in draft.assets if a.name == "README.txt")
+    stale.digest, stale.size = "sha256:" + "0" * 64, 1  # as left by an earlier, different build
+    result = run(cli, release_setup)
+    assert result.code == 0, result.out + result.err
+    assert "README.txt: the draft holds a different or incomplete copy" in result.err
+    built = release_setup.built()
+    assert release_setup.published() == sorted((n, f"sha256:{d}") for n, d in built.items())
+    uploads = [r for r in release_setup.server.requests if r.host == "uploads"]
+    assert len(uploads) == 4  # three in the first run, README.txt again in the second
