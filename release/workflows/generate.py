@@ -37,6 +37,8 @@ RUNNER = "ubuntu-24.04"
 #: Minutes a job may spend before and after its stage: checkout, install, transfers.
 SETUP_MINUTES = 15
 MAX_JOB_MINUTES = 360
+#: The job's own token: passed from ``github.token``, never a repository secret.
+JOB_TOKEN = "GITHUB_TOKEN"  # noqa: S105 - a variable name
 #: The machine-readable header line ``release audit`` uses to find a workflow's pipeline.
 MARKER = "release-workflow:"
 _ENVIRONMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,254}$")
@@ -64,6 +66,8 @@ class StageFacts:
     permissions: PermissionSet
     external: bool
     secrets: tuple[str, ...]
+    #: Whether the stage gets the job's GitHub token (a GitHub permission, or its kind reads it).
+    token: bool
     builds: bool
     sandboxed: bool
     minutes: int
@@ -92,11 +96,13 @@ def stage_facts(pipeline: LoadedPipeline) -> dict[str, StageFacts]:
         kind = pipeline.kind(sid)
         # `sandbox` is not a pipeline key yet; read it defensively until the engine has it
         sandboxed = getattr(config, "sandbox", False) is True
+        variables = kind.secret_variables(config)
         facts[sid] = StageFacts(
             stage=sid, kind=kind.kind, needs=tuple(config.needs),
             permissions=pipeline.permissions[sid],
             external=kind.effects(config) is Effect.EXTERNAL,
-            secrets=tuple(sorted(kind.secret_variables(config))),
+            secrets=tuple(sorted(variables - {JOB_TOKEN})),
+            token=pipeline.permissions[sid].has_github_access() or JOB_TOKEN in variables,
             builds=kind.uses_source, sandboxed=sandboxed,
             minutes=math.ceil(config.timeout_seconds / 60),
         )
@@ -141,7 +147,7 @@ def workflow_data(pipeline: LoadedPipeline, options: Options) -> dict[str, Any]:
     facts = stage_facts(pipeline)
     doc = pipeline.document
     for f in facts.values():
-        if f.sandboxed and (f.permissions or f.secrets):
+        if f.sandboxed and (f.permissions or f.secrets or f.token):
             raise PipelineError(
                 f"stage {f.stage!r} is marked sandbox: true but has permissions or secrets",
                 "a sandboxed step cannot see credentials; run it without them",
@@ -236,9 +242,8 @@ def _steps(f: StageFacts, options: Options, mode: str) -> list[dict[str, object]
         out.append(steps.download(f.needs))
     env: dict[str, str] = {}
     if not dry:
-        if f.permissions.has_github_access():
-            # an expression naming the job's token, not a credential
-            env["GITHUB_TOKEN"] = "${{ github.token }}"  # noqa: S105
+        if f.token:
+            env[JOB_TOKEN] = "${{ github.token }}"
         env.update({name: f"${{{{ secrets.{name} }}}}" for name in f.secrets})
     report = f"{steps.OUT}/review-{f.stage}.md" if mode == "review" else None
     out.append(steps.run_stage(options.pipeline, f.stage, dry_run=dry, has_inputs=bool(f.needs),

@@ -32,7 +32,7 @@ class Spaced(dict[str, object]):
 
 def dump(data: Mapping[str, object], header: Sequence[str] = ()) -> str:
     """The YAML text of ``data``, preceded by ``header`` comment lines."""
-    lines = [f"# {h}".rstrip() for h in header]
+    lines = [_comment(h).lstrip() or "#" for h in header]
     lines += _mapping(data, 0)
     return "\n".join(lines) + "\n"
 
@@ -49,11 +49,34 @@ def scalar(value: object) -> str:
     if (_PLAIN.match(text) and not text.endswith(" ") and not _RESERVED.match(text)
             and not _NUMERIC.match(text)):
         return text
-    return json.dumps(text, ensure_ascii=False)
+    return _quoted(text)
+
+
+def _quoted(text: str) -> str:
+    """A YAML double-quoted scalar; characters YAML may not hold raw are escaped."""
+    out = json.dumps(text, ensure_ascii=False)
+    return "".join(ch if ch.isprintable() or ch in " \t" else _escape(ch) for ch in out)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def _literal_safe(text: str) -> bool:
+    """Whether a ``|`` block keeps ``text`` exactly (else it is written double-quoted)."""
+    body = text[:-1] if text.endswith("\n") else text
+    lines = body.split("\n")
+    return (lines[0][:1] not in ("", " ", "\t") and all(line == line.rstrip() for line in lines)
+            and not body.endswith("\n") and all(ch == "\t" or ch.isprintable() for ch in body
+                                                if ch != "\n"))
 
 
 def _comment(note: str) -> str:
-    return f"  # {note}" if note else ""
+    clean = "".join(ch if ch.isprintable() else " " for ch in note).strip()
+    return f"  # {clean}" if clean else ""
 
 
 def _mapping(data: Mapping[str, object], indent: int) -> list[str]:
@@ -78,7 +101,7 @@ def _value(head: str, value: object, note: str, indent: int) -> list[str]:
         if not value:
             return [f"{head} []{_comment(note)}"]
         return [f"{head}{_comment(note)}", *_sequence(value, indent + 2)]
-    if isinstance(value, str) and "\n" in value:
+    if isinstance(value, str) and "\n" in value and _literal_safe(value):
         chomp = "" if value.endswith("\n") else "-"
         body = value[:-1] if value.endswith("\n") else value
         pad = " " * (indent + 2)

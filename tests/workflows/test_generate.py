@@ -15,6 +15,7 @@ from tests.workflows import realtools
 from tests.workflows.samples import (
     FULL,
     LOCAL,
+    REPO,
     committed_pipelines,
     job_set,
     parse,
@@ -192,3 +193,18 @@ def test_a_stage_id_colliding_with_a_generated_job_is_refused() -> None:
     with pytest.raises(PipelineError, match="'dry-run-notes' would be generated twice") as info:
         generate(pipeline(clash), Options("pipelines/sample.yaml"))
     assert str(info.value.location) == "pipelines/sample.yaml:14:3"  # the stage id
+
+
+def test_the_job_token_is_github_token_never_a_repository_secret() -> None:
+    from release.pipeline.load import load
+
+    loaded = load(REPO / "pipelines" / "release.yaml")
+    text = generate(loaded, Options("pipelines/release.yaml"))
+    assert "secrets." not in text
+    jobs = job_set(parse(text), "push")
+    for sid, perms in loaded.permissions.items():
+        env = run_step(jobs[sid]).get("env", {})
+        if perms.has_github_access():
+            assert env == {"GITHUB_TOKEN": "${{ github.token }}"}, sid
+        else:
+            assert "GITHUB_TOKEN" not in env, sid
