@@ -26,7 +26,7 @@ import pytest
 
 from release.workflows.generate import Options, generate
 from tests.conftest import CliResult, Repo
-from tests.workflows.samples import FULL, LOCAL, job_set, parse
+from tests.workflows.samples import FULL, LOCAL, REPO, job_set, parse
 
 PIPELINE = "pipelines/sample.yaml"
 
@@ -208,3 +208,20 @@ def test_the_review_job_plans_the_push_on_the_artifacts_it_would_publish(
     # the plan names the image digest the approved job will push, and the permission
     assert re.search(r"push image ghcr\.io/owner/name \(`sha256:[0-9a-f]{64}`; "
                      r"needs packages: write\)", report)
+
+
+def test_this_projects_committed_workflow_dry_runs_like_a_local_dry_run(
+        tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+    """The committed .github/workflows/release.yml, on a clone of this repository: its
+    dispatch jobs build the SDK (fetching the hash-pinned build backend), the executable,
+    the SBOMs and the checksums, and plan signing, provenance and publishing."""
+    text = (REPO / ".github" / "workflows" / "release.yml").read_text()
+    local_clone = tmp_path / "local-clone"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(local_clone)], check=True)
+    local = cli("run", "pipelines/release.yaml", "--dry-run", "--out", tmp_path / "local",
+                cwd=local_clone)
+    assert local.code == 0, local.err
+    expected = json.loads((tmp_path / "local" / "manifest.json").read_text())["artifacts"]
+    assert expected, "a dry-run of this project builds artifacts"
+    store = simulate(Repo(REPO), text, "workflow_dispatch", tmp_path / "sim", cli)
+    assert _merged(store) == expected
