@@ -200,9 +200,17 @@ def test_dispatch_dry_run_plans_external_stages_without_credentials(
 
 
 def test_the_review_job_plans_the_push_on_the_artifacts_it_would_publish(
-        external: tuple[Repo, str], tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+        external: tuple[Repo, str], tmp_path: Path, cli: Callable[..., CliResult],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     repo, text = external
+    summary = tmp_path / "step-summary.md"
+    # the cli fixture has cleared GITHUB_*: now set what a runner sets
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     store = simulate(repo, text, "push", tmp_path / "sim", cli, only={"tool", "review-image"})
+    # the maintainer reads the plan in the job summary before approving the environment
+    assert "# Dry-run review: full 2.0.0" in summary.read_text()
+    assert "push image ghcr.io/owner/name" in summary.read_text()
     report = (store / "review-image" / "review-image.md").read_text()
     assert report.startswith("# Dry-run review: full 2.0.0")
     # the plan names the image digest the approved job will push, and the permission
