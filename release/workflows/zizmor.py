@@ -41,25 +41,36 @@ def audit(files: list[Path], display: dict[Path, str]) -> list[Finding]:
     if not files:
         return []
     argv = [executable(), "--offline", "--persona", "pedantic", "--format", "json",
-            "--no-config", "--no-progress", "--color", "never", *map(str, files)]
+            "--no-config", "--no-progress", "--color", "never", "--strict-collection",
+            *map(str, files)]
     # a scrubbed environment: zizmor gets no token, and offline mode needs none
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    env["RUST_BACKTRACE"] = "0"
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, check=False, env=env,
                               timeout=_TIMEOUT)
     except subprocess.TimeoutExpired as exc:
         raise ReleaseError(f"zizmor did not finish within {_TIMEOUT}s") from exc
     if proc.returncode != 0 and proc.returncode not in _FINDINGS_EXIT:
-        detail = proc.stderr.strip().splitlines()
-        raise ReleaseError(f"zizmor failed (exit {proc.returncode}): "
-                           + (detail[-1] if detail else "no message"),
-                           "run zizmor --offline on the files to see its full output")
+        raise ReleaseError(f"zizmor failed (exit {proc.returncode}): {_reason(proc.stderr)}",
+                           "fix the workflow; zizmor --offline FILE shows its full output")
     try:
         data = json.loads(proc.stdout or "[]")
     except ValueError as exc:
         raise ReleaseError(f"zizmor printed output that is not JSON: {exc}") from exc
     by_name = {str(f): shown for f, shown in display.items()}
     return [f for raw in data if (f := _finding(raw, by_name)) is not None]
+
+
+def _reason(stderr: str) -> str:
+    """The lines of zizmor's error that say what is wrong, without its log and backtrace."""
+    kept: list[str] = []
+    for raw in stderr.split("Stack backtrace:")[0].splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("INFO ", "WARN ", "fatal:", "Caused by")):
+            continue
+        kept.append(line.split(": ", 1)[1] if line[:2].rstrip(":").isdigit() else line)
+    return "; ".join(kept[:4]) or "no message"
 
 
 def _finding(raw: dict[str, Any], display: dict[str, str]) -> Finding | None:

@@ -138,3 +138,14 @@ def test_docs_have_a_section_per_rule() -> None:
         section = text.split(f"## {rule.id}", 1)[1].split("\n## ", 1)[0]
         for part in (f"**Severity:** {rule.severity}\n", "**Why:**", "**How to fix:**"):
             assert part in section, (rule.id, part)
+
+
+def test_a_workflow_zizmor_cannot_load_is_an_error_not_a_silent_skip(
+        tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+    odd = tmp_path / "odd.yml"
+    odd.write_text("name: x\non: push\npermissions: {}\njobs:\n  a:\n    name: a\n"
+                   "    runs-on: ubuntu-24.04\n    permissions: {}\n    stepz: []\n")
+    result = cli("audit", odd, REPO / ".github" / "workflows" / "ci.yml")
+    assert result.code == 2
+    assert "failed to load" in result.err and "odd.yml" in result.err
+    assert "'stepz' was unexpected" in result.err
