@@ -197,7 +197,12 @@ def _run(args: argparse.Namespace) -> int:
     from release.engine.runner import Runner, RunOptions
     from release.engine.source import SourceFacts
     from release.pipeline.load import load
-    from release.report.console import LiveReporter, PlainReporter, render_summary
+    from release.report.console import (
+        LiveReporter,
+        PlainReporter,
+        render_plans,
+        render_summary,
+    )
     from release.report.review import review_markdown, write_report
 
     if args.jobs < 1:
@@ -234,6 +239,8 @@ def _run(args: argparse.Namespace) -> int:
         if isinstance(reporter, LiveReporter):
             reporter.close()
     print(render_summary(result))
+    if plans := render_plans(result):
+        print(plans)
     for art in (a for r in result.results.values() for a in r.artifacts):
         print(f"sha256:{art.sha256}  {art.path}")
     for path in args.report:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from release.engine import manifest
 from release.engine.approval import ApprovedPlan
-from release.engine.credentials import stage_environment
+from release.engine.credentials import ALLOWED, stage_environment
 from release.engine.digest import file_digest
 from release.engine.manifest import Artifact
 from release.engine.redaction import Redactor
@@ -106,7 +106,8 @@ class Runner:
         self.environ = dict(environ)
         self.redact = redactor
         self.export = SourceExport(source)
-        self.sandbox = Sandbox(isolated=options.sandbox)
+        self.sandbox = Sandbox(isolated=options.sandbox,
+                               hide=(source.root.resolve(), options.out.resolve()))
         self.cancel = threading.Event()
         self.results: dict[str, StageResult] = {}
         self.produced: dict[str, list[Artifact]] = {}
@@ -261,11 +262,11 @@ class Runner:
             planned_needs = [n for n in config.needs
                              if self.results[n].status is Status.PLANNED]
             external = kind.effects(config) is Effect.EXTERNAL
-            if self.options.dry_run and external:
+            # a dry-run reads no credential: stages that need one are planned, not run
+            if self.options.dry_run and (external or kind.secret_variables(config)):
                 with self._context(stage, scratch=False) as ctx:
                     plan = kind.plan(ctx)
-                return StageResult(stage, kind.kind, Status.PLANNED,
-                                   "external effects: planned only (dry-run)",
+                return StageResult(stage, kind.kind, Status.PLANNED, "dry-run",
                                    time.monotonic() - started, plan=plan)
             if planned_needs:
                 return StageResult(stage, kind.kind, Status.SKIPPED,
@@ -351,8 +352,9 @@ class _ContextScope:
         if self.scratch and kind.uses_source:
             r.export.extract(ws.src)
         dry = r.options.dry_run or not self.scratch  # plans never get credentials
+        outside = {k: v for k, v in r.environ.items() if k in ALLOWED} if dry else r.environ
         env, secrets = stage_environment(
-            {} if dry else r.environ, r.pipeline.permissions[self.stage],
+            outside, r.pipeline.permissions[self.stage],
             home=ws.home, tmp=ws.tmp, source_date_epoch=r.source.epoch,
             plain={**ws.cache_env(), **config.env},
             secret_names=() if dry else kind.secret_variables(config),

@@ -77,6 +77,10 @@ class Sandbox:
     """How commands run: isolated (the default) or, by explicit request, not."""
 
     isolated: bool = True
+    #: Folders hidden behind an empty tmpfs: the checkout (its untracked files must not
+    #: leak into a build) and the run's output directory (only the stage's own
+    #: folder and its inputs are mounted back).
+    hide: tuple[Path, ...] = ()
 
     def check(self) -> None:
         if self.isolated and (problem := bwrap_problem()):
@@ -97,13 +101,14 @@ class Sandbox:
               "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/run"]  # noqa: S108
         if not network:
             bw.append("--unshare-net")
-        home = Path.home()
-        if home != Path("/"):
-            bw += ["--tmpfs", str(home)]
-            # keep toolchains installed under the real home (pyenv, cargo...) reachable,
-            # read-only; the rest of the home (credentials, caches) stays hidden
-            for keep in _under(home, _toolchain_dirs()):
-                bw += ["--ro-bind", str(keep), str(keep)]
+        hidden = [p for p in (Path.home(), *self.hide) if p != Path("/")]
+        for path in hidden:
+            bw += ["--tmpfs", str(path)]
+        # keep toolchains under hidden folders (pyenv or cargo in the home, a .venv in
+        # the checkout) reachable, read-only; the rest (credentials, caches, untracked
+        # files) stays hidden
+        for keep in _under(hidden, _toolchain_dirs()):
+            bw += ["--ro-bind", str(keep), str(keep)]
         for path in readable:
             bw += ["--ro-bind", str(path), str(path)]
         for path in (ws.root, *writable):
@@ -154,9 +159,9 @@ def _toolchain_dirs() -> list[Path]:
     return sorted(d for d in dirs if d.is_dir())
 
 
-def _under(root: Path, paths: Sequence[Path]) -> list[Path]:
-    """The top-level folders of ``root`` that hold toolchains (e.g. ``~/.pyenv``)."""
-    tops = {root / p.relative_to(root).parts[0] for p in paths
+def _under(roots: Sequence[Path], paths: Sequence[Path]) -> list[Path]:
+    """The top-level folders of ``roots`` that hold toolchains (e.g. ``~/.pyenv``)."""
+    tops = {root / p.relative_to(root).parts[0] for root in roots for p in paths
             if p != root and p.is_relative_to(root)}
     return sorted(tops)
 

@@ -89,5 +89,11 @@ class SourceExport:
 
     def extract(self, dest: Path) -> None:
         dest.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(fileobj=io.BytesIO(self.archive())) as tar:
-            tar.extractall(dest, filter="data")
+        data = self.archive()
+        if not data.strip(b"\0"):
+            return  # a commit with an empty tree: nothing to export
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                tar.extractall(dest, filter="data")
+        except (tarfile.TarError, OSError) as exc:
+            raise ReleaseError(f"cannot export commit {self.facts.commit}: {exc}") from exc

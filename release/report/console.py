@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from release.engine.runner import RunResult, StageResult
+    from release.stages.base import PlannedAction
 
 
 class PlainReporter:
@@ -79,6 +80,25 @@ class LiveReporter(PlainReporter):
 
     def close(self) -> None:
         self.live.stop()
+
+
+def format_step(step: PlannedAction, code: str = "") -> str:
+    """One planned action on one line: what, where, digest, permission, identity."""
+    extra = [f"{code}{step.digest}{code}" if step.digest else "",
+             f"needs {step.permission}" if step.permission else "",
+             f"as {step.identity}" if step.identity else ""]
+    detail = "; ".join(e for e in extra if e)
+    return f"{step.action} {step.target}".rstrip() + (f" ({detail})" if detail else "")
+
+
+def render_plans(result: RunResult) -> str:
+    """The external effects a dry-run did not perform, stage by stage."""
+    lines = []
+    for sid, res in result.results.items():
+        if res.plan:
+            lines.append(f"{sid} ({res.kind}) would:")
+            lines += [f"  {i}. {format_step(step)}" for i, step in enumerate(res.plan, 1)]
+    return "\n".join(lines)
 
 
 def summary_rows(result: RunResult) -> list[list[str]]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from release.engine.runner import RunResult
 from release.pipeline.load import LoadedPipeline
-from release.report.console import summary_markdown
+from release.report.console import format_step, summary_markdown
 
 
 def review_data(pipeline: LoadedPipeline, result: RunResult, dry_run: bool) -> dict[str, Any]:
@@ -49,13 +49,7 @@ def review_markdown(pipeline: LoadedPipeline, result: RunResult, dry_run: bool) 
         for sid, res in planned:
             perms = pipeline.permissions[sid].describe()
             lines += [f"### `{sid}` ({res.kind}, permissions: {perms})", ""]
-            for step in res.plan:
-                extra = [f"`{step.digest}`" if step.digest else "",
-                         f"needs {step.permission}" if step.permission else "",
-                         f"as {step.identity}" if step.identity else ""]
-                detail = "; ".join(e for e in extra if e)
-                lines.append(f"1. {step.action} {step.target}" + (f" ({detail})" if detail
-                                                                  else ""))
+            lines += [f"1. {format_step(step, '`')}" for step in res.plan]
             lines.append("")
     return "\n".join(lines)
 

@@ -16,6 +16,7 @@ import re
 import shutil
 import sys
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -114,7 +115,7 @@ class PythonDist(StageKind[PythonDistConfig]):
             wheels = ws.root / "wheels"
             ctx.log(f"fetch phase: {len(pins)} pinned wheels from {cfg.index_url}")
             sandboxed([*pip, "download", "--no-cache-dir", "--no-deps", "--require-hashes",
-                       "--only-binary=:all:", "--index-url", cfg.index_url, *_trust(),
+                       "--only-binary=:all:", "--index-url", cfg.index_url, *_trust(ctx.env),
                        "--dest", str(wheels), "-r", str(lock)], network=True)
             ctx.log("build phase: no network from here on")
             sandboxed([*pip, "install", "--no-cache-dir", "--no-index", "--no-deps",
@@ -126,14 +127,15 @@ class PythonDist(StageKind[PythonDistConfig]):
         return _check_outputs(ctx, meta)
 
 
-def _trust() -> list[str]:
+def _trust(env: Mapping[str, str]) -> list[str]:
     """The host's CA bundle for the index, when one is configured (e.g. behind a proxy).
 
-    Only TLS trust is taken from the host; integrity comes from the lock's hashes, and
-    every other pip setting is ignored (``PIP_CONFIG_FILE=/dev/null``).
+    Only TLS trust is taken from the host (the engine passes the CA bundle variables);
+    integrity comes from the lock's hashes, and every other pip setting is ignored
+    (``PIP_CONFIG_FILE=/dev/null``).
     """
     for name in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
-        value = os.environ.get(name)
+        value = env.get(name)
         if value and Path(value).is_file():
             return ["--cert", value]
     return []
