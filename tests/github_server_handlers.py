@@ -76,11 +76,14 @@ class Handler(BaseHTTPRequestHandler):
         self.unread = int(self.headers.get("Content-Length") or 0)
         self.tok: Token | None = None
         self.corrupt = False
-        kind = "anonymous"
+        self.logged = False
+        self.entry = (method, path)
+        self.kind = kind = "anonymous"
         status = 0
         try:
             self.tok = self._auth()
             kind = self.tok.kind if self.tok else ("app-jwt" if self.jwt_app else kind)
+            self.kind = kind
             route = self._route(method, path)
             fault = self._fault(method, path)
             if route is None:
@@ -99,11 +102,19 @@ class Handler(BaseHTTPRequestHandler):
         except _Sent:
             status = 200
         except _Drop:
+            self._log(0)
             self.close_connection = True
             reset_connection(self.connection)
         finally:
+            self._log(status)
+
+    def _log(self, status: int) -> None:
+        """Record the request before its answer leaves, so a client never outruns the log."""
+        if not self.logged:
+            self.logged = True
             with self.gh.lock:
-                self.gh.requests.append(Logged(self.host, method, path, status, kind))
+                self.gh.requests.append(Logged(self.host, *self.entry, status,
+                                               getattr(self, "kind", "anonymous")))
 
     def _auth(self) -> Token | None:
         self.jwt_app: int | None = None
@@ -201,6 +212,7 @@ class Handler(BaseHTTPRequestHandler):
             if not self._read(min(self.unread, 1 << 20)):
                 break
         data = b"" if payload is None else json.dumps(payload).encode()
+        self._log(status)
         self.send_response(status)
         if data:
             self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -457,6 +469,7 @@ class Handler(BaseHTTPRequestHandler):
         raise HttpError(404, "Not Found")
 
     def _stream_file(self, a: Asset) -> Result:
+        self._log(200)
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(a.size))
