@@ -323,3 +323,32 @@ def test_stage_timeout_kills_the_command(repo: Repo, cli, tmp_path):
     result = cli("run", path, "--out", tmp_path / "out")
     assert result.code == 1
     assert "timed out after 1s" in result.out
+
+
+def test_untracked_files_cannot_be_read_by_absolute_path(cli, tmp_path):
+    """The checkout is hidden in the sandbox, wherever it lives (not only under /tmp)."""
+    import subprocess
+    import uuid
+
+    outside_tmp = Path(__file__).resolve().parents[2] / "build" / f"leak-{uuid.uuid4().hex}"
+    outside_tmp.mkdir(parents=True)
+    try:
+        repo = Repo(outside_tmp)
+        subprocess.run(["git", "init", "-q", str(outside_tmp)], check=True)
+        subprocess.run(["git", "-C", str(outside_tmp), "config", "user.email", "t@example.invalid"],
+                       check=True)
+        subprocess.run(["git", "-C", str(outside_tmp), "config", "user.name", "t"], check=True)
+        secret = outside_tmp / "untracked-secret.txt"
+        path = pipeline(repo, f"""
+  leak:
+    kind: command
+    run: ["sh", "-c", "cat {secret} > {{out}}/copy; echo done > {{out}}/done"]
+    outputs: ["done"]
+""")
+        secret.write_text("must not reach a build\n")
+        result = cli("run", path, "--out", tmp_path / "out")
+        assert result.code == 0, result.err
+        assert "No such file or directory" in result.err
+        assert not (tmp_path / "out" / "leak" / "copy").read_text()
+    finally:
+        shutil.rmtree(outside_tmp)
