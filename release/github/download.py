@@ -17,6 +17,7 @@ from pathlib import Path
 from release.errors import IntegrityError, ReleaseError
 from release.github.assets import ASSET_NAME
 from release.github.client import ScopedGitHub, api_url
+from release.github.publish import resolve_tag
 from release.permissions import Level, PermissionSet
 
 
@@ -37,6 +38,8 @@ class DownloadedRelease:
     release_id: int
     url: str
     immutable: bool
+    #: The commit the tag points at ("" when the tag is gone or is not on a commit).
+    commit: str
     assets: tuple[DownloadedAsset, ...]
 
 
@@ -64,9 +67,11 @@ def download_release(repository: str, tag: str, dest: Path, *,
             raise IntegrityError(f"release {tag} of {repository} is not immutable: its assets "
                                  "can be replaced after verification",
                                  "ask the maintainers to enable immutable releases")
+        target = resolve_tag(gh, tag)
+        commit = target["sha"] if target and target["type"] == "commit" else ""
         got = [_fetch(gh, asset, dest, log) for asset in release.get("assets", [])]
     return DownloadedRelease(repository, tag, int(release["id"]),
-                             str(release.get("html_url", "")), immutable, tuple(got))
+                             str(release.get("html_url", "")), immutable, commit, tuple(got))
 
 
 def _fetch(gh: ScopedGitHub, asset: dict[str, object], dest: Path,

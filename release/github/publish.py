@@ -66,6 +66,19 @@ class PublishResult:
                 "attestations": self.attestations}
 
 
+def resolve_tag(gh: ScopedGitHub, tag: str) -> dict[str, str] | None:
+    """``{"type": ..., "sha": ...}`` of the object a tag finally points at, or None."""
+    ref = gh.call("git/get-ref", {"tag": tag}, missing_ok=True)
+    if ref is None:
+        return None
+    obj: dict[str, str] = ref["object"]
+    for _ in range(5):  # an annotated tag points at a tag object, which points on
+        if obj["type"] != "tag":
+            break
+        obj = gh.call("git/get-tag", {"tag_sha": obj["sha"]})["object"]
+    return obj
+
+
 class Publisher:
     """Runs the release protocol through a scoped client."""
 
@@ -101,15 +114,10 @@ class Publisher:
 
     # -- preflight ----------------------------------------------------------------------
     def check_tag(self) -> None:
-        ref = self.gh.call("git/get-ref", {"tag": self.spec.tag}, missing_ok=True)
-        if ref is None:
+        obj = resolve_tag(self.gh, self.spec.tag)
+        if obj is None:
             raise StageFailed(f"tag {self.spec.tag} does not exist in {self.spec.repository}",
                               f"push it first: git push origin {self.spec.tag}")
-        obj = ref["object"]
-        for _ in range(5):  # an annotated tag points at a tag object, which points on
-            if obj["type"] != "tag":
-                break
-            obj = self.gh.call("git/get-tag", {"tag_sha": obj["sha"]})["object"]
         if obj["type"] != "commit" or obj["sha"] != self.spec.commit:
             raise StageFailed(
                 f"tag {self.spec.tag} in {self.spec.repository} points at {obj['type']} "

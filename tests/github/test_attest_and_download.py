@@ -115,7 +115,7 @@ def test_download_checks_every_digest(github_server, tmp_path) -> None:
     publish(github_server, assets)
     env = {"GITHUB_API_URL": github_server.api_url}
     got = download_release(REPOSITORY, TAG, tmp_path / "dl", environ=env)
-    assert got.immutable
+    assert got.immutable and got.commit == COMMIT
     assert {a.name: a.sha256 for a in got.assets} == {a.name: a.sha256 for a in assets}
     assert (tmp_path / "dl" / "tool").read_bytes() == b"tool bytes" * 1000
     # GitHub serves bytes that differ from its own digest: refused, nothing left behind
