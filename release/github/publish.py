@@ -165,6 +165,10 @@ class Publisher:
         marker = draft_marker(self.spec.commit)
         ours = [r for r in releases if r["draft"] and r["tag_name"] == self.spec.tag
                 and marker in (r.get("body") or "")]
+        for other in releases:
+            if other["draft"] and other["tag_name"] == self.spec.tag and other not in ours:
+                self.log(f"note: draft {other['id']} for {self.spec.tag} was not made by this "
+                         "pipeline for this commit; it is left alone")
         if ours:
             self.log(f"resuming our draft {ours[0]['id']} for {self.spec.tag}")
             return ours[0]

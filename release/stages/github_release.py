@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from release.github.publish import ReleaseSpec
 
 RECORD = "release.json"
+#: Set to "1" by the CLI's --allow-broad-token (the engine passes it to the stage).
+ALLOW_BROAD = "RELEASE_ALLOW_BROAD_TOKEN"
 
 
 class GitHubReleaseConfig(StageConfig):
@@ -151,9 +153,10 @@ class GitHubRelease(StageKind[GitHubReleaseConfig]):
                 ScopedGitHub(spec.repository, needed, token=tok.value, stage=ctx.stage_id,
                              base_url=base, extra=extra, log=ctx.log) as gh:
             repo = gh.call("repos/get")
+            # `release run --allow-broad-token` reaches the stage as this variable
+            broad = cfg.token.allow_broad_token or ctx.env.get(ALLOW_BROAD) == "1"
             check_classic_scopes(gh.last_headers, needed, private=bool(repo.get("private")),
-                                 allow_broad=cfg.token.allow_broad_token, stage=ctx.stage_id,
-                                 log=ctx.log)
+                                 allow_broad=broad, stage=ctx.stage_id, log=ctx.log)
             result = Publisher(gh, spec, log=ctx.log, cancelled=ctx.cancel.is_set).publish()
         record = {**result.to_json(spec), "token": tok.source}
         (ctx.out_dir / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

@@ -164,3 +164,21 @@ def test_app_token_source_end_to_end(cli, release_setup: ReleaseSetup, monkeypat
                                   "metadata": "read"}
     assert minted.revoked
     assert app.private_key_pem.splitlines()[1] not in result.out + result.err
+
+
+def test_broad_classic_token_accepted_when_allowed(cli, release_setup: ReleaseSetup,
+                                                   monkeypatch) -> None:
+    token = release_setup.server.add_token("classic", scopes=("repo",))
+    monkeypatch.setenv("GITHUB_TOKEN", token)
+    text = PIPELINE.replace("    needs: [build, checksums]\n",
+                            "    needs: [build, checksums]\n"
+                            "    token: {allow-broad-token: true}\n")
+    release_setup.pipeline.write_text(text)
+    commit = release_setup.repo.commit("allow a broad token")
+    release_setup.repo.path.joinpath(".git/refs/tags/v1.0.0").write_text(commit + "\n")
+    release_setup.server.set_tag(REPOSITORY, "v1.0.0", commit)
+    result = cli("run", release_setup.pipeline, "--out", release_setup.out,
+                 cwd=release_setup.repo.path)
+    assert result.code == 0, result.out + result.err
+    assert "WARNING: the classic token for stage 'publish' has scopes repo" in result.err
+    assert token not in result.out + result.err
