@@ -115,7 +115,7 @@ class GitHubRelease(StageKind[GitHubReleaseConfig]):
                               "require immutable releases to be on", repository))
         else:
             steps.append(PlannedAction(
-                "immutable-releases setting not read",
+                "immutable-releases setting not read:",
                 "it needs administration access, which this token does not get; the "
                 "published release must report immutable: true"
                 + ("" if cfg.immutable == "required" else " (immutable: optional)")))
@@ -124,7 +124,7 @@ class GitHubRelease(StageKind[GitHubReleaseConfig]):
                   call("repos/create-release", "create a draft release",
                        f"{tag} {cfg.title or tag!r}" + (" prerelease" if cfg.prerelease else ""))]
         assets, bundles = _select(ctx)
-        steps += [call("repos/upload-release-asset", "upload asset",
+        steps += [call("repos/upload-release-asset", "upload asset to upload_url",
                        f"{a.name} ({a.size} bytes)", f"sha256:{a.sha256}") for a in assets]
         steps += [call("repos/create-attestation", "store attestation", a.name,
                        f"sha256:{a.sha256}") for a in bundles]
