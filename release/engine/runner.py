@@ -87,8 +87,8 @@ class RunResult:
 def environ_invocation_id(environ: Mapping[str, str]) -> str:
     """The Actions run (``.../actions/runs/ID/attempts/N``), or a fresh UUID locally."""
     run_id = environ.get("GITHUB_RUN_ID")
-    if run_id and environ.get("GITHUB_REPOSITORY"):
-        server = environ.get("GITHUB_SERVER_URL", "https://github.com")
+    if environ.get("GITHUB_ACTIONS") == "true" and run_id and environ.get("GITHUB_REPOSITORY"):
+        server = environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
         attempt = environ.get("GITHUB_RUN_ATTEMPT", "1")
         return f"{server}/{environ['GITHUB_REPOSITORY']}/actions/runs/{run_id}/attempts/{attempt}"
     return f"urn:uuid:{uuid.uuid4()}"

@@ -1,24 +1,15 @@
-"""What the ``attest`` stage can tell about the run it attests, from what a stage may see.
+"""What the ``attest`` stage records about the run it attests.
 
-The engine hands a stage its config, the pipeline model, the source facts, the
-sandbox and a scrubbed environment, but not the pipeline file's path, the run's
-start time or whether ``--verify-reproducible`` was given. Until it does, these are
-derived here, conservatively: a fact we cannot establish is reported as not done
-(``reproducibleChecked`` is true only when every build stage upstream asks for
-the check in the pipeline file itself).
+The engine's :class:`~release.stages.base.RunFacts` give the pipeline file and its
+digest, the start time, the invocation id, the sandbox and the stages checked for
+reproducibility; this module adds what follows from them for provenance.
 """
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-
-from release.errors import ReleaseError, StageFailed
 
 if TYPE_CHECKING:
     from release.stages.base import StageContext
@@ -44,56 +35,6 @@ def builder_id(env: Mapping[str, str]) -> str:
     return LOCAL_BUILDER_ID
 
 
-def invocation_id(env: Mapping[str, str]) -> str:
-    """The run attempt's URL in Actions (as GitHub's own provenance does), else a UUID URN."""
-    server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
-    repo, run, attempt = (env.get(n) for n in ("GITHUB_REPOSITORY", "GITHUB_RUN_ID",
-                                                "GITHUB_RUN_ATTEMPT"))
-    if in_actions(env) and repo and run:
-        return f"{server}/{repo}/actions/runs/{run}/attempts/{attempt or '1'}"
-    return f"urn:uuid:{uuid.uuid4()}"
-
-
-@dataclass(frozen=True)
-class PipelineFile:
-    """The pipeline file as run: its path relative to the repository root, and digest."""
-
-    path: str
-    sha256: str
-
-
-def find_pipeline_file(ctx: StageContext[Any]) -> PipelineFile:
-    """The tracked YAML file whose content loads to exactly this run's pipeline model."""
-    from release.pipeline.load import load_text
-
-    root = ctx.source.root
-    listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--", "*.yml", "*.yaml"],
-                            capture_output=True, check=False)
-    names = sorted(n for n in listed.stdout.decode("utf-8", "replace").split("\0") if n)
-    found: list[PipelineFile] = []
-    for name in names:
-        try:
-            data = (root / name).read_bytes()
-        except OSError:
-            continue
-        if b"stages" not in data or b"version" not in data:
-            continue
-        try:
-            loaded = load_text(data.decode("utf-8"), name)
-        except (ReleaseError, UnicodeDecodeError):
-            continue
-        if loaded.model == ctx.pipeline:
-            found.append(PipelineFile(name, hashlib.sha256(data).hexdigest()))
-    if len(found) != 1:
-        what = ("no tracked file defines" if not found else
-                f"{len(found)} tracked files ({', '.join(f.path for f in found)}) define")
-        hint = ("commit the pipeline file; provenance records its path and digest" if not found
-                else "keep one copy of the pipeline, or give the copies different names")
-        raise StageFailed(f"cannot tell which pipeline file this run uses: {what} "
-                          f"pipeline {ctx.pipeline.name!r} as run", hint)
-    return found[0]
-
-
 def upstream_stages(ctx: StageContext[Any]) -> list[str]:
     """This stage and every stage it depends on, in topological order: what ran for it."""
     from release.pipeline.graph import ancestors, topological_order
@@ -104,9 +45,15 @@ def upstream_stages(ctx: StageContext[Any]) -> list[str]:
 
 
 def reproducible_checked(ctx: StageContext[Any]) -> bool:
-    """True when every upstream build stage asks for the double build in the pipeline file."""
+    """True when every upstream build stage was built twice and compared.
+
+    A stage with ``reproducible: true`` in the pipeline cannot succeed without the check
+    (so it holds for stages run in other CI jobs too); ``--verify-reproducible`` covers
+    the stages this run built.
+    """
     from release.stages import KINDS
 
-    builds = [ctx.pipeline.stages[s] for s in upstream_stages(ctx)
+    builds = [s for s in upstream_stages(ctx)
               if KINDS[ctx.pipeline.stages[s].kind].uses_source]
-    return bool(builds) and all(c.reproducible for c in builds)
+    return bool(builds) and all(ctx.pipeline.stages[s].reproducible
+                                or s in ctx.facts.reproducible_stages for s in builds)

@@ -102,7 +102,6 @@ class Attest(StageKind[AttestConfig]):
         from release.provenance.slsa import build_provenance_statement
         from release.signing import runfacts
 
-        started = runfacts.now()
         subs = subjects(ctx)
         if not subs:
             raise StageFailed("nothing to attest: no artifact of its needs matches `include`",
@@ -112,15 +111,15 @@ class Attest(StageKind[AttestConfig]):
             for step in self.plan(ctx):
                 ctx.log(f"dry-run: {step.action} {step.target} {step.digest or ''}".rstrip())
             return []
-        pipeline_file = runfacts.find_pipeline_file(ctx)
+        facts = ctx.facts
         try:
             statement = build_provenance_statement(
-                subjects=subs, pipeline_file=pipeline_file.path,
-                pipeline_sha256=pipeline_file.sha256, stages=runfacts.upstream_stages(ctx),
+                subjects=subs, pipeline_file=facts.pipeline_file,
+                pipeline_sha256=facts.pipeline_sha256, stages=runfacts.upstream_stages(ctx),
                 source=ctx.source, resolved=resolved_inputs(ctx),
                 builder_id=runfacts.builder_id(ctx.env),
-                invocation_id=runfacts.invocation_id(ctx.env), started=started,
-                finished=runfacts.now(), sandboxed=ctx.sandbox.isolated,
+                invocation_id=facts.invocation_id, started=facts.started,
+                finished=runfacts.now(), sandboxed=facts.sandboxed,
                 reproducible_checked=runfacts.reproducible_checked(ctx))
         except ReleaseError as exc:
             raise StageFailed(f"cannot build the provenance statement: {exc.message}",
