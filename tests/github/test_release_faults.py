@@ -118,3 +118,21 @@ def test_crash_between_upload_and_publish_then_rerun(cli, setup: ReleaseSetup) -
     assert_sound(setup, published=True)
     uploads = [r for r in setup.server.requests[before:] if r.host == "uploads"]
     assert uploads == []  # the re-run only published
+
+
+def test_reset_halfway_through_a_large_upload(github_server, tmp_path) -> None:
+    """The connection drops while the client is still sending: the upload resumes cleanly."""
+    from tests.github.test_attest_and_download import files
+    from tests.github.test_attest_and_download import publish as publish_files
+
+    data = bytes(range(256)) * (16 << 10)  # 4 MiB
+    assets = files(tmp_path, {"big.bin": data})
+    github_server.add_repo(REPOSITORY)
+    github_server.set_tag(REPOSITORY, "v1.0.0", "c" * 40)
+    fault = github_server.inject(Fault("reset", "POST", UPLOAD))  # after half the body
+    result, log = publish_files(github_server, assets)
+    assert fault.times == 0
+    assert result.assets == {"big.bin": f"sha256:{assets[0].sha256}"}
+    assert any("removing the partial asset (state starter)" in line for line in log)
+    [rel] = github_server.releases(REPOSITORY)
+    assert rel.assets[0].path.read_bytes() == data
