@@ -18,7 +18,6 @@ from release.errors import StageFailed
 from release.provenance.slsa import LOCAL_BUILDER_ID
 from release.signing import runfacts
 from release.stages.attest import OCI_DIGEST, OCI_REPOSITORY, subjects_of
-from tests.conftest import git
 from tests.signing.conftest import PASSPHRASE, release_repo
 from tests.signing.test_key import VAR, der_fingerprint
 
