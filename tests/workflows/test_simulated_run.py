@@ -223,13 +223,14 @@ def test_this_projects_committed_workflow_dry_runs_like_a_local_dry_run(
     """The committed .github/workflows/release.yml, on a clone of this repository: its
     dispatch jobs build the SDK (fetching the hash-pinned build backend), the executable,
     the SBOMs and the checksums, and plan signing, provenance and publishing."""
-    text = (REPO / ".github" / "workflows" / "release.yml").read_text()
-    local_clone = tmp_path / "local-clone"
-    subprocess.run(["git", "clone", "-q", str(REPO), str(local_clone)], check=True)
+    # one snapshot of HEAD for every job: the repository may gain commits meanwhile
+    origin = tmp_path / "origin"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(origin)], check=True)
+    text = (origin / ".github" / "workflows" / "release.yml").read_text()
     local = cli("run", "pipelines/release.yaml", "--dry-run", "--out", tmp_path / "local",
-                cwd=local_clone)
+                cwd=origin)
     assert local.code == 0, local.err
     expected = json.loads((tmp_path / "local" / "manifest.json").read_text())["artifacts"]
     assert expected, "a dry-run of this project builds artifacts"
-    store = simulate(Repo(REPO), text, "workflow_dispatch", tmp_path / "sim", cli)
+    store = simulate(Repo(origin), text, "workflow_dispatch", tmp_path / "sim", cli)
     assert _merged(store) == expected
