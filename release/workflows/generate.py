@@ -11,9 +11,9 @@ are fixed when the workflow is written and cannot depend on the event:
   job summary, which the maintainer reads before approving;
 - on ``workflow_dispatch``, job ``dry-run-<stage>`` runs each stage with ``--dry-run``
   and a read-only token: write levels become ``read``, ``id-token`` is dropped, no
-  environment and no secret is referenced. Stages whose needs produce nothing in a
-  dry-run (they are downstream of a stage that is only planned) have no dry-run job,
-  as ``release run --dry-run`` skips them locally.
+  environment and no secret is referenced. A dry-run only plans stages with external
+  effects or that read credentials; stages downstream of them have no dry-run job, as
+  ``release run --dry-run`` skips them locally.
 """
 
 from __future__ import annotations
@@ -71,6 +71,13 @@ class StageFacts:
     builds: bool
     sandboxed: bool
     minutes: int
+    #: Whether the kind reads any outside variable (GITHUB_TOKEN included).
+    reads_secrets: bool = False
+
+    @property
+    def planned_in_dry_run(self) -> bool:
+        """A dry-run reads no credential: it only plans external and secret-reading stages."""
+        return self.external or self.reads_secrets
 
     @property
     def protected(self) -> bool:
@@ -104,7 +111,7 @@ def stage_facts(pipeline: LoadedPipeline) -> dict[str, StageFacts]:
             secrets=tuple(sorted(variables - {JOB_TOKEN})),
             token=pipeline.permissions[sid].has_github_access() or JOB_TOKEN in variables,
             builds=kind.uses_source, sandboxed=sandboxed,
-            minutes=math.ceil(config.timeout_seconds / 60),
+            minutes=math.ceil(config.timeout_seconds / 60), reads_secrets=bool(variables),
         )
     return facts
 
@@ -116,7 +123,7 @@ def dry_run_stages(facts: dict[str, StageFacts]) -> list[str]:
     def makes_outputs(sid: str) -> bool:
         if sid not in produces:
             f = facts[sid]
-            produces[sid] = not f.external and all(makes_outputs(n) for n in f.needs)
+            produces[sid] = not f.planned_in_dry_run and all(makes_outputs(n) for n in f.needs)
         return produces[sid]
 
     return [sid for sid, f in facts.items() if all(makes_outputs(n) for n in f.needs)]
@@ -235,7 +242,7 @@ def _job(f: StageFacts, options: Options, *, mode: str) -> dict[str, object]:
 def _steps(f: StageFacts, options: Options, mode: str) -> list[dict[str, object]]:
     dry = mode != "release"
     out: list[dict[str, object]] = [steps.checkout(), steps.setup_python(), steps.install()]
-    runs_build = f.builds and not (dry and f.external) and not f.sandboxed
+    runs_build = f.builds and not (dry and f.planned_in_dry_run) and not f.sandboxed
     if runs_build:
         out.append(steps.apparmor())
     if f.needs:
@@ -251,7 +258,7 @@ def _steps(f: StageFacts, options: Options, mode: str) -> list[dict[str, object]
                                sandboxed=f.sandboxed))
     if report:
         out.append(steps.upload_report(f.stage, report))
-    elif not (dry and f.external):
+    elif not (dry and f.planned_in_dry_run):
         out.append(steps.upload(f.stage))
     return out
 
