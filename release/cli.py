@@ -81,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="run builds without network isolation (recorded in the manifest)")
     run.add_argument("--verify-reproducible", action="store_true",
                      help="build every stage twice and compare the outputs byte for byte")
+    run.add_argument("--allow-broad-token", action="store_true",
+                     default=os.environ.get("RELEASE_ALLOW_BROAD_TOKEN") == "1",
+                     help="accept a classic GitHub token whose scopes exceed a stage's needs "
+                     "(env: RELEASE_ALLOW_BROAD_TOKEN=1)")
     run.add_argument("--approved-plan", type=Path, metavar="REPORT.json",
                      help="refuse external effects unless the built artifacts are exactly "
                      "those of this approved dry-run report")
@@ -225,7 +229,8 @@ def _run(args: argparse.Namespace) -> int:
     options = RunOptions(out=out, jobs=args.jobs, dry_run=args.dry_run, stage=args.stage,
                          artifacts=args.artifacts, allow_dirty=args.allow_dirty,
                          sandbox=not args.no_sandbox,
-                         verify_reproducible=args.verify_reproducible, approved=approved)
+                         verify_reproducible=args.verify_reproducible, approved=approved,
+                         allow_broad_token=args.allow_broad_token)
     live = sys.stderr.isatty() and not os.environ.get("CI")
     reporter = LiveReporter() if live else PlainReporter()
     redactor = sys.stdout.redactor if isinstance(sys.stdout, _Redacting) else None

@@ -65,6 +65,7 @@ class RunOptions:
     sandbox: bool = True
     verify_reproducible: bool = False
     approved: ApprovedPlan | None = None
+    allow_broad_token: bool = False
 
 
 class Reporter(Protocol):
@@ -168,7 +169,8 @@ class Runner:
     def facts(self) -> RunFacts:
         rel, digest = self._pipeline_file()
         return RunFacts(rel, digest, self.started, self.invocation_id, self.options.sandbox,
-                        self.options.allow_dirty, frozenset(self.reproduced))
+                        self.options.allow_dirty, frozenset(self.reproduced),
+                        self.options.allow_broad_token)
 
     def _meta(self) -> dict[str, Any]:
         rel, digest = self._pipeline_file()

@@ -145,6 +145,8 @@ class RunFacts:
     allow_dirty: bool = False
     #: Stages whose outputs were rebuilt and compared byte for byte.
     reproducible_stages: frozenset[str] = frozenset()
+    #: ``--allow-broad-token``: accept a classic token whose scopes exceed a stage's needs.
+    allow_broad_token: bool = False
 
 
 @dataclass

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 RECORD = "release.json"
 #: Set to "1" by the CLI's --allow-broad-token (the engine passes it to the stage).
-ALLOW_BROAD = "RELEASE_ALLOW_BROAD_TOKEN"
 
 
 class GitHubReleaseConfig(StageConfig):
@@ -154,7 +153,7 @@ class GitHubRelease(StageKind[GitHubReleaseConfig]):
                              base_url=base, extra=extra, log=ctx.log) as gh:
             repo = gh.call("repos/get")
             # `release run --allow-broad-token` reaches the stage as this variable
-            broad = cfg.token.allow_broad_token or ctx.env.get(ALLOW_BROAD) == "1"
+            broad = cfg.token.allow_broad_token or ctx.facts.allow_broad_token
             check_classic_scopes(gh.last_headers, needed, private=bool(repo.get("private")),
                                  allow_broad=broad, stage=ctx.stage_id, log=ctx.log)
             result = Publisher(gh, spec, log=ctx.log, cancelled=ctx.cancel.is_set).publish()

@@ -10,14 +10,23 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from release.errors import UsageError
+
+if TYPE_CHECKING:
+    from release.verify.report import Check
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``release verify``."""
-    parser.add_argument("directory", type=Path, metavar="DIR",
-                        help="directory holding the release assets")
+    parser.add_argument("directory", type=Path, metavar="DIR", nargs="?",
+                        help="directory holding the release assets (with --github: where "
+                        "to download them; default a temporary directory)")
+    parser.add_argument("--github", metavar="OWNER/NAME@TAG",
+                        help="download the published release from GitHub (GITHUB_API_URL, "
+                        "optional GITHUB_TOKEN), check every asset against GitHub's digest "
+                        "and that the release is immutable, then verify it")
     parser.add_argument("--repository", metavar="OWNER/NAME",
                         default=os.environ.get("RELEASE_VERIFY_REPOSITORY"),
                         help="GitHub repository the release must come from")
@@ -39,6 +48,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Verify and print the report; 0 only if every check passed."""
+
+    if args.github:
+        return _verify_github(args)
+    if args.directory is None:
+        raise UsageError("DIR is missing", "pass the directory holding the release assets, "
+                         "or --github OWNER/NAME@TAG")
+    return _verify(args, [])
+
+
+def _verify_github(args: argparse.Namespace) -> int:
+    """Download the release (digest-checked, immutability checked), then verify it."""
+    import tempfile
+
+    from release.github.download import download_release
+    from release.verify.report import Check, Outcome
+
+    repository, sep, tag = str(args.github).rpartition("@")
+    if not sep or "/" not in repository or not tag:
+        raise UsageError(f"--github {args.github!r} is not OWNER/NAME@TAG",
+                         "for example --github octo/tool@v1.2.3")
+    for name, given, derived in (("--repository", args.repository, repository),
+                                 ("--tag", args.tag, tag)):
+        if given and given != derived:
+            raise UsageError(f"{name} {given} contradicts --github {args.github}")
+    args.repository, args.tag = repository, tag
+    with tempfile.TemporaryDirectory(prefix="release-verify-") as tmp:
+        dest = args.directory or Path(tmp)
+        release = download_release(repository, tag, dest, require_immutable=False)
+        if args.commit is None and release.commit:
+            args.commit = release.commit  # the tag's commit, as GitHub reports it
+        args.directory = dest
+        checks = [Check("download", a.name, Outcome.PASS,
+                        f"{a.size} bytes, sha256 {a.sha256} as GitHub recorded it")
+                  for a in release.assets]
+        checks.append(Check("immutable", f"{repository}@{tag}",
+                            Outcome.PASS if release.immutable else Outcome.FAIL,
+                            "the release is immutable" if release.immutable else
+                            "the release is not immutable: its assets can be replaced",
+                            "immutable: true", None if release.immutable else "false"))
+        return _verify(args, checks)
+
+
+def _verify(args: argparse.Namespace, first: list[Check]) -> int:
+    """Check the assets in ``args.directory``; ``first`` are checks already made."""
     from release.verify.identity import ExpectedIdentity, parse_commit
     from release.verify.run import VerifyOptions, verify_release
     from release.verify.sigstore_bundles import Trust
@@ -61,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     opts = VerifyOptions(args.directory, identity, Trust(args.trusted_root, args.staging),
                          args.key, commit, args.require_provenance)
     report = verify_release(opts)
+    report.checks[:0] = first
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:

@@ -182,3 +182,19 @@ def test_broad_classic_token_accepted_when_allowed(cli, release_setup: ReleaseSe
     assert result.code == 0, result.out + result.err
     assert "WARNING: the classic token for stage 'publish' has scopes repo" in result.err
     assert token not in result.out + result.err
+
+
+def test_broad_classic_token_refused_then_accepted_with_the_flag(cli, release_setup: ReleaseSetup,
+                                                                 monkeypatch) -> None:
+    token = release_setup.server.add_token("classic", scopes=("repo", "workflow"))
+    monkeypatch.setenv("GITHUB_TOKEN", token)
+    refused = cli("run", release_setup.pipeline, "--out", release_setup.out,
+                  cwd=release_setup.repo.path)
+    assert refused.code == 1
+    assert "allow-broad-token" in refused.out
+    assert release_setup.published() == []
+    accepted = cli("run", release_setup.pipeline, "--out", release_setup.out,
+                   "--allow-broad-token", cwd=release_setup.repo.path)
+    assert accepted.code == 0, accepted.out + accepted.err
+    assert "WARNING: the classic token for stage 'publish' has scopes" in accepted.err
+    assert token not in refused.out + refused.err + accepted.out + accepted.err
