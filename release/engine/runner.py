@@ -200,7 +200,8 @@ class Runner:
                 manifest.write_stage_manifest(self.options.out, need, arts)
             self.produced[need] = arts
             self.results[need] = StageResult(need, self.pipeline.config(need).kind,
-                                             Status.SUCCESS, "from --artifacts")
+                                             Status.SUCCESS, "from --artifacts",
+                                             artifacts=arts)
 
     # -- scheduling -----------------------------------------------------------------
     def _schedule(self, selected: list[str]) -> None:
