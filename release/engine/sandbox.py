@@ -96,19 +96,15 @@ class Sandbox:
         if not self.isolated:
             return list(argv)
         bw = ["bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc",
-              "--unshare-uts", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-              # fresh, empty temporary directories inside the sandbox
-              "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/run"]  # noqa: S108
+              "--unshare-uts", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
         if not network:
             bw.append("--unshare-net")
-        hidden = [p for p in (Path.home(), *self.hide) if p != Path("/")]
-        for path in hidden:
-            bw += ["--tmpfs", str(path)]
-        # keep toolchains under hidden folders (pyenv or cargo in the home, a .venv in
-        # the checkout) reachable, read-only; the rest (credentials, caches, untracked
-        # files) stays hidden
-        for keep in _under(hidden, _toolchain_dirs()):
-            bw += ["--ro-bind", str(keep), str(keep)]
+        # fresh, empty temporary directories; /run holds the resolver configuration on
+        # systemd hosts, so it stays visible when the phase may use the network
+        temporary = ["/tmp", "/var/tmp"] + ([] if network else ["/run"])  # noqa: S108
+        hidden = {Path(p) for p in temporary} | {p for p in (Path.home(), *self.hide)
+                                                  if p != Path("/")}
+        bw += _mounts(hidden, _toolchain_dirs())
         for path in readable:
             bw += ["--ro-bind", str(path), str(path)]
         for path in (ws.root, *writable):
@@ -159,11 +155,24 @@ def _toolchain_dirs() -> list[Path]:
     return sorted(d for d in dirs if d.is_dir())
 
 
-def _under(roots: Sequence[Path], paths: Sequence[Path]) -> list[Path]:
-    """The top-level folders of ``roots`` that hold toolchains (e.g. ``~/.pyenv``)."""
-    tops = {root / p.relative_to(root).parts[0] for root in roots for p in paths
-            if p != root and p.is_relative_to(root)}
-    return sorted(tops)
+def _mounts(hidden: set[Path], toolchains: Sequence[Path]) -> list[str]:
+    """Hide ``hidden`` behind empty tmpfs mounts, but keep toolchains inside them readable.
+
+    A toolchain (pyenv or cargo in the home, a .venv in a checkout) is kept as the
+    top-level folder that holds it under the deepest hidden folder around it, read-only.
+    Mounts go shallowest first, so a hidden folder inside a kept one is hidden again.
+    """
+    keep = set()
+    for path in toolchains:
+        around = [h for h in hidden if path != h and path.is_relative_to(h)]
+        if around:
+            root = max(around, key=lambda h: len(h.parts))
+            keep.add(root / path.relative_to(root).parts[0])
+    keep -= hidden
+    args: list[str] = []
+    for path in sorted(hidden | keep, key=lambda p: (len(p.parts), str(p))):
+        args += ["--tmpfs", str(path)] if path in hidden else ["--ro-bind", str(path), str(path)]
+    return args
 
 
 def _kill(proc: subprocess.Popen[bytes], timed_out: threading.Event) -> None:
