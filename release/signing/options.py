@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from release.permissions import Level, PermissionSet
-from release.stages.base import Effect, StageConfig
+from release.stages.base import Effect, StageConfig, StageKind
 
 if TYPE_CHECKING:
     from release.signing import Signer
@@ -83,20 +83,23 @@ def _alias(cls: type[SigningConfig], info: ValidationInfo) -> str:
     return cls.model_fields[info.field_name].alias or info.field_name
 
 
-def signing_permissions(config: SigningConfig) -> PermissionSet:
-    """``id-token: write`` for keyless signing with ambient OIDC; nothing otherwise."""
-    return PermissionSet({"id-token": Level.WRITE}) if config.ambient_oidc else PermissionSet()
+class SigningKind(StageKind[C]):
+    """What the stage kinds that sign (``sign``, ``attest``) share: their privileges."""
 
+    def permissions(self, config: C) -> PermissionSet:
+        """``id-token: write`` for keyless signing with ambient OIDC; nothing otherwise."""
+        if config.ambient_oidc:
+            return PermissionSet({"id-token": Level.WRITE})
+        return PermissionSet()
 
-def signing_effects(config: SigningConfig) -> Effect:
-    """Keyless signing writes to a public transparency log; key signing stays local."""
-    return Effect.EXTERNAL if config.backend == "sigstore" else Effect.LOCAL
+    def effects(self, config: C) -> Effect:
+        """Keyless signing writes to a public transparency log; key signing stays local."""
+        return Effect.EXTERNAL if config.backend == "sigstore" else Effect.LOCAL
 
-
-def signing_secrets(config: SigningConfig) -> frozenset[str]:
-    """The outside variables the configuration reads (their values are never printed)."""
-    names = {config.identity_token_env, config.passphrase_env}
-    return frozenset(n for n in names if n)
+    def secret_variables(self, config: C) -> frozenset[str]:
+        """The outside variables the configuration reads (their values are never printed)."""
+        names = {config.identity_token_env, config.passphrase_env}
+        return frozenset(n for n in names if n)
 
 
 def repository_path(ctx: StageContext[C], value: str) -> Path:

@@ -20,18 +20,15 @@ from release.errors import ReleaseError, StageFailed
 from release.signing import KIND_ATTESTATION, KIND_BUNDLE, KIND_PUBLIC_KEY
 from release.signing.options import (
     SigningConfig,
+    SigningKind,
     describe_signer,
     open_signer,
     public_key_name,
-    signing_effects,
-    signing_permissions,
-    signing_secrets,
 )
-from release.stages.base import Effect, Output, PlannedAction, StageConfig, StageContext, StageKind
+from release.stages.base import Output, PlannedAction, StageConfig, StageContext
 
 if TYPE_CHECKING:
     from release.engine.manifest import Artifact
-    from release.permissions import PermissionSet
 
 #: Set by image-building stages: the image manifest (or index) digest, ``sha256:<hex>``.
 OCI_DIGEST = "org.opencontainers.image.digest"
@@ -66,19 +63,10 @@ class AttestConfig(SigningConfig):
                                                   "needs (CycloneDX predicate, one file each).")
 
 
-class Attest(StageKind[AttestConfig]):
+class Attest(SigningKind[AttestConfig]):
     kind = "attest"
     description = "Sign SLSA v1 provenance for the artifacts of its needs (NAME.intoto.jsonl)."
     config = AttestConfig
-
-    def permissions(self, config: AttestConfig) -> PermissionSet:
-        return signing_permissions(config)
-
-    def effects(self, config: AttestConfig) -> Effect:
-        return signing_effects(config)
-
-    def secret_variables(self, config: AttestConfig) -> frozenset[str]:
-        return signing_secrets(config)
 
     def declared_outputs(self, config: AttestConfig) -> list[str]:
         bases = [config.name or "<pipeline>"] + (["*.cdx"] if config.sboms else [])

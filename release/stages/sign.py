@@ -16,18 +16,15 @@ from release.errors import StageFailed
 from release.signing import KIND_PUBLIC_KEY, SIGNED_NAME, SIGNED_SHA256
 from release.signing.options import (
     SigningConfig,
+    SigningKind,
     describe_signer,
     open_signer,
     public_key_name,
-    signing_effects,
-    signing_permissions,
-    signing_secrets,
 )
-from release.stages.base import Effect, Output, PlannedAction, StageContext, StageKind
+from release.stages.base import Output, PlannedAction, StageContext
 
 if TYPE_CHECKING:
     from release.engine.manifest import Artifact
-    from release.permissions import PermissionSet
 
 #: What ``artifacts: checksums`` selects: the artifacts of this manifest kind.
 CHECKSUMS_KIND = "checksums"
@@ -41,19 +38,10 @@ class SignConfig(SigningConfig):
                     "artifact names.")
 
 
-class Sign(StageKind[SignConfig]):
+class Sign(SigningKind[SignConfig]):
     kind = "sign"
     description = "Sign the checksums file (or chosen artifacts): Sigstore keyless or a key."
     config = SignConfig
-
-    def permissions(self, config: SignConfig) -> PermissionSet:
-        return signing_permissions(config)
-
-    def effects(self, config: SignConfig) -> Effect:
-        return signing_effects(config)
-
-    def secret_variables(self, config: SignConfig) -> frozenset[str]:
-        return signing_secrets(config)
 
     def declared_outputs(self, config: SignConfig) -> list[str]:
         if config.backend == "key":
