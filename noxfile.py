@@ -88,5 +88,6 @@ def lock(session: nox.Session) -> None:
     session.run("uv", "pip", "compile", "pyproject.toml", *common, "-o", "requirements/main.txt")
     session.run("uv", "pip", "compile", "pyproject.toml", "requirements/dev.in", "--extra",
                 "test", "--extra", "lint", *common, "-o", "requirements/dev.txt")
-    session.run("uv", "pip", "compile", "requirements/nox.in", *common,
-                "-o", "requirements/nox.txt")
+    for name in ("nox", "build", "audit", "uv"):
+        session.run("uv", "pip", "compile", f"requirements/{name}.in", *common,
+                    "-o", f"requirements/{name}.txt")
