@@ -1,0 +1,220 @@
+"""The tpm-ca-certificates-shaped example, end to end on real local services.
+
+The example (``pipelines/examples/ca-certificates``) is copied to the root of a fresh
+repository. The dry-run test runs it as committed, with no credential. The release test
+changes only what must point at local services: the image goes to a docker-registry on
+loopback, signing to the local Sigstore stack (with a GitHub Actions-shaped token for the
+tag), and the release to the loopback GitHub (``GITHUB_API_URL``).
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import io
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import Repo
+from tests.examples.conftest import TAG, replace, tagged_example
+from tests.github_server import GitHubServer
+from tests.oci.conftest import LocalRegistry, skopeo
+from tests.sigstore_stack import SigstoreStack, github_claims
+
+REPOSITORY = "example/tpm-ca-certificates"
+IMAGE = "ghcr.io/example/tpm-ca-certificates"
+TOKEN_VAR = "CA_SIGSTORE_TOKEN"
+NO_TLS = "--tls-verify=false"
+#: Stages whose artifacts become release assets, and those provenance covers.
+PUBLISHED = ("cli", "sdk", "bundle", "sbom", "checksums", "sign", "provenance")
+ATTESTED = ("cli", "sdk", "bundle", "image", "sbom")
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def artifacts(out: Path, *stages: str) -> dict[str, dict[str, Any]]:
+    """Name -> manifest entry of the run's artifacts of ``stages``."""
+    data = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    return {a["name"]: a for a in data["artifacts"] if a["stage"] in stages}
+
+
+def local_services(text: str, registry: LocalRegistry, stack: SigstoreStack) -> str:
+    """The example pointed at the local registry and Sigstore stack; nothing else changes."""
+    text = replace(text, f"repository: {IMAGE}\n",
+                   f"repository: {registry.host}/example/tpm-ca-certificates\n")
+    # a loopback registry is not GHCR: the push needs no GitHub permission
+    text = replace(text, "    permissions: {packages: write}\n", "")
+    # a token from a variable instead of the job's ambient OIDC: no id-token permission
+    return replace(text, "    permissions: {id-token: write}\n",
+                   f"    trust-config: {stack.trust_config}\n"
+                   f"    identity-token-env: {TOKEN_VAR}\n", count=2)
+
+
+def test_plan_is_clean_and_dry_run_needs_no_credentials(repo: Repo, cli, tmp_path: Path
+                                                        ) -> None:
+    commit = tagged_example(repo)
+    plan = cli("plan", "release.yaml", "--format", "json", cwd=repo.path)
+    assert plan.code == 0 and plan.err == "", plan.err
+    perms = {s["id"]: s["permissions"] for s in json.loads(plan.out)["stages"]}
+    assert perms == {
+        "cli": {}, "sdk": {}, "bundle": {}, "sbom": {}, "checksums": {},
+        "image": {"packages": "write"}, "sign": {"id-token": "write"},
+        "provenance": {"id-token": "write"},
+        "publish": {"contents": "write", "attestations": "write"}}
+
+    out, review = tmp_path / "dry", tmp_path / "review.json"
+    res = cli("run", "release.yaml", "--dry-run", "--out", out, "--report", review,
+              "--report", tmp_path / "review.md", cwd=repo.path)
+    assert res.code == 0, res.out + res.err
+    built = artifacts(out, *PUBLISHED)
+    assert {a["kind"] for a in built.values()} == {
+        "executable", "sdist", "wheel", "pem-bundle", "sbom", "checksums"}
+    for art in built.values():
+        assert sha256(out / art["path"]) == art["sha256"]
+    data = json.loads(review.read_text(encoding="utf-8"))
+    assert data["source"]["commit"] == commit
+    stages = data["stages"]
+    assert {s for s, st in stages.items() if st["status"] == "planned"} == {
+        "image", "sign", "provenance", "publish"}
+    steps = {sid: [(p["action"], p.get("target", ""), p.get("digest")) for p in st["plan"]]
+             for sid, st in stages.items()}
+
+    # image: built for the plan, so the push shows the digest the registry will get
+    [(_, _, digest)] = [s for s in steps["image"] if s[0] == "build image"]
+    assert digest and digest.startswith("sha256:")
+    assert ("push image", IMAGE, digest) in steps["image"]
+    for tag in ("1.0.0", "latest"):
+        assert ("move tag", f"{IMAGE}:{tag}", digest) in steps["image"]
+    # sign: the checksums file this dry-run wrote
+    sums = built["SHA256SUMS"]
+    [signing] = steps["sign"]
+    assert signing[0] == "would sign" and signing[1].startswith("SHA256SUMS at Sigstore")
+    assert signing[2] == f"sha256:{sums['sha256']}"
+    # provenance: every artifact it covers, by digest
+    attested = {(t.split(" (")[0], d) for a, t, d in steps["provenance"]
+                if a == "would attest" and "(SLSA provenance v1)" in t}
+    assert attested == {(n, f"sha256:{a['sha256']}") for n, a in artifacts(out, *ATTESTED).items()}
+    # publish: every asset there is before signing, by digest, then publish last
+    uploads = {(t.split(" (")[0], d) for a, t, d in steps["publish"] if a.startswith("upload")}
+    assert uploads == {(n, f"sha256:{a['sha256']}") for n, a in built.items()}
+    assert steps["publish"][-2][0].startswith("publish (draft=false")
+    markdown = (tmp_path / "review.md").read_text(encoding="utf-8")
+    for sid in ("image", "sign", "provenance", "publish"):
+        assert f"### `{sid}`" in markdown
+
+    # the CLI runs, and reads the bundle
+    listed = subprocess.run([sys.executable, out / "cli" / "tpm-ca", "list",
+                             out / "bundle" / "tpm-ca-certificates.pem"],
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    assert sorted(listed) == ["Example Hardware Root CA", "Example Issuing CA 1",
+                              "Example Release Root CA"]
+
+
+def _image_files(tmp_path: Path, ref: str) -> dict[str, bytes]:
+    """Path -> bytes of the regular files in the pushed image, read back with skopeo."""
+    copied = tmp_path / "pulled"
+    skopeo("copy", "--src-tls-verify=false", ref, f"dir:{copied}")
+    manifest = json.loads((copied / "manifest.json").read_text(encoding="utf-8"))
+    files: dict[str, bytes] = {}
+    for layer in manifest["layers"]:
+        data = (copied / layer["digest"].removeprefix("sha256:")).read_bytes()
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(data))) as tar:
+            for member in tar.getmembers():
+                if member.isfile():
+                    extracted = tar.extractfile(member)
+                    assert extracted is not None
+                    files["/" + member.name.lstrip("./")] = extracted.read()
+    return files
+
+
+def test_release_end_to_end(repo: Repo, cli, monkeypatch, tmp_path: Path,
+                            registry: LocalRegistry, sigstore_stack: SigstoreStack,
+                            github_server: GitHubServer) -> None:
+    commit = tagged_example(repo, rewrite=lambda t: local_services(t, registry, sigstore_stack))
+    github_server.add_repo(REPOSITORY, immutable=True)
+    github_server.set_tag(REPOSITORY, TAG, commit)
+    # set after `cli` scrubbed the GITHUB_* variables
+    monkeypatch.setenv("GITHUB_API_URL", github_server.api_url)
+    monkeypatch.setenv("GITHUB_TOKEN", github_server.add_token(
+        "actions", permissions={"contents": "write", "attestations": "write"},
+        repositories=(REPOSITORY,)))
+    claims = github_claims(repository=REPOSITORY, ref=f"refs/tags/{TAG}", sha=commit,
+                           workflow="release.yml")
+    monkeypatch.setenv(TOKEN_VAR, sigstore_stack.make_token(claims))
+
+    out = tmp_path / "out"
+    res = cli("run", "release.yaml", "--out", out, cwd=repo.path)
+    assert res.code == 0, res.out + res.err
+
+    # the image is in the registry under both tags, byte for byte what was built
+    [image] = artifacts(out, "image").values()
+    digest = image["annotations"]["org.opencontainers.image.digest"]
+    pushed = f"{registry.host}/example/tpm-ca-certificates"
+    for tag in ("1.0.0", "latest"):
+        assert json.loads(skopeo("inspect", NO_TLS, f"docker://{pushed}:{tag}"))["Digest"] \
+            == digest
+    raw = skopeo("inspect", NO_TLS, "--raw", f"docker://{pushed}@{digest}")
+    assert "sha256:" + hashlib.sha256(raw.encode()).hexdigest() == digest
+    files = _image_files(tmp_path, f"docker://{pushed}@{digest}")
+    assert files == {"/usr/local/bin/tpm-ca": (out / "cli" / "tpm-ca").read_bytes(),
+                     "/etc/ssl/certs/ca-bundle.pem":
+                         (out / "bundle" / "tpm-ca-certificates.pem").read_bytes()}
+
+    # provenance names the image by its pushed digest and every built artifact
+    envelope = json.loads((out / "provenance" / "tpm-ca-certificates.intoto.jsonl").read_text())
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    subjects = {(s["name"], s["digest"]["sha256"]) for s in statement["subject"]}
+    expected = {(n, a["sha256"]) for n, a in artifacts(out, *ATTESTED).items()}
+    assert subjects == expected | {(pushed, digest.removeprefix("sha256:"))}
+
+    # the release: published, immutable, every asset stored with our digest
+    [release] = github_server.releases(REPOSITORY)
+    assert not release.draft and release.immutable
+    assets = artifacts(out, *PUBLISHED)
+    assert {"SHA256SUMS", "SHA256SUMS.sigstore.json", "tpm-ca-certificates.intoto.jsonl",
+            "tpm-ca-certificates.intoto.sigstore.json"} <= set(assets)
+    stored = {a.name: (a.digest, hashlib.sha256(github_server.asset_bytes(a)).hexdigest())
+              for a in release.assets}
+    assert stored == {n: (f"sha256:{a['sha256']}", a["sha256"]) for n, a in assets.items()}
+    # the attestations GitHub keeps include the image's, found by its digest
+    kept = github_server.repos[REPOSITORY].attestations
+    assert len(kept) == len([n for n in assets if n.endswith(".intoto.sigstore.json")])
+    assert any(digest in a["digests"] for a in kept)
+
+    # a consumer verifies the release as GitHub serves it, with no token
+    monkeypatch.delenv("GITHUB_TOKEN")
+    downloaded = tmp_path / "download"
+    trust = ["--trusted-root", sigstore_stack.trusted_root, "--require-provenance"]
+    ok = cli("verify", "--github", f"{REPOSITORY}@{TAG}", downloaded, *trust)
+    assert ok.code == 0, ok.out + ok.err
+    assert "PASS  immutable" in ok.out
+    for name in assets:
+        assert f"PASS  download    {name}: " in ok.out
+    # the tag's commit, as GitHub reports it, is the one provenance and certificates name
+    assert f"PASS  source      tpm-ca-certificates.intoto.jsonl: source commit {commit} " \
+           "matches --commit" in ok.out
+    listed = (out / "checksums" / "SHA256SUMS").read_text().splitlines()
+    assert len(listed) == 7  # the CLI, sdist, wheel, bundle and three SBOMs
+    assert f"PASS  coverage    {len(listed)} files" in ok.out
+
+    # the published release cannot be changed through the API (immutable), so tamper
+    # with a downloaded copy: a swapped CLI of the same size fails, naming the file
+    size = (downloaded / "tpm-ca").stat().st_size
+    evil = b"#!/bin/sh\necho evil\n".ljust(size, b"#")
+    (downloaded / "tpm-ca").write_bytes(evil)
+    bad = cli("verify", downloaded, "--repository", REPOSITORY, "--tag", TAG, *trust)
+    assert bad.code == 1
+    assert "FAIL  checksum    tpm-ca: sha256 differs from SHA256SUMS" in bad.out
+    # ... and bytes GitHub serves that differ from its own digest are refused at download
+    [stored_cli] = [a for a in release.assets if a.name == "tpm-ca"]
+    stored_cli.path.write_bytes(evil)
+    swapped = cli("verify", "--github", f"{REPOSITORY}@{TAG}", tmp_path / "again", *trust)
+    assert swapped.code == 1
+    assert "asset tpm-ca downloaded as sha256:" in swapped.err
