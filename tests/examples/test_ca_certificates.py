@@ -109,6 +109,12 @@ def test_plan_is_clean_and_dry_run_needs_no_credentials(repo: Repo, cli, tmp_pat
     for sid in ("image", "sign", "provenance", "publish"):
         assert f"### `{sid}`" in markdown
 
+    # one least-privilege job per stage, which the audit finds nothing to flag in
+    generated = cli("workflow", "generate", "release.yaml", cwd=repo.path)
+    assert generated.code == 0, generated.err
+    audit = cli("audit", repo.path / ".github" / "workflows" / "release.yml")
+    assert audit.code == 0 and "0 findings" in audit.out, audit.out + audit.err
+
     # the CLI runs, and reads the bundle
     listed = subprocess.run([sys.executable, out / "cli" / "tpm-ca", "list",
                              out / "bundle" / "tpm-ca-certificates.pem"],
