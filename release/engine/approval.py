@@ -35,7 +35,7 @@ class ApprovedPlan:
             commit = str(data["source"]["commit"])
             stages = {
                 sid: {str(a["name"]): str(a["sha256"]) for a in st["artifacts"]}
-                for sid, st in data["stages"].items() if st["status"] == "success"
+                for sid, st in data["stages"].items() if st["artifacts"]
             }
             planned = {
                 sid: {(str(p["action"]), str(p.get("target", ""))): str(p["digest"])

@@ -27,7 +27,13 @@ from release.engine.source import SourceExport, SourceFacts
 from release.errors import ReleaseError, StageFailed, UsageError
 from release.pipeline.graph import ancestors
 from release.pipeline.load import LoadedPipeline
-from release.stages.base import Effect, PlannedAction, RunFacts, StageContext
+from release.stages.base import (
+    BuildsInDryRun,
+    Effect,
+    PlannedAction,
+    RunFacts,
+    StageContext,
+)
 
 
 class Status(enum.Enum):
@@ -262,15 +268,23 @@ class Runner:
         kind = self.pipeline.kind(stage)
         started = time.monotonic()
         try:
-            planned_needs = [n for n in config.needs
-                             if self.results[n].status is Status.PLANNED]
+            planned_needs = [n for n in config.needs if n not in self.produced
+                             and self.results[n].status is Status.PLANNED]
             external = kind.effects(config) is Effect.EXTERNAL
             # a dry-run reads no credential: stages that need one are planned, not run
             if self.options.dry_run and (external or kind.secret_variables(config)):
+                arts: list[Artifact] = []
+                if (isinstance(kind, BuildsInDryRun) and kind.builds_in_dry_run(config)
+                        and not planned_needs):
+                    # the local part (e.g. an image build) runs, so dependants and
+                    # reviewers see its digests; the stage skips its external part
+                    arts = self._execute(stage, self.options.out)
+                    manifest.write_stage_manifest(self.options.out, stage, arts)
+                    self.produced[stage] = arts
                 with self._context(stage, scratch=False) as ctx:
                     plan = kind.plan(ctx)
                 return StageResult(stage, kind.kind, Status.PLANNED, "dry-run",
-                                   time.monotonic() - started, plan=plan)
+                                   time.monotonic() - started, arts, plan)
             if planned_needs:
                 return StageResult(stage, kind.kind, Status.SKIPPED,
                                    f"needs the output of {planned_needs[0]!r}, which dry-run "

@@ -221,6 +221,17 @@ class ChecksPipeline(Protocol):
         ...
 
 
+@runtime_checkable
+class BuildsInDryRun(Protocol):
+    """An external stage with a local part (e.g. an image build before its push).
+
+    In a dry-run the engine runs it with ``ctx.dry_run`` set, records what it builds,
+    and shows its plan; the stage must skip its external part.
+    """
+
+    def builds_in_dry_run(self, config: Any) -> bool: ...
+
+
 def describe_config(config: StageConfig) -> dict[str, Any]:
     """The kind-specific keys of a config, for plans."""
     common = set(StageConfig.model_fields)

@@ -167,6 +167,11 @@ class OciImage(StageKind[OciImageConfig]):
                     "add the stage that builds it to `needs`"))
         return problems
 
+    def builds_in_dry_run(self, config: OciImageConfig) -> bool:
+        """A dry-run builds the image (its digest is what reviewers approve), never pushes."""
+        del config
+        return True
+
     def plan(self, ctx: StageContext[OciImageConfig]) -> list[PlannedAction]:
         cfg = ctx.config
         steps: list[PlannedAction] = []
@@ -199,7 +204,7 @@ class OciImage(StageKind[OciImageConfig]):
         digest = build.build_image(ctx, layout_dir, ctx.out_dir / cfg.output)
         ctx.log(f"built {cfg.output}: {digest}")
         notes = {DIGEST_ANNOTATION: digest}
-        if cfg.push:
+        if cfg.push and not ctx.dry_run:
             build.push_image(ctx, layout_dir, tags(ctx))
             notes["release.oci.repository"] = cfg.push.repository
         return [Output(cfg.output, "oci-image", notes)]

@@ -100,7 +100,12 @@ def test_plan_is_clean_and_dry_run_needs_no_credentials(repo: Repo, cli, tmp_pat
     # provenance: every artifact it covers, by digest
     attested = {(t.split(" (")[0], d) for a, t, d in steps["provenance"]
                 if a == "would attest" and "(SLSA provenance v1)" in t}
-    assert attested == {(n, f"sha256:{a['sha256']}") for n, a in artifacts(out, *ATTESTED).items()}
+    files = {(n, f"sha256:{a['sha256']}") for n, a in artifacts(out, *ATTESTED).items()}
+    [image] = artifacts(out, "image").values()  # a dry-run builds the image, never pushes it
+    assert image["kind"] == "oci-image"
+    by_digest = ("tpm-ca-certificates.oci", image["annotations"]["org.opencontainers.image.digest"])
+    assert by_digest[1] == digest
+    assert attested == files | {by_digest}
     # publish: every asset there is before signing, by digest, then publish last
     uploads = {(t.split(" (")[0], d) for a, t, d in steps["publish"] if a.startswith("upload")}
     assert uploads == {(n, f"sha256:{a['sha256']}") for n, a in built.items()}
