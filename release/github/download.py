@@ -89,12 +89,18 @@ def _fetch(gh: ScopedGitHub, asset: dict[str, object], dest: Path,
     size = 0
     resp = gh.stream("repos/get-release-asset", {"asset_id": str(asset["id"])},
                      headers={"Accept": "application/octet-stream"})
+    import httpx
+
     try:
         with part.open("wb") as f:
             for chunk in resp.iter_bytes(1 << 20):
                 h.update(chunk)
                 f.write(chunk)
                 size += len(chunk)
+    except httpx.TransportError as exc:
+        part.unlink(missing_ok=True)
+        raise ReleaseError(f"download of asset {name} failed after {size} bytes: {exc}",
+                           "retry; the transfer was cut off") from exc
     finally:
         resp.close()
     found = f"sha256:{h.hexdigest()}"

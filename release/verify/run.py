@@ -106,7 +106,7 @@ def verify_release(opts: VerifyOptions) -> Report:
 def _is_metadata(name: str) -> bool:
     """Files that vouch for others rather than being release content themselves."""
     return (checksums.is_checksums_file(name) or name.endswith(BUNDLE_SUFFIXES)
-            or name.endswith((SIG_SUFFIX, PROVENANCE_SUFFIX, ".pub", ".pem")))
+            or name.endswith((SIG_SUFFIX, PROVENANCE_SUFFIX, ".pub")))
 
 
 def _provenance_bundle(names: list[str], statement: str) -> str | None:
