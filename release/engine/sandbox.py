@@ -95,8 +95,11 @@ class Sandbox:
              readable: Sequence[Path], cwd: Path, network: bool) -> list[str]:
         if not self.isolated:
             return list(argv)
+        # --cap-drop ALL: run as root, bwrap would otherwise keep every capability and a
+        # build could unmount what hides the home or remount the system read-write
         bw = ["bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc",
-              "--unshare-uts", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+              "--unshare-uts", "--cap-drop", "ALL", "--ro-bind", "/", "/", "--dev", "/dev",
+              "--proc", "/proc"]
         if not network:
             bw.append("--unshare-net")
         # fresh, empty temporary directories; /run holds the resolver configuration on
@@ -151,24 +154,23 @@ def _toolchain_dirs() -> list[Path]:
     dirs = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}
     for entry in os.environ.get("PATH", "").split(os.pathsep):
         if entry:
-            dirs.add(Path(entry))
+            path = Path(entry).resolve()
+            # version managers' shims (pyenv, rbenv, nodenv) run the manager from its root
+            dirs.add(path.parent if path.name == "shims" else path)
     return sorted(d for d in dirs if d.is_dir())
 
 
 def _mounts(hidden: set[Path], toolchains: Sequence[Path]) -> list[str]:
     """Hide ``hidden`` behind empty tmpfs mounts, but keep toolchains inside them readable.
 
-    A toolchain (pyenv or cargo in the home, a .venv in a checkout) is kept as the
-    top-level folder that holds it under the deepest hidden folder around it, read-only.
-    Mounts go shallowest first, so a hidden folder inside a kept one is hidden again.
+    Exactly the toolchain folders are kept (the interpreter's prefix, each PATH entry,
+    resolved), read-only: never a parent, which could hold credentials (for example
+    ``~/.cargo/credentials.toml`` beside ``~/.cargo/bin``). Mounts go shallowest first,
+    so a hidden folder inside a kept one is hidden again.
     """
-    keep = set()
-    for path in toolchains:
-        around = [h for h in hidden if path != h and path.is_relative_to(h)]
-        if around:
-            root = max(around, key=lambda h: len(h.parts))
-            keep.add(root / path.relative_to(root).parts[0])
-    keep -= hidden
+    inside = {p for p in toolchains
+              if p not in hidden and any(p.is_relative_to(h) for h in hidden)}
+    keep = {p for p in inside if not any(p != q and p.is_relative_to(q) for q in inside)}
     args: list[str] = []
     for path in sorted(hidden | keep, key=lambda p: (len(p.parts), str(p))):
         args += ["--tmpfs", str(path)] if path in hidden else ["--ro-bind", str(path), str(path)]

@@ -352,3 +352,21 @@ def test_untracked_files_cannot_be_read_by_absolute_path(cli, tmp_path):
         assert not (tmp_path / "out" / "leak" / "copy").read_text()
     finally:
         shutil.rmtree(outside_tmp)
+
+
+def test_sandbox_drops_capabilities_and_hides_the_home(repo: Repo, cli, tmp_path):
+    home = Path.home()
+    path = pipeline(repo, f"""
+  probe:
+    kind: command
+    run: ["sh", "-c", "grep CapEff /proc/self/status > {{out}}/probe; (mount -t tmpfs none /mnt && echo MOUNTED; umount -l {home} && echo UNMOUNTED; ls -a {home}) >> {{out}}/probe 2>&1; true"]
+    outputs: ["probe"]
+""")
+    result = cli("run", path, "--out", tmp_path / "out")
+    assert result.code == 0, result.err
+    probe = (tmp_path / "out" / "probe" / "probe").read_text()
+    assert "CapEff:\t0000000000000000" in probe
+    assert "MOUNTED" not in probe
+    # only toolchain folders (the interpreter, PATH entries) show through the hidden home
+    visible = {line for line in probe.splitlines()[1:] if line and " " not in line}
+    assert not visible & {".ssh", ".netrc", ".git-credentials", ".pypirc", ".docker"}
