@@ -359,7 +359,9 @@ def test_sandbox_drops_capabilities_and_hides_the_home(repo: Repo, cli, tmp_path
     path = pipeline(repo, f"""
   probe:
     kind: command
-    run: ["sh", "-c", "grep CapEff /proc/self/status > {{out}}/probe; (mount -t tmpfs none /mnt && echo MOUNTED; umount -l {home} && echo UNMOUNTED; ls -a {home}) >> {{out}}/probe 2>&1; true"]
+    run: ["sh", "-c", "grep CapEff /proc/self/status > {{out}}/probe;
+          (mount -t tmpfs none /mnt && echo MOUNTED; umount -l {home} && echo UNMOUNTED;
+           ls -a {home}) >> {{out}}/probe 2>&1; true"]
     outputs: ["probe"]
 """)
     result = cli("run", path, "--out", tmp_path / "out")
