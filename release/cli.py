@@ -230,7 +230,7 @@ def _run(args: argparse.Namespace) -> int:
                          artifacts=args.artifacts, allow_dirty=args.allow_dirty,
                          sandbox=not args.no_sandbox,
                          verify_reproducible=args.verify_reproducible, approved=approved,
-                         allow_broad_token=args.allow_broad_token)
+                         allow_broad_token=args.allow_broad_token, debug=args.debug)
     live = sys.stderr.isatty() and not os.environ.get("CI")
     reporter = LiveReporter() if live else PlainReporter()
     redactor = sys.stdout.redactor if isinstance(sys.stdout, _Redacting) else None

@@ -27,26 +27,33 @@ class ApprovedPlan:
     stages: Mapping[str, Mapping[str, str]]  # stage -> artifact name -> sha256
     #: stage -> (action, target) -> digest, for the planned steps that carry a digest
     planned: Mapping[str, Mapping[tuple[str, str], str]]
+    #: stage -> its status in the dry-run (``success``, ``planned``...)
+    statuses: Mapping[str, str]
 
     @classmethod
     def load(cls, path: Path) -> ApprovedPlan:
+        hint = "pass the review.json that `release run --dry-run --report` wrote"
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("dry_run") is not True or data.get("ok") is not True:
+                raise ReleaseError(f"{path} is not the report of a successful dry-run",
+                                   "approve only a dry-run in which every stage succeeded "
+                                   "or was planned")
             commit = str(data["source"]["commit"])
+            statuses = {str(sid): str(st["status"]) for sid, st in data["stages"].items()}
             stages = {
                 sid: {str(a["name"]): str(a["sha256"]) for a in st["artifacts"]}
-                for sid, st in data["stages"].items() if st["artifacts"]
+                for sid, st in data["stages"].items()
+                if st["artifacts"] or st["status"] == "success"
             }
             planned = {
                 sid: {(str(p["action"]), str(p.get("target", ""))): str(p["digest"])
                       for p in st.get("plan", []) if p.get("digest")}
                 for sid, st in data["stages"].items()
             }
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ReleaseError(f"cannot read the approved plan {path}: {exc}",
-                               "pass the review.json that `release run --dry-run --report` "
-                               "wrote") from exc
-        return cls(path, commit, stages, planned)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ReleaseError(f"cannot read the approved plan {path}: {exc}", hint) from exc
+        return cls(path, commit, stages, planned, statuses)
 
     def check_source(self, commit: str) -> None:
         if commit != self.commit:
@@ -69,7 +76,13 @@ class ApprovedPlan:
         for source_stage, artifacts in built:
             approved = self.stages.get(source_stage)
             if approved is None:
-                continue  # a stage the dry-run only planned (e.g. signatures)
+                status = self.statuses.get(source_stage)
+                if status == "planned":
+                    continue  # what a planned stage makes (signatures) is not known before
+                problems.append(f"{source_stage}: built {len(artifacts)} artifact(s), but the "
+                                "approved dry-run " + (f"reports it {status}" if status
+                                                       else "does not include it"))
+                continue
             have = {a.name: a.sha256 for a in artifacts}
             for name in sorted(approved.keys() | have.keys()):
                 want, got = approved.get(name), have.get(name)

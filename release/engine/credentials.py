@@ -29,6 +29,9 @@ ALLOWED = (
 GITHUB_TOKEN = "GITHUB_TOKEN"  # noqa: S105 - a variable name, not a secret
 
 
+GATED = frozenset({GITHUB_TOKEN, *OIDC_VARIABLES})
+
+
 def stage_environment(
     outside: Mapping[str, str],
     permissions: PermissionSet,
@@ -54,7 +57,11 @@ def stage_environment(
         secrets[GITHUB_TOKEN] = outside[GITHUB_TOKEN]
     if permissions.get_level("id-token") == Level.WRITE:
         secrets.update({n: outside[n] for n in OIDC_VARIABLES if outside.get(n)})
-    secrets.update({n: outside[n] for n in secret_names if outside.get(n)})
+    # a variable a stage's config names (a passphrase, a registry password) never opens a
+    # way around the rules above: the GitHub token, the OIDC variables and the runner's
+    # own ACTIONS_* credentials reach a stage only through its permissions, or never
+    secrets.update({n: outside[n] for n in secret_names
+                    if outside.get(n) and n not in GATED and not n.startswith("ACTIONS_")})
     env.update(plain)
     env.update(secrets)
     return env, secrets

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -72,6 +73,7 @@ class RunOptions:
     verify_reproducible: bool = False
     approved: ApprovedPlan | None = None
     allow_broad_token: bool = False
+    debug: bool = False
 
 
 class Reporter(Protocol):
@@ -269,7 +271,7 @@ class Runner:
         started = time.monotonic()
         try:
             planned_needs = [n for n in config.needs if n not in self.produced
-                             and self.results[n].status is Status.PLANNED]
+                             and self.results[n].status in (Status.PLANNED, Status.SKIPPED)]
             external = kind.effects(config) is Effect.EXTERNAL
             # a dry-run reads no credential: stages that need one are planned, not run
             if self.options.dry_run and (external or kind.secret_variables(config)):
@@ -297,7 +299,7 @@ class Runner:
                     stage, ((s, self.produced[s]) for s in sorted(upstream)
                             if s in self.produced), plan)
             arts = self._execute(stage, self.options.out)
-            if self.options.verify_reproducible or config.reproducible:
+            if (self.options.verify_reproducible or config.reproducible) and not external:
                 self._check_reproducible(stage, arts)
                 self.reproduced.add(stage)
             manifest.write_stage_manifest(self.options.out, stage, arts)
@@ -308,6 +310,13 @@ class Runner:
             status = Status.CANCELLED if self.cancel.is_set() else Status.FAILED
             reason = self.redact(exc.message + (f" ({exc.hint})" if exc.hint else ""))
             return StageResult(stage, kind.kind, status, reason, time.monotonic() - started)
+        except Exception as exc:  # a bug in a stage must not take the run down with it
+            reason = self.redact(f"internal error: {type(exc).__name__}: {exc} (rerun with "
+                                 "--debug and report it)")
+            if self.options.debug:
+                traceback.print_exc()
+            return StageResult(stage, kind.kind, Status.FAILED, reason,
+                               time.monotonic() - started)
 
     def _inputs(self, stage: str) -> tuple[Artifact, ...]:
         arts = [a for need in self.pipeline.needs[stage] for a in self.produced.get(need, [])]
@@ -360,6 +369,13 @@ class _ContextScope:
         self.tmp: str | None = None
 
     def __enter__(self) -> StageContext[Any]:
+        try:
+            return self._enter()
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def _enter(self) -> StageContext[Any]:
         r = self.runner
         config = r.pipeline.config(self.stage)
         kind = r.pipeline.kind(self.stage)

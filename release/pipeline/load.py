@@ -14,7 +14,7 @@ from release.pipeline import graph
 from release.pipeline.model import Pipeline
 from release.pipeline.yamlsource import YamlDocument, YamlPath, dotted, parse, read_text
 from release.stages import KINDS, StageKind
-from release.stages.base import ChecksPipeline, StageConfig
+from release.stages.base import ChecksPipeline, Effect, StageConfig
 
 
 @dataclass(frozen=True)
@@ -215,6 +215,12 @@ def _check_kinds(doc: YamlDocument, model: Pipeline) -> None:
     problems: list[Diagnostic] = []
     for sid, config in model.stages.items():
         kind = KINDS[config.kind]
+        if config.reproducible and kind.effects(config) is Effect.EXTERNAL:
+            path: YamlPath = ("stages", sid, "reproducible")
+            problems.append(Diagnostic(
+                f"stage {sid!r} ({kind.kind}) acts on the world and cannot be run twice to "
+                "compare", doc.location(path), dotted(path),
+                "set `reproducible: true` on the stages that build what it consumes"))
         if isinstance(kind, ChecksPipeline):
             problems += [Diagnostic(msg, doc.location(path, key=True), dotted(path), hint)
                          for path, msg, hint in kind.check_pipeline(sid, config, model)]

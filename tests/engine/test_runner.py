@@ -372,3 +372,17 @@ def test_sandbox_drops_capabilities_and_hides_the_home(repo: Repo, cli, tmp_path
     # only toolchain folders (the interpreter, PATH entries) show through the hidden home
     visible = {line for line in probe.splitlines()[1:] if line and " " not in line}
     assert not visible & {".ssh", ".netrc", ".git-credentials", ".pypirc", ".docker"}
+
+
+def test_named_secret_variables_cannot_pull_in_gated_tokens(monkeypatch):
+    from release.engine.credentials import stage_environment
+    from release.permissions import PermissionSet
+
+    outside = {"GITHUB_TOKEN": FAKE_TOKEN, "ACTIONS_RUNTIME_TOKEN": RUNTIME_TOKEN,
+               "ACTIONS_ID_TOKEN_REQUEST_TOKEN": OIDC_TOKEN, "MY_PASSPHRASE": "pass-1234"}
+    env, secrets = stage_environment(
+        outside, PermissionSet(), home=Path("/h"), tmp=Path("/t"), source_date_epoch=1,
+        plain={}, secret_names=["GITHUB_TOKEN", "ACTIONS_RUNTIME_TOKEN",
+                                "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "MY_PASSPHRASE"])
+    assert secrets == {"MY_PASSPHRASE": "pass-1234"}
+    assert not {"GITHUB_TOKEN", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"} & set(env)

@@ -77,3 +77,30 @@ def test_a_plan_for_another_commit_is_refused(repo: Repo, cli, tmp_path: Path,
     res = cli("run", path, "--out", tmp_path / "out", "--approved-plan", report)
     assert res.code == 2
     assert "was made at commit" in res.err
+
+
+def test_a_review_missing_a_built_stage_is_refused(repo: Repo, cli, tmp_path: Path,
+                                                   registry: LocalRegistry) -> None:
+    path, report = _setup(repo, cli, tmp_path, registry, "missing")
+    data = json.loads(report.read_text())
+    del data["stages"]["build"]
+    report.write_text(json.dumps(data))
+    res = cli("run", path, "--out", tmp_path / "out", "--approved-plan", report)
+    assert res.code == 1
+    assert "build: built 2 artifact(s), but the approved dry-run does not include it" in res.out
+
+
+def test_a_failed_dry_run_cannot_be_approved(repo: Repo, cli, tmp_path: Path,
+                                             registry: LocalRegistry) -> None:
+    path, report = _setup(repo, cli, tmp_path, registry, "failed")
+    data = json.loads(report.read_text())
+    data["ok"] = False
+    data["stages"]["build"]["status"] = "failed"
+    data["stages"]["build"]["artifacts"] = []
+    report.write_text(json.dumps(data))
+    res = cli("run", path, "--out", tmp_path / "out", "--approved-plan", report)
+    assert res.code == 2
+    assert "is not the report of a successful dry-run" in res.err
+    report.write_text('{"dry_run": true, "ok": true, "stages": []}')
+    res = cli("run", path, "--out", tmp_path / "out", "--approved-plan", report)
+    assert res.code == 2 and "cannot read the approved plan" in res.err

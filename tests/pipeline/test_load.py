@@ -68,6 +68,8 @@ BAD = [
      "11:5", "caches are not allowed"),
     ("bad timeout", GOOD.replace("    needs: [build]", "    needs: [build]\n    timeout: 10y"),
      "11:14", "duration"),
+    ("reproducible external", GOOD + "  publish:\n    kind: github-release\n"
+     "    needs: [sums]\n    reproducible: true\n", "14:19", "cannot be run twice"),
     ("python tag", "version: !!python/object/apply:os.system [ls]\n", "1:10", "plain YAML"),
     ("two documents", GOOD + "---\nversion: 1\n", "12:1", "one YAML document"),
     ("recursive alias", "version: 1\nname: &a\n  x: *a\n", "2:7", "recursive alias"),
