@@ -385,4 +385,5 @@ def test_named_secret_variables_cannot_pull_in_gated_tokens(monkeypatch):
         plain={}, secret_names=["GITHUB_TOKEN", "ACTIONS_RUNTIME_TOKEN",
                                 "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "MY_PASSPHRASE"])
     assert secrets == {"MY_PASSPHRASE": "pass-1234"}
-    assert not {"GITHUB_TOKEN", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"} & set(env)
+    gated = {"GITHUB_TOKEN", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"}
+    assert not gated & set(env)
