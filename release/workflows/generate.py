@@ -27,7 +27,7 @@ from typing import Any
 from release.errors import Location, PipelineError, UsageError
 from release.permissions import Level, PermissionSet
 from release.pipeline.load import LoadedPipeline
-from release.stages.base import Effect
+from release.stages.base import BuildsInDryRun, Effect
 from release.workflows import steps
 from release.workflows.yamlemit import Note, Spaced, dump
 
@@ -73,11 +73,18 @@ class StageFacts:
     minutes: int
     #: Whether the kind reads any outside variable (GITHUB_TOKEN included).
     reads_secrets: bool = False
+    #: Whether a dry-run still builds its local part (e.g. an image it would push).
+    builds_in_dry_run: bool = False
 
     @property
     def planned_in_dry_run(self) -> bool:
         """A dry-run reads no credential: it only plans external and secret-reading stages."""
         return self.external or self.reads_secrets
+
+    @property
+    def dry_run_outputs(self) -> bool:
+        """Whether its dry-run job produces outputs for the jobs after it."""
+        return not self.planned_in_dry_run or self.builds_in_dry_run
 
     @property
     def protected(self) -> bool:
@@ -112,6 +119,8 @@ def stage_facts(pipeline: LoadedPipeline) -> dict[str, StageFacts]:
             token=pipeline.permissions[sid].has_github_access() or JOB_TOKEN in variables,
             builds=kind.uses_source, sandboxed=sandboxed,
             minutes=math.ceil(config.timeout_seconds / 60), reads_secrets=bool(variables),
+            builds_in_dry_run=isinstance(kind, BuildsInDryRun)
+            and kind.builds_in_dry_run(config) and not variables,
         )
     return facts
 
@@ -123,7 +132,7 @@ def dry_run_stages(facts: dict[str, StageFacts]) -> list[str]:
     def makes_outputs(sid: str) -> bool:
         if sid not in produces:
             f = facts[sid]
-            produces[sid] = not f.planned_in_dry_run and all(makes_outputs(n) for n in f.needs)
+            produces[sid] = f.dry_run_outputs and all(makes_outputs(n) for n in f.needs)
         return produces[sid]
 
     return [sid for sid, f in facts.items() if all(makes_outputs(n) for n in f.needs)]
@@ -258,7 +267,7 @@ def _steps(f: StageFacts, options: Options, mode: str) -> list[dict[str, object]
                                sandboxed=f.sandboxed))
     if report:
         out.append(steps.upload_report(f.stage, report))
-    elif not (dry and f.planned_in_dry_run):
+    elif not dry or f.dry_run_outputs:
         out.append(steps.upload(f.stage))
     return out
 

@@ -190,9 +190,10 @@ def test_dispatch_dry_run_plans_external_stages_without_credentials(
         external: tuple[Repo, str], tmp_path: Path, cli: Callable[..., CliResult]) -> None:
     repo, text = external
     store = simulate(repo, text, "workflow_dispatch", tmp_path / "sim", cli)
-    # planned stages upload nothing; the local ones upload what a local dry-run builds
+    # planned stages upload nothing, except what a dry-run builds of them (the image,
+    # never pushed); the local ones upload what a local dry-run builds
     assert sorted(p.name for p in store.iterdir()) == [
-        "stage-checksums", "stage-notes", "stage-tool"]
+        "stage-checksums", "stage-image", "stage-notes", "stage-tool"]
     local = cli("run", PIPELINE, "--dry-run", "--out", tmp_path / "local", cwd=repo.path)
     assert local.code == 0, local.err
     expected = json.loads((tmp_path / "local" / "manifest.json").read_text())["artifacts"]
