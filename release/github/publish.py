@@ -103,6 +103,7 @@ class Publisher:
         if self.cancelled():
             raise StageFailed("cancelled before publishing; the draft is complete",
                               "run the stage again to publish it")
+        self.check_tag()  # again, right before the last write: a tag can move meanwhile
         self.gh.call("repos/update-release", {"release_id": draft["id"]}, body={
             "tag_name": self.spec.tag, "name": self.spec.name, "body": self.notes(draft),
             "draft": False, "prerelease": self.spec.prerelease,

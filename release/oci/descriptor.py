@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,9 @@ KNOWN_PLATFORMS = (
 
 #: Annotation carrying the manifest or index digest of a built image.
 DIGEST_ANNOTATION = "org.opencontainers.image.digest"
+
+#: A sha256 digest as OCI writes it; anything else (e.g. a path) is refused.
+SHA256_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def canonical_json(data: Any) -> bytes:
@@ -105,8 +109,8 @@ class Descriptor:
     def from_json(cls, data: Mapping[str, Any]) -> Descriptor:
         """Read a descriptor from a manifest; raises ValueError on a malformed one."""
         digest, size = data.get("digest"), data.get("size")
-        if not isinstance(digest, str) or not digest.startswith("sha256:") \
-                or len(digest) != 71 or not isinstance(size, int) or size < 0:
+        if not isinstance(digest, str) or not SHA256_DIGEST.fullmatch(digest) \
+                or not isinstance(size, int) or size < 0:
             raise ValueError(f"malformed descriptor {dict(data)!r}")
         plat = data.get("platform")
         platform = None

@@ -10,7 +10,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from release.oci.descriptor import INDEX, Descriptor, canonical_json, sha256_digest
+from release.oci.descriptor import (
+    INDEX,
+    SHA256_DIGEST,
+    Descriptor,
+    canonical_json,
+    sha256_digest,
+)
 from release.oci.layer import LayerFile, write_tar
 
 LAYOUT_FILE = "oci-layout"
@@ -27,9 +33,9 @@ class Layout:
         (root / LAYOUT_FILE).write_bytes(canonical_json({"imageLayoutVersion": "1.0.0"}))
 
     def blob_path(self, digest: str) -> Path:
-        algorithm, _, hexpart = digest.partition(":")
-        if algorithm != "sha256" or len(hexpart) != 64:
+        if not SHA256_DIGEST.fullmatch(digest):
             raise ValueError(f"unsupported digest {digest!r}")
+        algorithm, _, hexpart = digest.partition(":")
         return self.root / "blobs" / algorithm / hexpart
 
     def has(self, digest: str) -> bool:
