@@ -8,6 +8,7 @@ needs from the artifacts directory, re-hashes every file, and writes its own.
 from __future__ import annotations
 
 import json
+import re
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,10 @@ from typing import Any
 
 from release.engine.digest import file_digests
 from release.errors import IntegrityError, ReleaseError, StageFailed
+
+#: An artifact's name: it becomes a release asset's name and a line of SHA256SUMS, so
+#: plain characters only (no newline, no slash), as GitHub keeps asset names.
+ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,254}(?<!\.)$")
 
 MANIFEST = "manifest.json"
 STAGE_MANIFESTS = "manifests"
@@ -54,6 +59,9 @@ class Artifact:
             raise ReleaseError(f"malformed artifact entry in {where}: {exc}",
                                "regenerate the artifacts with `release run`") from exc
         parts = Path(art.path).parts
+        if not ARTIFACT_NAME.match(art.name) or Path(art.path).name != art.name:
+            raise ReleaseError(f"artifact name {art.name!r} in {where} is not the plain file "
+                               f"name of {art.path!r}", "the manifest was tampered with")
         if Path(art.path).is_absolute() or ".." in parts or not parts or parts[0] != art.stage:
             raise ReleaseError(f"artifact path {art.path!r} in {where} is outside stage "
                                f"{art.stage!r}'s directory", "the manifest was tampered with")
@@ -81,6 +89,9 @@ def record_outputs(out_root: Path, stage: str, outputs: Iterable[tuple[str, str,
             raise StageFailed(f"stage {stage!r} output {rel!r} resolves outside its directory")
         if not stat.S_ISREG(st.st_mode):
             raise StageFailed(f"stage {stage!r} output {rel!r} is not a regular file")
+        if not ARTIFACT_NAME.match(real.name):
+            raise StageFailed(f"stage {stage!r} output {rel!r} has a name that cannot be an "
+                              "artifact's", "use letters, digits and . _ + - only")
         relpath = real.relative_to(out_root.resolve()).as_posix()
         checked.append((real, relpath, kind, notes))
     digests = file_digests(p for p, *_ in checked)

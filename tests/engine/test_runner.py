@@ -387,3 +387,15 @@ def test_named_secret_variables_cannot_pull_in_gated_tokens(monkeypatch):
     assert secrets == {"MY_PASSPHRASE": "pass-1234"}
     gated = {"GITHUB_TOKEN", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"}
     assert not gated & set(env)
+
+
+def test_an_output_name_with_a_newline_is_refused(repo: Repo, cli, tmp_path):
+    path = pipeline(repo, """
+  evil:
+    kind: command
+    run: ["sh", "-c", "printf x > \\"{out}/a\\n0000  fake\\""]
+    outputs: ["a*"]
+""")
+    result = cli("run", path, "--out", tmp_path / "out")
+    assert result.code == 1
+    assert "has a name that cannot be an artifact's" in result.out
