@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from release import __version__
+from release.engine.redaction import Redactor
 from release.errors import ReleaseError, UsageError
 
 #: Commands implemented in their own modules: (name, module, help). Each module has
@@ -33,11 +34,9 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
 class _Redacting:
     """Wraps a text stream so that every line written passes through redaction."""
 
-    def __init__(self, stream: TextIO) -> None:
-        from release.engine.redaction import Redactor
-
+    def __init__(self, stream: TextIO, redactor: Redactor) -> None:
         self._stream = stream
-        self.redactor = Redactor.from_environment(os.environ)
+        self.redactor = redactor
 
     def write(self, text: str) -> int:
         self._stream.write(self.redactor(text))
@@ -98,7 +97,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 ok, 1 a stage or check failed, 2 bad input)."""
-    out, err = _Redacting(sys.stdout), _Redacting(sys.stderr)
+    # one redactor for both streams: secrets a run learns are masked everywhere
+    redactor = Redactor.from_environment(os.environ)
+    out, err = _Redacting(sys.stdout, redactor), _Redacting(sys.stderr, redactor)
     sys.stdout, sys.stderr = out, err
     try:
         args = _parser().parse_args(argv)
@@ -233,11 +234,9 @@ def _run(args: argparse.Namespace) -> int:
                          allow_broad_token=args.allow_broad_token, debug=args.debug)
     live = sys.stderr.isatty() and not os.environ.get("CI")
     reporter = LiveReporter() if live else PlainReporter()
-    redactor = sys.stdout.redactor if isinstance(sys.stdout, _Redacting) else None
-    from release.engine.redaction import Redactor
-
-    runner = Runner(pipeline, options, source, reporter, os.environ,
-                    redactor or Redactor.from_environment(os.environ))
+    redactor = (sys.stdout.redactor if isinstance(sys.stdout, _Redacting)
+                else Redactor.from_environment(os.environ))
+    runner = Runner(pipeline, options, source, reporter, os.environ, redactor)
     try:
         result = runner.run()
     finally:

@@ -8,6 +8,7 @@ Kept free of heavy imports: the CLI wraps its output streams with it at start-up
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Mapping
 
 OIDC_VARIABLES = ("ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN")
@@ -27,6 +28,7 @@ class Redactor:
     def __init__(self, values: Iterable[str] = ()) -> None:
         self._values: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        self._lock = threading.Lock()  # stages running in parallel add their secrets
         self.add(values)
 
     @classmethod
@@ -36,11 +38,20 @@ class Redactor:
         return cls(values)
 
     def add(self, values: Iterable[str]) -> None:
-        new = {v for v in values if v and len(v) >= 4} - self._values
-        if new:
-            self._values |= new
-            ordered = sorted(self._values, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+        """Mask these values from now on; output is redacted line by line, so each line
+        of a multi-line secret (a PEM key) is masked on its own too."""
+        pieces: set[str] = set()
+        for value in values:
+            if value and len(value) >= 4:
+                pieces.add(value)
+                pieces.update(line.strip() for line in value.splitlines()
+                              if len(line.strip()) >= 8)
+        with self._lock:
+            new = pieces - self._values
+            if new:
+                self._values |= new
+                ordered = sorted(self._values, key=len, reverse=True)
+                self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
 
     def __call__(self, text: str) -> str:
         if self._pattern is not None:

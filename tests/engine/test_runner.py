@@ -399,3 +399,11 @@ def test_an_output_name_with_a_newline_is_refused(repo: Repo, cli, tmp_path):
     result = cli("run", path, "--out", tmp_path / "out")
     assert result.code == 1
     assert "has a name that cannot be an artifact's" in result.out
+
+
+def test_each_line_of_a_multi_line_secret_is_masked():
+    pem = ("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBm0aXkV2l3hUq6c9k0Q3rXh\n"
+           "oAoGCCqGSM49AwEHoUQDQgAEexample\n-----END EC PRIVATE KEY-----\n")
+    redact = Redactor([pem])
+    assert "MHcCAQEEIBm0aXkV2l3hUq6c9k0Q3rXh" not in redact(
+        "key line: MHcCAQEEIBm0aXkV2l3hUq6c9k0Q3rXh")
