@@ -85,6 +85,8 @@ def _fetch(gh: ScopedGitHub, asset: dict[str, object], dest: Path,
                              f"{asset.get('state')})", "the release cannot be verified")
     target = dest / name
     part = dest / f".{name}.part"
+    size_field = asset.get("size")
+    expected_size = size_field if isinstance(size_field, int) else 0
     h = hashlib.sha256()
     size = 0
     resp = gh.stream("repos/get-release-asset", {"asset_id": str(asset["id"])},
@@ -97,6 +99,8 @@ def _fetch(gh: ScopedGitHub, asset: dict[str, object], dest: Path,
                 h.update(chunk)
                 f.write(chunk)
                 size += len(chunk)
+                if size > expected_size:
+                    break  # longer than GitHub says: fails the check below, stops early
     except httpx.TransportError as exc:
         part.unlink(missing_ok=True)
         raise ReleaseError(f"download of asset {name} failed after {size} bytes: {exc}",

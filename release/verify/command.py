@@ -73,6 +73,11 @@ def _verify_github(args: argparse.Namespace) -> int:
         if given and given != derived:
             raise UsageError(f"{name} {given} contradicts --github {args.github}")
     args.repository, args.tag = repository, tag
+    if args.directory is not None and args.directory.exists() and (
+            not args.directory.is_dir() or any(args.directory.iterdir())):
+        raise UsageError(f"{args.directory} is not an empty directory",
+                         "download into a new or empty directory: files already there would "
+                         "be verified as if they came from the release")
     with tempfile.TemporaryDirectory(prefix="release-verify-") as tmp:
         dest = args.directory or Path(tmp)
         release = download_release(repository, tag, dest, require_immutable=False)

@@ -71,6 +71,13 @@ def test_verify_github_detects_a_swapped_asset(cli, repo, github_server, tmp_pat
     assert "asset tool-linux-amd64 downloaded as sha256:" in result.err
 
 
+def test_verify_github_needs_an_empty_directory(cli, tmp_path):
+    (tmp_path / "planted").mkdir()
+    (tmp_path / "planted" / "SHA256SUMS").write_text("stale\n")
+    result = cli("verify", "--github", f"{REPOSITORY}@{TAG}", tmp_path / "planted")
+    assert result.code == 2 and "is not an empty directory" in result.err
+
+
 def test_verify_github_usage(cli):
     result = cli("verify", "--github", "not-a-release")
     assert result.code == 2 and "OWNER/NAME@TAG" in result.err
