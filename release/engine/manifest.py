@@ -110,7 +110,8 @@ def verify(root: Path, artifacts: Iterable[Artifact]) -> None:
     arts = list(artifacts)
     paths = [a.resolve(root) for a in arts]
     for art, path in zip(arts, paths, strict=True):
-        if path.is_symlink() or not path.is_file():
+        inside = path.resolve().is_relative_to((root / art.stage).resolve())
+        if path.is_symlink() or not path.is_file() or not inside:
             raise IntegrityError(f"artifact {art.path} from stage {art.stage!r} is missing or "
                                  "not a regular file", "hand over the stage's outputs unchanged")
     for art, digest in zip(arts, file_digests(paths), strict=True):
