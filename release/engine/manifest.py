@@ -20,7 +20,7 @@ from release.errors import IntegrityError, ReleaseError, StageFailed
 
 #: An artifact's name: it becomes a release asset's name and a line of SHA256SUMS, so
 #: plain characters only (no newline, no slash), as GitHub keeps asset names.
-ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,254}(?<!\.)$")
+ARTIFACT_NAME = re.compile(r"^(?!\.\.?$)[A-Za-z0-9._+-]{1,255}$")
 
 MANIFEST = "manifest.json"
 STAGE_MANIFESTS = "manifests"

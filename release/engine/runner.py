@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import os
 import shutil
 import tempfile
@@ -12,18 +11,19 @@ import traceback
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from release.engine import manifest
 from release.engine.approval import ApprovedPlan
-from release.engine.credentials import ALLOWED, stage_environment
+from release.engine.context import ContextScope
 from release.engine.digest import file_digest
 from release.engine.manifest import Artifact
 from release.engine.redaction import Redactor
-from release.engine.sandbox import Sandbox, Workspace
+from release.engine.results import Reporter, RunResult, StageResult, Status
+from release.engine.sandbox import Sandbox
 from release.engine.source import SourceExport, SourceFacts
 from release.errors import ReleaseError, StageFailed, UsageError
 from release.pipeline.graph import ancestors
@@ -31,34 +31,8 @@ from release.pipeline.load import LoadedPipeline
 from release.stages.base import (
     BuildsInDryRun,
     Effect,
-    PlannedAction,
     RunFacts,
-    StageContext,
 )
-
-
-class Status(enum.Enum):
-    SUCCESS = "success"
-    PLANNED = "planned"
-    SKIPPED = "skipped"
-    FAILED = "failed"
-    ABORTED = "aborted"
-    CANCELLED = "cancelled"
-
-    @property
-    def ok(self) -> bool:
-        return self in (Status.SUCCESS, Status.PLANNED, Status.SKIPPED)
-
-
-@dataclass
-class StageResult:
-    stage: str
-    kind: str
-    status: Status
-    reason: str = ""
-    duration: float = 0.0
-    artifacts: list[Artifact] = field(default_factory=list)
-    plan: list[PlannedAction] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -74,23 +48,6 @@ class RunOptions:
     approved: ApprovedPlan | None = None
     allow_broad_token: bool = False
     debug: bool = False
-
-
-class Reporter(Protocol):
-    def started(self, stage: str, kind: str) -> None: ...
-    def line(self, stage: str, text: str) -> None: ...
-    def finished(self, result: StageResult) -> None: ...
-
-
-@dataclass
-class RunResult:
-    results: dict[str, StageResult]
-    manifest_path: Path | None
-    source: SourceFacts
-
-    @property
-    def ok(self) -> bool:
-        return all(r.status.ok for r in self.results.values())
 
 
 def environ_invocation_id(environ: Mapping[str, str]) -> str:
@@ -357,56 +314,5 @@ class Runner:
                               + "; ".join(diffs), hint)
 
     def _context(self, stage: str, *, scratch: bool,
-                 out_root: Path | None = None) -> _ContextScope:
-        return _ContextScope(self, stage, scratch, out_root or self.options.out)
-
-
-class _ContextScope:
-    """Builds a stage's context and workspace, and removes the workspace afterwards."""
-
-    def __init__(self, runner: Runner, stage: str, scratch: bool, out_root: Path) -> None:
-        self.runner, self.stage, self.scratch, self.out_root = runner, stage, scratch, out_root
-        self.tmp: str | None = None
-
-    def __enter__(self) -> StageContext[Any]:
-        try:
-            return self._enter()
-        except BaseException:
-            self.__exit__()
-            raise
-
-    def _enter(self) -> StageContext[Any]:
-        r = self.runner
-        config = r.pipeline.config(self.stage)
-        kind = r.pipeline.kind(self.stage)
-        self.tmp = tempfile.mkdtemp(prefix=f"release-{self.stage}-")
-        ws = Workspace(Path(self.tmp))
-        ws.create()
-        if self.scratch and kind.uses_source:
-            r.export.extract(ws.src)
-        dry = r.options.dry_run or not self.scratch  # plans never get credentials
-        outside = {k: v for k, v in r.environ.items() if k in ALLOWED} if dry else r.environ
-        env, secrets = stage_environment(
-            outside, r.pipeline.permissions[self.stage],
-            home=ws.home, tmp=ws.tmp, source_date_epoch=r.source.epoch,
-            plain={**ws.cache_env(), **config.env},
-            secret_names=() if dry else kind.secret_variables(config),
-        )
-        r.redact.add(secrets.values())
-        inputs = r._inputs(self.stage) if self.scratch else tuple(
-            a for n in r.pipeline.needs[self.stage] for a in r.produced.get(n, []))
-
-        def log(text: str) -> None:
-            r.reporter.line(self.stage, r.redact(text))
-
-        return StageContext(
-            stage_id=self.stage, config=config, pipeline=r.pipeline.model,
-            out_dir=(self.out_root / self.stage).resolve(), workspace=ws, inputs=inputs,
-            source=r.source, sandbox=r.sandbox, env=env, secrets=secrets, dry_run=dry,
-            log=log, cancel=r.cancel, facts=r.facts(),
-        )
-
-    def __exit__(self, *exc: object) -> None:
-        if self.tmp:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
+                 out_root: Path | None = None) -> ContextScope:
+        return ContextScope(self, stage, scratch, out_root or self.options.out)

@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from release.engine.manifest import ARTIFACT_NAME
 from release.errors import IntegrityError, StageFailed
 from release.github.client import GitHubRefused, ScopedGitHub, TransientError
 
 #: Names GitHub keeps as given; others it silently renames, which would break verification.
-ASSET_NAME = ARTIFACT_NAME
+ASSET_NAME = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]*(?<!\.)$")
 UPLOAD_ATTEMPTS = 4
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from release.engine.runner import RunResult, StageResult
+    from release.engine.results import RunResult, StageResult
     from release.stages.base import PlannedAction
 
 

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from release.engine.runner import RunResult
+from release.engine.results import RunResult
 from release.pipeline.load import LoadedPipeline
 from release.report.console import format_step, summary_markdown
 

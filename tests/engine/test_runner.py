@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from release.engine.redaction import Redactor
-from release.engine.runner import Runner, RunOptions, StageResult, Status
+from release.engine.results import StageResult, Status
+from release.engine.runner import Runner, RunOptions
 from release.engine.source import discover
 from release.pipeline.load import load
 from tests.conftest import Repo

@@ -1,0 +1,66 @@
+"""A stage's context: its workspace, source export, environment and verified inputs."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from release.engine.credentials import ALLOWED, stage_environment
+from release.engine.sandbox import Workspace
+from release.stages.base import StageContext
+
+if TYPE_CHECKING:
+    from release.engine.runner import Runner
+
+
+class ContextScope:
+    """Builds a stage's context and workspace, and removes the workspace afterwards."""
+
+    def __init__(self, runner: Runner, stage: str, scratch: bool, out_root: Path) -> None:
+        self.runner, self.stage, self.scratch, self.out_root = runner, stage, scratch, out_root
+        self.tmp: str | None = None
+
+    def __enter__(self) -> StageContext[Any]:
+        try:
+            return self._enter()
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def _enter(self) -> StageContext[Any]:
+        r = self.runner
+        config = r.pipeline.config(self.stage)
+        kind = r.pipeline.kind(self.stage)
+        self.tmp = tempfile.mkdtemp(prefix=f"release-{self.stage}-")
+        ws = Workspace(Path(self.tmp))
+        ws.create()
+        if self.scratch and kind.uses_source:
+            r.export.extract(ws.src)
+        dry = r.options.dry_run or not self.scratch  # plans never get credentials
+        outside = {k: v for k, v in r.environ.items() if k in ALLOWED} if dry else r.environ
+        env, secrets = stage_environment(
+            outside, r.pipeline.permissions[self.stage],
+            home=ws.home, tmp=ws.tmp, source_date_epoch=r.source.epoch,
+            plain={**ws.cache_env(), **config.env},
+            secret_names=() if dry else kind.secret_variables(config),
+        )
+        r.redact.add(secrets.values())
+        inputs = r._inputs(self.stage) if self.scratch else tuple(
+            a for n in r.pipeline.needs[self.stage] for a in r.produced.get(n, []))
+
+        def log(text: str) -> None:
+            r.reporter.line(self.stage, r.redact(text))
+
+        return StageContext(
+            stage_id=self.stage, config=config, pipeline=r.pipeline.model,
+            out_dir=(self.out_root / self.stage).resolve(), workspace=ws, inputs=inputs,
+            source=r.source, sandbox=r.sandbox, env=env, secrets=secrets, dry_run=dry,
+            log=log, cancel=r.cancel, facts=r.facts(),
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+

@@ -1,0 +1,53 @@
+"""What a run reports: each stage's status and result, and the reporter protocol."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from release.engine.manifest import Artifact
+from release.engine.source import SourceFacts
+from release.stages.base import PlannedAction
+
+
+class Status(enum.Enum):
+    SUCCESS = "success"
+    PLANNED = "planned"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    ABORTED = "aborted"
+    CANCELLED = "cancelled"
+
+    @property
+    def ok(self) -> bool:
+        return self in (Status.SUCCESS, Status.PLANNED, Status.SKIPPED)
+
+
+@dataclass
+class StageResult:
+    stage: str
+    kind: str
+    status: Status
+    reason: str = ""
+    duration: float = 0.0
+    artifacts: list[Artifact] = field(default_factory=list)
+    plan: list[PlannedAction] = field(default_factory=list)
+
+
+class Reporter(Protocol):
+    def started(self, stage: str, kind: str) -> None: ...
+    def line(self, stage: str, text: str) -> None: ...
+    def finished(self, result: StageResult) -> None: ...
+
+
+@dataclass
+class RunResult:
+    results: dict[str, StageResult]
+    manifest_path: Path | None
+    source: SourceFacts
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status.ok for r in self.results.values())
