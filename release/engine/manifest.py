@@ -105,6 +105,26 @@ def record_outputs(out_root: Path, stage: str, outputs: Iterable[tuple[str, str,
     return sorted(arts, key=lambda a: a.path)
 
 
+def remove_undeclared(out_root: Path, stage: str, artifacts: list[Artifact]) -> list[str]:
+    """Delete what a stage left in its folder besides its outputs (scratch files, links).
+
+    The folder is handed on whole (a CI job uploads it): it must hold exactly what the
+    manifest lists, and never a symlink to a file of the machine.
+    """
+    keep = {out_root / a.path for a in artifacts}
+    removed = []
+    for path in sorted((out_root / stage).rglob("*"), reverse=True):
+        if path in keep:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            if not any(path.iterdir()):
+                path.rmdir()
+            continue
+        path.unlink()
+        removed.append(path.relative_to(out_root).as_posix())
+    return sorted(removed)
+
+
 def verify(root: Path, artifacts: Iterable[Artifact]) -> None:
     """Re-hash every artifact; any difference stops the run and names both digests."""
     arts = list(artifacts)

@@ -289,8 +289,11 @@ class Runner:
             outputs = self.pipeline.kind(stage).run(ctx)
         if self.cancel.is_set():
             raise StageFailed("cancelled")
-        return manifest.record_outputs(out_root, stage,
+        arts = manifest.record_outputs(out_root, stage,
                                        ((o.path, o.kind, o.annotations) for o in outputs))
+        for leftover in manifest.remove_undeclared(out_root, stage, arts):
+            self.reporter.line(stage, f"removed {leftover}: not a declared output")
+        return arts
 
     def _check_reproducible(self, stage: str, first: list[Artifact]) -> None:
         with tempfile.TemporaryDirectory(prefix=f"release-repro-{stage}-") as tmp:

@@ -344,7 +344,7 @@ def test_untracked_files_cannot_be_read_by_absolute_path(cli, tmp_path):
   leak:
     kind: command
     run: ["sh", "-c", "cat {secret} > {{out}}/copy; echo done > {{out}}/done"]
-    outputs: ["done"]
+    outputs: ["done", "copy"]
 """)
         secret.write_text("must not reach a build\n")
         result = cli("run", path, "--out", tmp_path / "out")
@@ -388,6 +388,20 @@ def test_named_secret_variables_cannot_pull_in_gated_tokens(monkeypatch):
     assert secrets == {"MY_PASSPHRASE": "pass-1234"}
     gated = {"GITHUB_TOKEN", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"}
     assert not gated & set(env)
+
+
+def test_undeclared_files_and_links_are_removed_from_the_output(repo: Repo, cli, tmp_path):
+    path = pipeline(repo, """
+  messy:
+    kind: command
+    run: ["sh", "-c", "echo a > {out}/a; echo t > {out}/scratch; ln -s /etc/passwd {out}/pw;
+          mkdir {out}/d; echo x > {out}/d/x"]
+    outputs: ["a"]
+""")
+    result = cli("run", path, "--out", tmp_path / "out")
+    assert result.code == 0, result.err
+    assert sorted(p.name for p in (tmp_path / "out" / "messy").iterdir()) == ["a"]
+    assert "removed messy/pw: not a declared output" in result.err
 
 
 def test_an_output_name_with_a_newline_is_refused(repo: Repo, cli, tmp_path):
