@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -80,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="run builds without network isolation (recorded in the manifest)")
     run.add_argument("--verify-reproducible", action="store_true",
                      help="build every stage twice and compare the outputs byte for byte")
+    run.add_argument("--expect-manifest", action="append", default=[], metavar="STAGE=SHA256",
+                     help="with --artifacts: the sha256 of a need's manifest, as the job that "
+                     "built it reported (binds the hand-off; repeatable)")
     run.add_argument("--allow-broad-token", action="store_true",
                      default=os.environ.get("RELEASE_ALLOW_BROAD_TOKEN") == "1",
                      help="accept a classic GitHub token whose scopes exceed a stage's needs "
@@ -170,6 +174,25 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise UsageError(f"unknown command {args.command!r}")  # pragma: no cover
 
 
+def _expectation(text: str) -> tuple[str, str]:
+    stage, sep, digest = text.partition("=")
+    if not sep or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise UsageError(f"--expect-manifest {text!r} is not STAGE=SHA256",
+                         "give the stage id and the 64 hex digits its job reported")
+    return stage, digest
+
+
+def _report_stage_manifest(args: argparse.Namespace, out: Path, ok: bool) -> None:
+    """In GitHub Actions, a single-stage run hands its manifest's digest to later jobs."""
+    target = os.environ.get("GITHUB_OUTPUT")
+    stage_manifest = out / "manifests" / f"{args.stage}.json"
+    if ok and args.stage and target and stage_manifest.is_file():
+        from release.engine.digest import file_digest
+
+        with Path(target).open("a", encoding="utf-8") as f:
+            f.write(f"manifest={file_digest(stage_manifest)}\n")
+
+
 def _source(pipeline: object) -> object:
     from release.engine.source import discover
     from release.pipeline.load import LoadedPipeline
@@ -226,12 +249,14 @@ def _run(args: argparse.Namespace) -> int:
               "this is recorded in the manifest", file=sys.stderr)
     from release.engine.approval import ApprovedPlan
 
+    expected = dict(_expectation(text) for text in args.expect_manifest)
     approved = ApprovedPlan.load(args.approved_plan) if args.approved_plan else None
     options = RunOptions(out=out, jobs=args.jobs, dry_run=args.dry_run, stage=args.stage,
                          artifacts=args.artifacts, allow_dirty=args.allow_dirty,
                          sandbox=not args.no_sandbox,
                          verify_reproducible=args.verify_reproducible, approved=approved,
-                         allow_broad_token=args.allow_broad_token, debug=args.debug)
+                         allow_broad_token=args.allow_broad_token, debug=args.debug,
+                         expected_manifests=tuple(sorted(expected.items())))
     live = sys.stderr.isatty() and not os.environ.get("CI")
     reporter = LiveReporter() if live else PlainReporter()
     redactor = (sys.stdout.redactor if isinstance(sys.stdout, _Redacting)
@@ -255,4 +280,5 @@ def _run(args: argparse.Namespace) -> int:
             f.write(review_markdown(pipeline, result, args.dry_run) + "\n")
     if result.manifest_path:
         print(f"manifest: {result.manifest_path}")
+    _report_stage_manifest(args, out, result.ok)
     return 0 if result.ok else 1

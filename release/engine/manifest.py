@@ -150,6 +150,17 @@ def write_stage_manifest(out_root: Path, stage: str, artifacts: list[Artifact]) 
                 {"format": FORMAT, "stage": stage, "artifacts": [a.to_json() for a in artifacts]})
 
 
+def check_stage_manifest(root: Path, stage: str, sha256: str) -> None:
+    """The manifest handed over for ``stage`` is the one its job reported, byte for byte."""
+    path = root / STAGE_MANIFESTS / f"{stage}.json"
+    found = file_digests([path])[0] if path.is_file() else "nothing"
+    if found != sha256:
+        raise IntegrityError(
+            f"the manifest of stage {stage!r} in {root} is not the one its job reported: "
+            f"expected sha256 {sha256}, found {found}",
+            "the artifacts were replaced between jobs; do not release from this run")
+
+
 def read_stage_manifest(root: Path, stage: str) -> list[Artifact]:
     path = root / STAGE_MANIFESTS / f"{stage}.json"
     where = str(path)

@@ -48,6 +48,8 @@ class RunOptions:
     approved: ApprovedPlan | None = None
     allow_broad_token: bool = False
     debug: bool = False
+    #: (stage, sha256) of needs' manifests, as the jobs that built them reported
+    expected_manifests: tuple[tuple[str, str], ...] = ()
 
 
 def environ_invocation_id(environ: Mapping[str, str]) -> str:
@@ -153,8 +155,14 @@ class Runner:
         if needs and src is None:
             raise UsageError(f"stage {stage!r} needs {', '.join(needs)}",
                              "pass --artifacts DIR with the outputs of those stages")
+        expected = dict(self.options.expected_manifests)
+        if unknown := sorted(set(expected) - set(needs)):
+            raise UsageError(f"--expect-manifest names {', '.join(unknown)}, not a need of "
+                             f"stage {stage!r}", f"its needs: {', '.join(needs) or 'none'}")
         for need in needs:
             assert src is not None
+            if need in expected:
+                manifest.check_stage_manifest(src, need, expected[need])
             arts = manifest.read_stage_manifest(src, need)
             manifest.verify(src, arts)
             if src.resolve() != self.options.out.resolve():

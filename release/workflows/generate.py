@@ -172,10 +172,11 @@ def workflow_data(pipeline: LoadedPipeline, options: Options) -> dict[str, Any]:
     jobs: dict[str, object] = Spaced()
     for f in facts.values():
         if f.reviewed:
-            _add(jobs, f"review-{f.stage}", _job(f, options, mode="review"), pipeline)
-        _add(jobs, f.stage, _job(f, options, mode="release"), pipeline)
+            _add(jobs, f"review-{f.stage}", _job(f, options, mode="review", facts=facts), pipeline)
+        _add(jobs, f.stage, _job(f, options, mode="release", facts=facts), pipeline)
     for sid in dry_run_stages(facts):
-        _add(jobs, f"dry-run-{sid}", _job(facts[sid], options, mode="dry-run"), pipeline)
+        job = _job(facts[sid], options, mode="dry-run", facts=facts)
+        _add(jobs, f"dry-run-{sid}", job, pipeline)
     return Spaced({
         "name": f"release {pipeline.model.name}",
         "on": {
@@ -220,7 +221,8 @@ def generate(pipeline: LoadedPipeline, options: Options) -> str:
     return dump(workflow_data(pipeline, options), header)
 
 
-def _job(f: StageFacts, options: Options, *, mode: str) -> dict[str, object]:
+def _job(f: StageFacts, options: Options, *, mode: str,
+         facts: dict[str, StageFacts]) -> dict[str, object]:
     dry = mode != "release"
     perms = f.read_only if dry else f.permissions
     why = (f"read-only, for the dry-run of {f.stage}" if dry
@@ -244,11 +246,15 @@ def _job(f: StageFacts, options: Options, *, mode: str) -> dict[str, object]:
     if mode == "release" and f.protected:
         job["environment"] = options.environment
     job["timeout-minutes"] = min(MAX_JOB_MINUTES, f.minutes + SETUP_MINUTES)
-    job["steps"] = _steps(f, options, mode)
+    if mode != "review" and not f.sandboxed and (mode == "release" or f.dry_run_outputs):
+        # the digest of the manifest it uploads: later jobs check the hand-off against it
+        job["outputs"] = {"manifest": "${{ steps.run.outputs.manifest }}"}
+    job["steps"] = _steps(f, options, mode, facts)
     return job
 
 
-def _steps(f: StageFacts, options: Options, mode: str) -> list[dict[str, object]]:
+def _steps(f: StageFacts, options: Options, mode: str,
+           facts: dict[str, StageFacts]) -> list[dict[str, object]]:
     dry = mode != "release"
     out: list[dict[str, object]] = [steps.checkout(), steps.setup_python(), steps.install()]
     runs_build = f.builds and not (dry and f.planned_in_dry_run) and not f.sandboxed
@@ -261,10 +267,14 @@ def _steps(f: StageFacts, options: Options, mode: str) -> list[dict[str, object]
         if f.token:
             env[JOB_TOKEN] = "${{ github.token }}"
         env.update({name: f"${{{{ secrets.{name} }}}}" for name in f.secrets})
+    expect = [] if f.sandboxed else [n for n in f.needs if not facts[n].sandboxed]
+    prefix = "dry-run-" if mode == "dry-run" else ""
+    env.update({steps.manifest_variable(n): f"${{{{ needs.{prefix}{n}.outputs.manifest }}}}"
+                for n in expect})
     report = f"{steps.OUT}/review-{f.stage}.md" if mode == "review" else None
     out.append(steps.run_stage(options.pipeline, f.stage, dry_run=dry, has_inputs=bool(f.needs),
                                report=report, env=env, minutes=f.minutes,
-                               sandboxed=f.sandboxed))
+                               sandboxed=f.sandboxed, expect=expect))
     if report:
         out.append(steps.upload_report(f.stage, report))
     elif not dry or f.dry_run_outputs:

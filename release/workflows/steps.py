@@ -88,9 +88,16 @@ def download(needs: Sequence[str]) -> dict[str, object]:
             "with": {"pattern": pattern, "path": ARTIFACTS, "merge-multiple": True}}
 
 
+def manifest_variable(need: str) -> str:
+    """The variable that carries a need's manifest digest into a job's run step."""
+    return "MANIFEST_" + need.upper().replace("-", "_")
+
+
 def run_stage(pipeline: str, stage: str, *, dry_run: bool, has_inputs: bool,
               report: str | None, env: Mapping[str, str], minutes: int,
-              sandboxed: bool) -> dict[str, object]:
+              sandboxed: bool, expect: Sequence[str] = ()) -> dict[str, object]:
+    """The step that runs the stage. ``expect`` names the needs whose manifest digest, as
+    their jobs reported it (job outputs, passed through ``env``), binds the hand-off."""
     argv = ["release", "run", pipeline, "--stage", stage]
     if has_inputs:
         argv += ["--artifacts", ARTIFACTS]
@@ -99,9 +106,12 @@ def run_stage(pipeline: str, stage: str, *, dry_run: bool, has_inputs: bool,
         argv.append("--dry-run")
     if report:
         argv += ["--report", report]
-    command = shlex.join(argv) + "\n"
+    command = shlex.join(argv)
+    for need in expect:
+        command += f' --expect-manifest "{need}=${{{manifest_variable(need)}}}"'
+    command += "\n"
     title = f"{'Dry-run' if dry_run else 'Run'} stage {stage}"
-    step: dict[str, object] = {"name": title}
+    step: dict[str, object] = {"name": title, "id": "run"}
     if sandboxed:
         # the sandbox hides the runner's tokens (cache, runtime) from the stage; its writes
         # persist so the outputs can be uploaded, and later steps treat them as untrusted

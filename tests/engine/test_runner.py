@@ -422,3 +422,38 @@ def test_each_line_of_a_multi_line_secret_is_masked():
     redact = Redactor([pem])
     assert "MHcCAQEEIBm0aXkV2l3hUq6c9k0Q3rXh" not in redact(
         "key line: MHcCAQEEIBm0aXkV2l3hUq6c9k0Q3rXh")
+
+
+def test_expected_manifest_digest_binds_the_hand_off(repo: Repo, cli, tmp_path, monkeypatch):
+    """A swap of both an artifact and its manifest between jobs is caught by the digest
+    the producing job reported (a job output in the generated workflow)."""
+    import hashlib
+
+    path = pipeline(repo, SLEEPERS.replace("sleep 1; ", ""))
+    job_a = tmp_path / "job-a"
+    output = tmp_path / "github-output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    assert cli("run", path, "--stage", "a", "--out", job_a).code == 0
+    reported = output.read_text().strip().removeprefix("manifest=")
+    manifest = job_a / "manifests" / "a.json"
+    assert reported == hashlib.sha256(manifest.read_bytes()).hexdigest()
+    assert cli("run", path, "--stage", "b", "--out", job_a).code == 0
+
+    # the attacker rewrites the artifact and its manifest consistently
+    (job_a / "a" / "a").write_text("evil\n")
+    data = json.loads(manifest.read_text())
+    data["artifacts"][0]["sha256"] = hashlib.sha256(b"evil\n").hexdigest()
+    data["artifacts"][0]["size"] = 5
+    manifest.write_text(json.dumps(data))
+    plain = cli("run", path, "--stage", "sums", "--artifacts", job_a, "--out", tmp_path / "s1")
+    assert plain.code == 0  # without the reported digest the swap is self-consistent
+    bound = cli("run", path, "--stage", "sums", "--artifacts", job_a, "--out", tmp_path / "s2",
+                "--expect-manifest", f"a={reported}")
+    assert bound.code == 1
+    assert "the manifest of stage 'a'" in bound.err and reported in bound.err
+    bad = cli("run", path, "--stage", "sums", "--artifacts", job_a, "--out", tmp_path / "s3",
+              "--expect-manifest", "a=xyz")
+    assert bad.code == 2 and "is not STAGE=SHA256" in bad.err
+    other = cli("run", path, "--stage", "sums", "--artifacts", job_a, "--out", tmp_path / "s4",
+                "--expect-manifest", f"zzz={reported}")
+    assert other.code == 2 and "not a need of stage 'sums'" in other.err

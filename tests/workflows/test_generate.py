@@ -77,7 +77,9 @@ def test_dry_run_jobs_have_no_write_permission_no_oidc_no_secret() -> None:
         assert "environment" not in job
         step = run_step(job)
         assert "--dry-run" in step["run"].split()
-        assert "env" not in step
+        # only the digests of the needs' manifests, from their jobs' outputs
+        assert all(k.startswith("MANIFEST_") and v.startswith("${{ needs.dry-run-")
+                   for k, v in step.get("env", {}).items()), jid
         assert all(n.startswith("dry-run-") for n in job.get("needs", []))
     assert dry["dry-run-image"]["permissions"] == {"packages": "read"}
     # planned only (external, or reads a credential): nothing to upload, except what a
@@ -103,10 +105,12 @@ def test_publishing_jobs_wait_for_a_review_and_an_environment() -> None:
     assert jobs["keysign"]["environment"] == "prod"
     assert "review-keysign" not in jobs
     assert run_step(jobs["keysign"])["env"] == {
-        "SIGNING_PASSPHRASE": "${{ secrets.SIGNING_PASSPHRASE }}"}
+        "SIGNING_PASSPHRASE": "${{ secrets.SIGNING_PASSPHRASE }}",
+        "MANIFEST_CHECKSUMS": "${{ needs.checksums.outputs.manifest }}"}
     # keyless signing mints an OIDC token but writes nothing: no approval needed
     assert "environment" not in jobs["sign"]
-    assert "env" not in run_step(jobs["sign"])
+    assert run_step(jobs["sign"])["env"] == {  # no secret, only the hand-off digest
+        "MANIFEST_CHECKSUMS": "${{ needs.checksums.outputs.manifest }}"}
 
 
 def test_needs_timeouts_and_bwrap_profile_follow_the_stages() -> None:
@@ -209,7 +213,8 @@ def test_the_job_token_is_github_token_never_a_repository_secret() -> None:
     assert "secrets." not in text
     jobs = job_set(parse(text), "push")
     for sid, perms in loaded.permissions.items():
-        env = run_step(jobs[sid]).get("env", {})
+        env = {k: v for k, v in run_step(jobs[sid]).get("env", {}).items()
+               if not k.startswith("MANIFEST_")}
         if perms.has_github_access():
             assert env == {"GITHUB_TOKEN": "${{ github.token }}"}, sid
         else:

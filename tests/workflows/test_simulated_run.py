@@ -81,11 +81,13 @@ def simulate(repo: Repo, text: str, event: str, tmp: Path, cli: Callable[..., Cl
     store = tmp / "store"
     store.mkdir(parents=True)
     jobs = job_set(parse(text), event)
+    outputs: dict[str, dict[str, str]] = {}  # job id -> its outputs, as GitHub keeps them
     for jid in _order(jobs):
         if only is not None and jid not in only:
             continue
         checkout = tmp / "jobs" / jid
         subprocess.run(["git", "clone", "-q", str(repo.path), str(checkout)], check=True)
+        step_outputs: dict[str, str] = {}
         for step in jobs[jid]["steps"]:
             uses, script = step.get("uses", ""), step.get("run", "")
             if uses.startswith("actions/download-artifact@"):
@@ -93,10 +95,28 @@ def simulate(repo: Repo, text: str, event: str, tmp: Path, cli: Callable[..., Cl
             elif uses.startswith("actions/upload-artifact@"):
                 _upload(checkout, step["with"], store)
             elif script.startswith("release run "):
-                argv = shlex.split(script)
-                result = cli(*argv[1:], cwd=checkout)
+                env = {k: _expression(v, outputs) for k, v in step.get("env", {}).items()}
+                for name, value in env.items():
+                    script = script.replace("${" + name + "}", value)
+                github_output = tmp / "jobs" / f"{jid}.output"
+                with pytest.MonkeyPatch.context() as mp:
+                    mp.setenv("GITHUB_OUTPUT", str(github_output))
+                    result = cli(*shlex.split(script)[1:], cwd=checkout)
                 assert result.code == 0, f"job {jid}: {result.err}"
+                if github_output.exists():
+                    step_outputs = dict(line.split("=", 1) for line in
+                                        github_output.read_text().splitlines())
+        outputs[jid] = {k: _expression(v, {"run": step_outputs}, "steps")
+                        for k, v in jobs[jid].get("outputs", {}).items()}
     return store
+
+
+def _expression(value: str, known: dict[str, dict[str, str]], scope: str = "needs") -> str:
+    """``${{ needs.J.outputs.K }}`` (or ``steps.S.outputs.K``) from what was recorded."""
+    match = re.fullmatch(r"\$\{\{ " + scope + r"\.([\w-]+)\.outputs\.([\w-]+) \}\}", value)
+    if match is None:
+        return value
+    return known.get(match[1], {}).get(match[2], "")
 
 
 def _merged(store: Path) -> list[dict[str, Any]]:
