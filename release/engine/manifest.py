@@ -7,9 +7,11 @@ needs from the artifacts directory, re-hashes every file, and writes its own.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import stat
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,12 +99,26 @@ def record_outputs(out_root: Path, stage: str, outputs: Iterable[tuple[str, str,
     digests = file_digests(p for p, *_ in checked)
     arts = [Artifact(Path(rel).name, kind, stage, rel, p.stat().st_size, d, dict(notes))
             for (p, rel, kind, notes), d in zip(checked, digests, strict=True)]
-    names = [a.name for a in arts]
-    dup = {n for n in names if names.count(n) > 1}
-    if dup:
-        raise StageFailed(f"stage {stage!r} produced two outputs named {sorted(dup)[0]!r}",
-                          "artifact names become release asset names and must be unique")
+    ensure_unique_names(arts, "artifact names become release asset names and must be unique")
     return sorted(arts, key=lambda a: a.path)
+
+
+def select(artifacts: Iterable[Artifact], include: Iterable[str],
+           exclude: Iterable[str] = ()) -> list[Artifact]:
+    """The artifacts whose names match a glob of ``include`` and none of ``exclude``,
+    sorted by name (bytewise, as ``sha256sum`` lists them)."""
+    inc, exc = list(include), list(exclude)
+    return sorted((a for a in artifacts
+                   if any(fnmatch.fnmatchcase(a.name, p) for p in inc)
+                   and not any(fnmatch.fnmatchcase(a.name, p) for p in exc)),
+                  key=lambda a: a.name.encode())
+
+
+def ensure_unique_names(artifacts: Iterable[Artifact], hint: str) -> None:
+    """Two artifacts with one name would overwrite each other as files or assets."""
+    counts = Counter(a.name for a in artifacts)
+    if dup := sorted(n for n, c in counts.items() if c > 1):
+        raise StageFailed(f"two artifacts are named {dup[0]!r}", hint)
 
 
 def remove_undeclared(out_root: Path, stage: str, artifacts: list[Artifact]) -> list[str]:

@@ -8,7 +8,6 @@ statement itself comes from :mod:`release.provenance.slsa`.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
 from collections.abc import Iterable
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import Field
 
+from release.engine.manifest import select
 from release.errors import ReleaseError, StageFailed
 from release.signing import KIND_ATTESTATION, KIND_BUNDLE, KIND_PUBLIC_KEY
 from release.signing.options import (
@@ -194,8 +194,7 @@ def subjects_of(artifacts: Iterable[Artifact], include: list[str]) -> list[tuple
     oci://...`` match images by manifest digest, not by the archive's bytes.
     """
     found: list[tuple[str, str]] = []
-    chosen = [a for a in artifacts if any(fnmatch.fnmatchcase(a.name, p) for p in include)]
-    for art in sorted(chosen, key=lambda a: a.name.encode()):
+    for art in select(artifacts, include):
         found.append((art.name, art.sha256))
         digest = art.annotations.get(OCI_DIGEST)
         if digest is not None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import fnmatch
 from typing import Literal
 
 from pydantic import Field
 
 from release.engine.digest import file_digests
+from release.engine.manifest import ensure_unique_names, select
 from release.errors import StageFailed
 from release.stages.base import Output, PlannedAction, StageConfig, StageContext, StageKind
 
@@ -49,11 +49,6 @@ class Checksums(StageKind[ChecksumsConfig]):
 
 
 def _covered(ctx: StageContext[ChecksumsConfig]) -> list:  # type: ignore[type-arg]
-    arts = [a for a in ctx.inputs
-            if any(fnmatch.fnmatchcase(a.name, pat) for pat in ctx.config.include)]
-    names = [a.name for a in arts]
-    for name in names:
-        if names.count(name) > 1:
-            raise StageFailed(f"two artifacts are named {name!r}",
-                              "artifact names must be unique across the stages checksummed")
-    return sorted(arts, key=lambda a: a.name.encode())
+    arts = select(ctx.inputs, ctx.config.include)
+    ensure_unique_names(arts, "artifact names must be unique across the stages checksummed")
+    return arts

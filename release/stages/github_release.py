@@ -7,13 +7,13 @@ draft. githubkit is imported only when the stage runs.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import subprocess
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
+from release.engine.manifest import ensure_unique_names, select
 from release.errors import StageFailed
 from release.github.attestations import is_attestation_bundle
 from release.github.operations import operation
@@ -200,15 +200,9 @@ def _select(ctx: StageContext[GitHubReleaseConfig]) -> tuple[list[Artifact], lis
     from release.github.assets import ASSET_NAME
 
     cfg = ctx.config
-    assets = sorted((a for a in ctx.inputs
-                     if any(fnmatch.fnmatchcase(a.name, p) for p in cfg.include)
-                     and not any(fnmatch.fnmatchcase(a.name, p) for p in cfg.exclude)),
-                    key=lambda a: a.name)
-    names = [a.name for a in assets]
+    assets = select(ctx.inputs, cfg.include, cfg.exclude)
+    ensure_unique_names(assets, "release asset names must be unique; use `exclude`")
     for a in assets:
-        if names.count(a.name) > 1:
-            raise StageFailed(f"two artifacts are named {a.name!r}",
-                              "release asset names must be unique; use `exclude`")
         if not ASSET_NAME.match(a.name):
             raise StageFailed(f"artifact {a.name!r} cannot be a release asset name: GitHub "
                               "would rename it", "use letters, digits, '.', '_', '+', '-'")

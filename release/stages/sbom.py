@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import fnmatch
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
+from release.engine.manifest import select
 from release.errors import ReleaseError, StageFailed
 from release.provenance.sbom import sbom_format
 from release.stages.base import Output, PlannedAction, StageConfig, StageContext, StageKind
@@ -65,7 +65,5 @@ class Sbom(StageKind[SbomConfig]):
 
 
 def _described(ctx: StageContext[SbomConfig]) -> list[Artifact]:
-    arts = [a for a in ctx.inputs
-            if sbom_format(a.name, a.kind) is not None
-            and any(fnmatch.fnmatchcase(a.name, pat) for pat in ctx.config.include)]
-    return sorted(arts, key=lambda a: a.name.encode())
+    return [a for a in select(ctx.inputs, ctx.config.include)
+            if sbom_format(a.name, a.kind) is not None]

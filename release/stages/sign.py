@@ -7,11 +7,11 @@ globs signs files one by one instead.
 
 from __future__ import annotations
 
-import fnmatch
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
+from release.engine.manifest import ensure_unique_names, select
 from release.errors import StageFailed
 from release.signing import KIND_PUBLIC_KEY, SIGNED_NAME, SIGNED_SHA256
 from release.signing.options import (
@@ -97,10 +97,6 @@ def _selected(ctx: StageContext[SignConfig]) -> list[Artifact]:
     elif choice == "all":
         arts = list(ctx.inputs)
     else:
-        arts = [a for a in ctx.inputs if any(fnmatch.fnmatchcase(a.name, p) for p in choice)]
-    names = [a.name for a in arts]
-    for name in names:
-        if names.count(name) > 1:
-            raise StageFailed(f"two artifacts to sign are named {name!r}",
-                              "signature files are named after artifacts; names must be unique")
+        arts = select(ctx.inputs, choice)
+    ensure_unique_names(arts, "signature files are named after artifacts; names must be unique")
     return sorted(arts, key=lambda a: a.name.encode())
