@@ -24,7 +24,7 @@ from release.engine.manifest import Artifact
 from release.engine.redaction import Redactor
 from release.engine.results import Reporter, RunResult, StageResult, Status
 from release.engine.sandbox import Sandbox
-from release.engine.source import SourceExport, SourceFacts
+from release.engine.source import SourceExport, SourceFacts, server_url
 from release.errors import ReleaseError, StageFailed, UsageError
 from release.pipeline.graph import ancestors
 from release.pipeline.load import LoadedPipeline
@@ -56,7 +56,7 @@ def environ_invocation_id(environ: Mapping[str, str]) -> str:
     """The Actions run (``.../actions/runs/ID/attempts/N``), or a fresh UUID locally."""
     run_id = environ.get("GITHUB_RUN_ID")
     if environ.get("GITHUB_ACTIONS") == "true" and run_id and environ.get("GITHUB_REPOSITORY"):
-        server = environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+        server = server_url(environ)
         attempt = environ.get("GITHUB_RUN_ATTEMPT", "1")
         return f"{server}/{environ['GITHUB_REPOSITORY']}/actions/runs/{run_id}/attempts/{attempt}"
     return f"urn:uuid:{uuid.uuid4()}"

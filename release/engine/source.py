@@ -11,6 +11,7 @@ import fnmatch
 import io
 import subprocess
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +68,12 @@ def _tag(root: Path, pattern: str, environ: dict[str, str]) -> str | None:
     listed = _git(root, "tag", "--points-at", "HEAD").splitlines()
     matching = sorted(t for t in listed if fnmatch.fnmatchcase(t, pattern))
     return matching[-1] if matching else None
+
+
+def server_url(environ: Mapping[str, str]) -> str:
+    """The GitHub web host: ``GITHUB_SERVER_URL`` (set by Actions, and by GitHub Enterprise
+    Server users), else github.com."""
+    return (environ.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
 
 
 class SourceExport:

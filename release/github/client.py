@@ -79,10 +79,6 @@ def api_url(environ: Mapping[str, str]) -> str:
     return (environ.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
 
 
-def server_url(environ: Mapping[str, str]) -> str:
-    return (environ.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
-
-
 class ScopedGitHub:
     """A githubkit client that may only do what ``granted`` allows, on ``repository`` only."""
 

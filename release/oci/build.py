@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from release.engine.source import server_url
 from release.errors import StageFailed
 from release.oci.auth import Credentials
 from release.oci.image import ImageSpec, build, rfc3339
@@ -46,7 +47,7 @@ def labels(ctx: StageContext[OciImageConfig]) -> dict[str, str]:
            "org.opencontainers.image.revision": src.commit,
            "org.opencontainers.image.version": src.version}
     if src.repository:
-        server = ctx.env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+        server = server_url(ctx.env)
         out["org.opencontainers.image.source"] = f"{server}/{src.repository}"
     return out
 

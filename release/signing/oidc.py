@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from release.engine.redaction import OIDC_VARIABLES
+from release.engine.source import server_url
 from release.errors import StageFailed
 
 AUDIENCE = "sigstore"
@@ -70,7 +71,7 @@ def expected_identity(env: Mapping[str, str], repository: str | None, ref: str |
     """The identity a plan shows, from non-secret facts only (no token is read)."""
     if token_env is not None:
         return f"the identity in the token held by ${token_env} (not read in a plan)"
-    server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    server = server_url(env)
     workflow_ref = env.get("GITHUB_WORKFLOW_REF")
     if workflow_ref:
         return f"{server}/{workflow_ref} (issuer {GITHUB_ISSUER})"

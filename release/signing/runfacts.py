@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from release.engine.source import server_url
+
 if TYPE_CHECKING:
     from release.stages.base import StageContext
 
@@ -28,7 +30,7 @@ def builder_id(env: Mapping[str, str]) -> str:
     """The workflow URI in GitHub Actions (what Fulcio puts in the certificate), else local."""
     from release.provenance.slsa import LOCAL_BUILDER_ID
 
-    server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    server = server_url(env)
     workflow_ref = env.get("GITHUB_WORKFLOW_REF")
     if in_actions(env) and workflow_ref:
         return f"{server}/{workflow_ref}"
