@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 #: Payload type of an in-toto statement (https://github.com/in-toto/attestation/blob/main/spec/v1/envelope.md).
-IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:

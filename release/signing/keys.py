@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from release.errors import StageFailed
+from release.provenance.slsa import PAYLOAD_TYPE
 from release.signing import (
     BACKEND,
     KEY_FINGERPRINT,
@@ -24,7 +25,7 @@ from release.signing import (
     SignedStatement,
     checked_digest,
 )
-from release.signing.dsse import IN_TOTO_PAYLOAD_TYPE, Envelope, pae, statement_bytes
+from release.signing.dsse import Envelope, pae, statement_bytes
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
@@ -101,8 +102,8 @@ class KeySigner:
     def sign_statement(self, statement: Mapping[str, Any]) -> SignedStatement:
         """A DSSE envelope over the statement, ``keyid`` = the key's fingerprint."""
         payload = statement_bytes(statement)
-        digest = hashlib.sha256(pae(IN_TOTO_PAYLOAD_TYPE, payload)).digest()
-        envelope = Envelope(IN_TOTO_PAYLOAD_TYPE, payload,
+        digest = hashlib.sha256(pae(PAYLOAD_TYPE, payload)).digest()
+        envelope = Envelope(PAYLOAD_TYPE, payload,
                             ((self.fingerprint, self._sign_digest(digest)),))
         return SignedStatement(envelope.to_json(), None, self._notes())
 

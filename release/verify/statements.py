@@ -16,11 +16,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from release.provenance.slsa import PAYLOAD_TYPE
 from release.verify.report import Report
 
 STATEMENT_TYPES = ("https://in-toto.io/Statement/v1", "https://in-toto.io/Statement/v0.1")
-SLSA_V1 = "https://slsa.dev/provenance/v1"
-IN_TOTO_PAYLOAD = "application/vnd.in-toto+json"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _GIT_URI = re.compile(r"^git\+https://github\.com/([^/@]+/[^/@]+?)(?:\.git)?@")
 
@@ -93,8 +92,8 @@ def same_statement(entry: JsonlEntry, payload: bytes) -> bool:
 def parse_statement(payload_type: str | None, payload: bytes, where: str,
                     signer_commit: str | None = None) -> Statement | str:
     """The statement in a verified payload, or an error text saying what is malformed."""
-    if payload_type is not None and payload_type != IN_TOTO_PAYLOAD:
-        return f"payload type is {payload_type!r}, expected {IN_TOTO_PAYLOAD!r}"
+    if payload_type is not None and payload_type != PAYLOAD_TYPE:
+        return f"payload type is {payload_type!r}, expected {PAYLOAD_TYPE!r}"
     try:
         data = json.loads(payload)
     except ValueError as exc:
