@@ -1,0 +1,1 @@
+"""Adversarial tests: a hostile build, a tampered hand-off or approval, a hostile release folder."""
