@@ -78,7 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-dirty", action="store_true",
                      help="build although tracked files have uncommitted changes (recorded)")
     run.add_argument("--no-sandbox", action="store_true",
-                     help="run builds without network isolation (recorded in the manifest)")
+                     help="for debugging: run builds without the sandbox (recorded in the "
+                     "manifest; refused while credentials are in the environment)")
+    run.add_argument("--no-sandbox-with-credentials", action="store_true",
+                     help="with --no-sandbox: run although credentials are in the "
+                     "environment, where every build can read them")
     run.add_argument("--verify-reproducible", action="store_true",
                      help="build every stage twice and compare the outputs byte for byte")
     run.add_argument("--expect-manifest", action="append", default=[], metavar="STAGE=SHA256",
@@ -244,9 +248,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.allow_dirty and source.dirty:
         print("WARNING: building from a working tree with uncommitted changes "
               "(--allow-dirty); this is recorded in the manifest", file=sys.stderr)
+    if args.no_sandbox_with_credentials and not args.no_sandbox:
+        raise UsageError("--no-sandbox-with-credentials is only meaningful with --no-sandbox")
     if args.no_sandbox:
-        print("WARNING: --no-sandbox: builds run without network isolation; "
-              "this is recorded in the manifest", file=sys.stderr)
+        print("WARNING: --no-sandbox: builds run without isolation (they can read and change "
+              "any file of this user, and use the network); this is recorded in the manifest",
+              file=sys.stderr)
     from release.engine.approval import ApprovedPlan
 
     expected = dict(_expectation(text) for text in args.expect_manifest)
@@ -254,6 +261,7 @@ def _run(args: argparse.Namespace) -> int:
     options = RunOptions(out=out, jobs=args.jobs, dry_run=args.dry_run, stage=args.stage,
                          artifacts=args.artifacts, allow_dirty=args.allow_dirty,
                          sandbox=not args.no_sandbox,
+                         no_sandbox_with_credentials=args.no_sandbox_with_credentials,
                          verify_reproducible=args.verify_reproducible, approved=approved,
                          allow_broad_token=args.allow_broad_token, debug=args.debug,
                          expected_manifests=tuple(sorted(expected.items())))

@@ -58,6 +58,7 @@ class ContextScope:
             out_dir=(self.out_root / self.stage).resolve(), workspace=ws, inputs=inputs,
             source=r.source, sandbox=r.sandbox, env=env, secrets=secrets, dry_run=dry,
             log=log, cancel=r.cancel, facts=r.facts(),
+            tool_env={k: v for k, v in env.items() if k not in config.env},
         )
 
     def __exit__(self, *exc: object) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from release.engine.redaction import OIDC_VARIABLES
+from release.engine.redaction import OIDC_VARIABLES, looks_secret
 from release.permissions import Level, PermissionSet
 
 #: Copied from the outside environment when set: tool lookup and CI metadata.
@@ -30,6 +30,49 @@ GITHUB_TOKEN = "GITHUB_TOKEN"  # noqa: S105 - a variable name, not a secret
 
 
 GATED = frozenset({GITHUB_TOKEN, *OIDC_VARIABLES})
+
+#: Variables the engine sets itself for every stage (besides ``ALLOWED`` and the caches).
+ENGINE_SET = frozenset({"HOME", "TMPDIR", "LANG", "LC_ALL", "TZ", "SOURCE_DATE_EPOCH"})
+
+__all__ = ["ALLOWED", "GATED", "looks_secret", "refused_variable", "stage_environment"]
+
+#: Variables that make a loader, a shell or an interpreter run code or read files that
+#: the build did not name: the dynamic loader (``LD_PRELOAD``, ``LD_AUDIT``), shells'
+#: start-up files, and each language's options, module paths and start-up hooks.
+_STEERING = frozenset({
+    "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND", "IFS", "CDPATH",
+    "GLIBC_TUNABLES", "GCONV_PATH", "LOCPATH", "NLSPATH", "HOSTALIASES", "RESOLV_HOST_CONF",
+    "MALLOC_CHECK_", "MALLOC_TRACE", "TMPPREFIX", "ZDOTDIR",
+    "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "CLASSPATH",
+    "DOTNET_STARTUP_HOOKS", "CORECLR_PROFILER", "CORECLR_ENABLE_PROFILING",
+    "LUA_INIT", "LUA_PATH", "LUA_CPATH", "TCLLIBPATH", "R_PROFILE", "R_PROFILE_USER",
+    "R_ENVIRON", "R_ENVIRON_USER", "PHPRC", "PHP_INI_SCAN_DIR", "EDITOR", "VISUAL",
+    "PAGER", "SSH_ASKPASS", "SUDO_ASKPASS", "BROWSER", "OPENSSL_CONF", "OPENSSL_ENGINES",
+    "OPENSSL_MODULES", "SSLKEYLOGFILE", "http_proxy", "https_proxy", "HTTP_PROXY",
+    "HTTPS_PROXY", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy",
+})
+_STEERING_PREFIXES = ("LD_", "DYLD_", "PYTHON", "NODE_", "PERL", "RUBY", "GEM_", "BUNDLE_",
+                      "GIT_", "BASH_FUNC_", "NPM_CONFIG_", "npm_config_", "PIP_", "UV_",
+                      "CARGO_", "RUSTC", "GO", "CGO_")
+#: Harmless variables under those prefixes that builds set on purpose.
+_NOT_STEERING = frozenset({"PYTHONHASHSEED", "PYTHONUTF8", "PYTHONIOENCODING", "GOOS",
+                           "GOARCH", "GOARM", "GOAMD64", "GO111MODULE", "GOEXPERIMENT",
+                           "GOTOOLCHAIN", "CGO_ENABLED", "CARGO_BUILD_TARGET",
+                           "CARGO_PROFILE_RELEASE_DEBUG", "CARGO_INCREMENTAL",
+                           "NODE_ENV"})
+
+
+def refused_variable(name: str) -> str | None:
+    """Why a stage's ``env`` may not set ``name``, or None when it may."""
+    if name in ENGINE_SET or name in ALLOWED:
+        return (f"{name} is set by the engine for every stage (the scrubbed environment, "
+                "CI facts and trust settings); a stage cannot override it")
+    if name in _STEERING or (name.startswith(_STEERING_PREFIXES)
+                             and name not in _NOT_STEERING):
+        return (f"{name} makes a loader, a shell or an interpreter (or a package manager) "
+                "run code or read settings the build did not name; put the setting in the "
+                "build's command line or in a committed file instead")
+    return None
 
 
 def stage_environment(

@@ -8,6 +8,7 @@ needs from the artifacts directory, re-hashes every file, and writes its own.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import re
 import stat
@@ -17,16 +18,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from release.engine import safefs
 from release.engine.digest import file_digests
 from release.errors import IntegrityError, ReleaseError, StageFailed
 
 #: An artifact's name: it becomes a release asset's name and a line of SHA256SUMS, so
-#: plain characters only (no newline, no slash), as GitHub keeps asset names.
-ARTIFACT_NAME = re.compile(r"^(?!\.\.?$)[A-Za-z0-9._+-]{1,255}$")
+#: plain characters only (no newline, no slash), as GitHub keeps asset names; never a
+#: leading ``-``, which tools read as an option (``sha256sum -c`` hashes stdin for ``-``).
+ARTIFACT_NAME = re.compile(r"^(?!\.\.?$)(?!-)[A-Za-z0-9._+-]{1,255}$")
 
 MANIFEST = "manifest.json"
 STAGE_MANIFESTS = "manifests"
+#: Stage ids that would make a stage's folder (``OUT/<id>``) one of the engine's.
+RESERVED_STAGE_IDS = frozenset({STAGE_MANIFESTS})
 FORMAT = 1
+#: Largest manifest read: tens of thousands of artifacts fit; a hostile one cannot
+#: exhaust memory.
+MAX_MANIFEST = 16 * 1024 * 1024
+#: The modes an artifact may have: set-id bits and write access for others are dropped,
+#: and an executable stays executable.
+MODES = (0o644, 0o755)
 
 
 @dataclass(frozen=True)
@@ -40,13 +51,15 @@ class Artifact:
     size: int
     sha256: str
     annotations: Mapping[str, str] = field(default_factory=dict)
+    mode: int = 0o644
 
     def resolve(self, root: Path) -> Path:
         return root / self.path
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"name": self.name, "kind": self.kind, "stage": self.stage,
-                                "path": self.path, "size": self.size, "sha256": self.sha256}
+                                "path": self.path, "size": self.size, "sha256": self.sha256,
+                                "mode": f"{self.mode:04o}"}
         if self.annotations:
             data["annotations"] = dict(sorted(self.annotations.items()))
         return data
@@ -56,10 +69,14 @@ class Artifact:
         try:
             art = cls(str(data["name"]), str(data["kind"]), str(data["stage"]),
                       str(data["path"]), int(data["size"]), str(data["sha256"]),
-                      {str(k): str(v) for k, v in dict(data.get("annotations", {})).items()})
+                      {str(k): str(v) for k, v in dict(data.get("annotations", {})).items()},
+                      int(str(data.get("mode", "0644")), 8))
         except (KeyError, TypeError, ValueError) as exc:
             raise ReleaseError(f"malformed artifact entry in {where}: {exc}",
                                "regenerate the artifacts with `release run`") from exc
+        if art.mode not in MODES:
+            raise ReleaseError(f"artifact {art.name!r} in {where} has mode {art.mode:04o}",
+                               "the manifest was tampered with: artifacts are 0644 or 0755")
         parts = Path(art.path).parts
         if not ARTIFACT_NAME.match(art.name) or Path(art.path).name != art.name:
             raise ReleaseError(f"artifact name {art.name!r} in {where} is not the plain file "
@@ -68,39 +85,6 @@ class Artifact:
             raise ReleaseError(f"artifact path {art.path!r} in {where} is outside stage "
                                f"{art.stage!r}'s directory", "the manifest was tampered with")
         return art
-
-
-def record_outputs(out_root: Path, stage: str, outputs: Iterable[tuple[str, str,
-                                                                       Mapping[str, str]]]
-                   ) -> list[Artifact]:
-    """Check and hash what a stage wrote: regular files inside its own directory only."""
-    stage_dir = (out_root / stage).resolve()
-    checked: list[tuple[Path, str, str, Mapping[str, str]]] = []
-    for rel, kind, notes in outputs:
-        path = stage_dir / rel
-        try:
-            st = path.lstat()
-        except FileNotFoundError:
-            raise StageFailed(f"stage {stage!r} did not produce its declared output {rel!r}",
-                              "check the command writes to {out}") from None
-        if stat.S_ISLNK(st.st_mode):
-            raise StageFailed(f"stage {stage!r} output {rel!r} is a symlink",
-                              "outputs must be regular files")
-        real = path.resolve()
-        if not real.is_relative_to(stage_dir):
-            raise StageFailed(f"stage {stage!r} output {rel!r} resolves outside its directory")
-        if not stat.S_ISREG(st.st_mode):
-            raise StageFailed(f"stage {stage!r} output {rel!r} is not a regular file")
-        if not ARTIFACT_NAME.match(real.name):
-            raise StageFailed(f"stage {stage!r} output {rel!r} has a name that cannot be an "
-                              "artifact's", "use letters, digits and . _ + - only")
-        relpath = real.relative_to(out_root.resolve()).as_posix()
-        checked.append((real, relpath, kind, notes))
-    digests = file_digests(p for p, *_ in checked)
-    arts = [Artifact(Path(rel).name, kind, stage, rel, p.stat().st_size, d, dict(notes))
-            for (p, rel, kind, notes), d in zip(checked, digests, strict=True)]
-    ensure_unique_names(arts, "artifact names become release asset names and must be unique")
-    return sorted(arts, key=lambda a: a.path)
 
 
 def select(artifacts: Iterable[Artifact], include: Iterable[str],
@@ -121,36 +105,19 @@ def ensure_unique_names(artifacts: Iterable[Artifact], hint: str) -> None:
         raise StageFailed(f"two artifacts are named {dup[0]!r}", hint)
 
 
-def remove_undeclared(out_root: Path, stage: str, artifacts: list[Artifact]) -> list[str]:
-    """Delete what a stage left in its folder besides its outputs (scratch files, links).
-
-    The folder is handed on whole (a CI job uploads it): it must hold exactly what the
-    manifest lists, and never a symlink to a file of the machine.
-    """
-    keep = {out_root / a.path for a in artifacts}
-    removed = []
-    for path in sorted((out_root / stage).rglob("*"), reverse=True):
-        if path in keep:
-            continue
-        if path.is_dir() and not path.is_symlink():
-            if not any(path.iterdir()):
-                path.rmdir()
-            continue
-        path.unlink()
-        removed.append(path.relative_to(out_root).as_posix())
-    return sorted(removed)
-
-
 def verify(root: Path, artifacts: Iterable[Artifact]) -> None:
-    """Re-hash every artifact; any difference stops the run and names both digests."""
+    """Re-hash every artifact; any difference stops the run and names both digests.
+
+    No part of an artifact's path below ``root`` may be a link: a stage folder linked
+    elsewhere is tampering, even when the files it leads to have the recorded digests.
+    """
     arts = list(artifacts)
-    paths = [a.resolve(root) for a in arts]
-    for art, path in zip(arts, paths, strict=True):
-        inside = path.resolve().is_relative_to((root / art.stage).resolve())
-        if path.is_symlink() or not path.is_file() or not inside:
-            raise IntegrityError(f"artifact {art.path} from stage {art.stage!r} is missing or "
-                                 "not a regular file", "hand over the stage's outputs unchanged")
-    for art, digest in zip(arts, file_digests(paths), strict=True):
+    for art in arts:
+        if not _real_file(root, art.path):
+            raise IntegrityError(f"artifact {art.path} from stage {art.stage!r} is missing, "
+                                 "not a regular file, or reached through a symlink",
+                                 "hand over the stage's outputs unchanged")
+    for art, digest in zip(arts, file_digests(a.resolve(root) for a in arts), strict=True):
         if digest != art.sha256:
             raise IntegrityError(
                 f"artifact {art.path} changed after stage {art.stage!r} produced it: "
@@ -159,17 +126,43 @@ def verify(root: Path, artifacts: Iterable[Artifact]) -> None:
             )
 
 
+def _real_file(root: Path, rel: str) -> bool:
+    """Whether ``root/rel`` is a regular file reached through real folders only."""
+    here = root
+    parts = Path(rel).parts
+    try:
+        for i, part in enumerate(parts):
+            here = here / part
+            mode = here.lstat().st_mode
+            if not (stat.S_ISREG(mode) if i == len(parts) - 1 else stat.S_ISDIR(mode)):
+                return False
+    except OSError:
+        return False
+    return bool(parts)
+
+
 def write_stage_manifest(out_root: Path, stage: str, artifacts: list[Artifact]) -> None:
     folder = out_root / STAGE_MANIFESTS
-    folder.mkdir(parents=True, exist_ok=True)
-    _write_json(folder / f"{stage}.json",
+    safefs.make_folder(folder)
+    _write_json(folder, f"{stage}.json",
                 {"format": FORMAT, "stage": stage, "artifacts": [a.to_json() for a in artifacts]})
+
+
+def _stage_manifest_bytes(root: Path, stage: str) -> bytes | None:
+    """The manifest of ``stage`` under ``root``, or None when there is none."""
+    rel = f"{STAGE_MANIFESTS}/{stage}.json"
+    if not (root / rel).exists() and not (root / rel).is_symlink():
+        return None
+    if not _real_file(root, rel):
+        raise IntegrityError(f"{root / rel} is not a regular file in a real folder",
+                             "the artifacts were tampered with; do not release from them")
+    return safefs.read_bounded(root / rel, MAX_MANIFEST)
 
 
 def check_stage_manifest(root: Path, stage: str, sha256: str) -> None:
     """The manifest handed over for ``stage`` is the one its job reported, byte for byte."""
-    path = root / STAGE_MANIFESTS / f"{stage}.json"
-    found = file_digests([path])[0] if path.is_file() else "nothing"
+    data = _stage_manifest_bytes(root, stage)
+    found = "nothing" if data is None else hashlib.sha256(data).hexdigest()
     if found != sha256:
         raise IntegrityError(
             f"the manifest of stage {stage!r} in {root} is not the one its job reported: "
@@ -178,14 +171,14 @@ def check_stage_manifest(root: Path, stage: str, sha256: str) -> None:
 
 
 def read_stage_manifest(root: Path, stage: str) -> list[Artifact]:
-    path = root / STAGE_MANIFESTS / f"{stage}.json"
-    where = str(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    where = str(root / STAGE_MANIFESTS / f"{stage}.json")
+    raw = _stage_manifest_bytes(root, stage)
+    if raw is None:
         raise ReleaseError(f"no manifest for stage {stage!r} in {root}",
-                           f"download the artifacts of stage {stage!r} into {root}") from None
-    except (OSError, ValueError) as exc:
+                           f"download the artifacts of stage {stage!r} into {root}")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:
         raise ReleaseError(f"cannot read {where}: {exc}") from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("stage") != stage:
         raise ReleaseError(f"{where} is not a manifest of stage {stage!r}")
@@ -200,12 +193,10 @@ def write_manifest(out_root: Path, meta: Mapping[str, Any],
                    artifacts: Iterable[Artifact]) -> Path:
     """The merged manifest of a run: metadata and every artifact, sorted by path."""
     arts = sorted(artifacts, key=lambda a: a.path)
-    path = out_root / MANIFEST
-    _write_json(path, {"format": FORMAT, **meta, "artifacts": [a.to_json() for a in arts]})
-    return path
+    return _write_json(out_root, MANIFEST,
+                       {"format": FORMAT, **meta, "artifacts": [a.to_json() for a in arts]})
 
 
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+def _write_json(folder: Path, name: str, data: Any) -> Path:
+    text = json.dumps(data, indent=2, sort_keys=False) + "\n"
+    return safefs.write_file(folder, name, text.encode("utf-8"))

@@ -12,14 +12,20 @@ import threading
 from collections.abc import Iterable, Mapping
 
 OIDC_VARIABLES = ("ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN")
-#: Names whose values are secrets wherever they appear.
-_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSPHRASE|PRIVATE_KEY|CREDENTIAL|API_KEY",
-                          re.IGNORECASE)
+#: Names whose values are secrets wherever they appear (and which a stage's plain
+#: ``env`` may not use); the runner's own ``ACTIONS_*`` variables among them.
+_SECRET_NAME = re.compile(
+    r"TOKEN|SECRET|PASSWORD|PASSPHRASE|PRIVATE_KEY|CREDENTIAL|API_KEY|^ACTIONS_", re.IGNORECASE)
 _TOKEN_SHAPES = re.compile(
     r"\b(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{20,255}"
     r"|eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*)"
 )
 MASK = "***"
+
+
+def looks_secret(name: str) -> bool:
+    """Whether a variable's name says it holds a credential."""
+    return bool(_SECRET_NAME.search(name))
 
 
 class Redactor:
@@ -34,7 +40,7 @@ class Redactor:
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Redactor:
         values = [v for k, v in environ.items()
-                  if (_SECRET_NAME.search(k) or k in OIDC_VARIABLES) and len(v) >= 6]
+                  if looks_secret(k) and len(v) >= 6]
         return cls(values)
 
     def add(self, values: Iterable[str]) -> None:

@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from release.engine import manifest
+from release.engine import manifest, outdir, outputs, safefs
 from release.engine.approval import ApprovedPlan
 from release.engine.context import ContextScope
+from release.engine.credentials import GATED, looks_secret
 from release.engine.digest import file_digest
 from release.engine.manifest import Artifact
 from release.engine.redaction import Redactor
@@ -44,6 +45,8 @@ class RunOptions:
     artifacts: Path | None = None
     allow_dirty: bool = False
     sandbox: bool = True
+    #: ``--no-sandbox-with-credentials``: accept that unsandboxed builds can read them
+    no_sandbox_with_credentials: bool = False
     verify_reproducible: bool = False
     approved: ApprovedPlan | None = None
     allow_broad_token: bool = False
@@ -95,9 +98,11 @@ class Runner:
         if opts.approved is not None:
             opts.approved.check_source(self.source.commit)
         selected = self._selected()
-        if any(self._needs_sandbox(s) for s in selected):
+        if not opts.sandbox:
+            self._check_unsandboxed(selected)
+        elif any(self._needs_sandbox(s) for s in selected):
             self.sandbox.check()
-        opts.out.mkdir(parents=True, exist_ok=True)
+        outdir.claim(opts.out)
         if opts.stage is not None:
             self._import_inputs(opts.stage)
         self._schedule(selected)
@@ -124,6 +129,23 @@ class Runner:
         config = self.pipeline.config(stage)
         runs = not self.options.dry_run or kind.effects(config) != Effect.EXTERNAL
         return kind.uses_source and runs
+
+    def _check_unsandboxed(self, selected: list[str]) -> None:
+        """``--no-sandbox`` with credentials in the environment: any build could read
+        them from ``/proc/<engine>/environ``, whatever each stage's environment says."""
+        if self.options.no_sandbox_with_credentials:
+            return
+        names = set(GATED) | {n for s in selected
+                              for n in self.pipeline.kind(s).secret_variables(
+                                  self.pipeline.config(s))}
+        found = sorted(n for n, v in self.environ.items()
+                       if v and (n in names or n.startswith("ACTIONS_")
+                                 or looks_secret(n)))
+        if found:
+            raise UsageError(
+                f"--no-sandbox with credentials in the environment: {', '.join(found)}",
+                "without the sandbox every build can read the engine's environment; unset "
+                "them, or pass --no-sandbox-with-credentials if you accept that")
 
     def _pipeline_file(self) -> tuple[str, str]:
         path = self.pipeline.path
@@ -168,8 +190,9 @@ class Runner:
             if src.resolve() != self.options.out.resolve():
                 for art in arts:
                     dest = art.resolve(self.options.out)
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(art.resolve(src), dest)
+                    safefs.make_folder(dest.parent)
+                    safefs.copy_file(art.resolve(src), dest.parent, dest.name).chmod(art.mode)
+                manifest.verify(self.options.out, arts)
                 manifest.write_stage_manifest(self.options.out, need, arts)
             self.produced[need] = arts
             self.results[need] = StageResult(need, self.pipeline.config(need).kind,
@@ -290,16 +313,16 @@ class Runner:
 
     def _execute(self, stage: str, out_root: Path) -> list[Artifact]:
         out_dir = out_root / stage
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        out_dir.mkdir(parents=True)
+        if out_dir.exists() or out_dir.is_symlink():
+            safefs.remove_tree(out_dir)  # a folder of the engine's, in its own --out
+        out_dir.mkdir()
         with self._context(stage, scratch=True, out_root=out_root) as ctx:
-            outputs = self.pipeline.kind(stage).run(ctx)
+            made = self.pipeline.kind(stage).run(ctx)
         if self.cancel.is_set():
             raise StageFailed("cancelled")
-        arts = manifest.record_outputs(out_root, stage,
-                                       ((o.path, o.kind, o.annotations) for o in outputs))
-        for leftover in manifest.remove_undeclared(out_root, stage, arts):
+        arts = outputs.record_outputs(out_root, stage,
+                                      ((o.path, o.kind, o.annotations) for o in made))
+        for leftover in outputs.remove_undeclared(out_root, stage, arts):
             self.reporter.line(stage, f"removed {leftover}: not a declared output")
         return arts
 
@@ -310,8 +333,8 @@ class Runner:
             for need in self.pipeline.needs[stage]:
                 for art in self.produced.get(need, []):
                     dest = art.resolve(again_root)
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(art.resolve(self.options.out), dest)
+                    safefs.make_folder(dest.parent)
+                    safefs.copy_file(art.resolve(self.options.out), dest.parent, dest.name)
             second = self._execute(stage, again_root)
         before = {a.name: a.sha256 for a in first}
         after = {a.name: a.sha256 for a in second}

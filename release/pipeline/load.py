@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from release.engine.manifest import RESERVED_STAGE_IDS
 from release.errors import Diagnostic, PipelineError
 from release.permissions import PermissionSet
 from release.pipeline import graph
@@ -59,6 +60,7 @@ def load_text(text: str, file: str, path: Path | None = None) -> LoadedPipeline:
         model = Pipeline.model_validate(doc.data)
     except ValidationError as exc:
         raise PipelineError.many([_diagnostic(doc, err) for err in exc.errors()]) from None
+    _check_reserved(doc, model)
     permissions = _check_permissions(doc, model)
     _check_graph(doc, model)
     _check_kinds(doc, model)
@@ -171,6 +173,17 @@ def _allowed_keys(doc: YamlDocument, parent: YamlPath) -> list[str]:
         if len(parent) == 2:
             return [f.alias or n for n, f in model.model_fields.items()]
     return []
+
+
+def _check_reserved(doc: YamlDocument, model: Pipeline) -> None:
+    """A stage's folder is ``OUT/<id>``: no id may name a folder of the engine's."""
+    for sid in model.stages:
+        if sid in RESERVED_STAGE_IDS:
+            path: YamlPath = ("stages", sid)
+            raise PipelineError(
+                f"stage id {sid!r} is reserved: the engine keeps its records in OUT/{sid}/",
+                "rename the stage (and the `needs` that name it)",
+                doc.location(path, key=True), dotted(path))
 
 
 def _check_permissions(doc: YamlDocument, model: Pipeline) -> dict[str, PermissionSet]:

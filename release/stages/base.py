@@ -22,6 +22,7 @@ from typing import (
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from release.engine.credentials import looks_secret, refused_variable
 from release.permissions import NONE, PermissionSet, PermissionsModel
 
 if TYPE_CHECKING:
@@ -42,9 +43,6 @@ CACHE_VARIABLES = frozenset({
     "CARGO_TARGET_DIR", "XDG_CACHE_HOME", "SCCACHE_DIR", "CCACHE_DIR", "RUSTC_WRAPPER",
     "ACTIONS_CACHE_URL", "ACTIONS_CACHE_SERVICE_V2", "BUILDKIT_CACHE",
 })
-#: Names a stage's plain ``env`` may not use: secrets reach stages only through permissions.
-_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSPHRASE|PRIVATE_KEY|CREDENTIAL|^ACTIONS_",
-                          re.IGNORECASE)
 
 
 def parse_duration(value: int | str) -> int:
@@ -68,9 +66,11 @@ def _check_env_name(name: str) -> str:
     if name in CACHE_VARIABLES:
         raise ValueError(f"{name} configures a cache or its location; caches are not "
                          "allowed: every stage starts from empty caches")
-    if _SECRET_NAME.search(name):
+    if looks_secret(name):
         raise ValueError(f"{name} looks like a secret; env holds plain values only, "
                          "and credentials reach a stage only through its permissions")
+    if why := refused_variable(name):
+        raise ValueError(why)
     return name
 
 
@@ -161,12 +161,16 @@ class StageContext(Generic[C]):
     inputs: tuple[Artifact, ...]
     source: SourceFacts
     sandbox: Sandbox
+    #: The build's environment: the engine's, plus the stage's own ``env``.
     env: Mapping[str, str]
     secrets: Mapping[str, str]
     dry_run: bool
     log: Callable[[str], None]
     cancel: threading.Event = field(default_factory=threading.Event)
     facts: RunFacts = field(default_factory=RunFacts)
+    #: The environment of the tools the engine runs for a stage (venv, pip download):
+    #: the engine's alone, without the stage's ``env``.
+    tool_env: Mapping[str, str] = field(default_factory=dict)
 
     def input_path(self, artifact: Artifact) -> Path:
         return artifact.resolve(self.out_dir.parent)

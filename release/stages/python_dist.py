@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 
+from release.engine import safefs
 from release.errors import StageFailed
+from release.provenance import pymeta
 from release.stages.base import Effect, Output, PlannedAction, StageConfig, StageContext, StageKind
 
 if TYPE_CHECKING:
@@ -101,29 +103,35 @@ class PythonDist(StageKind[PythonDistConfig]):
         venv = ws.root / "build-env"
         py = venv / "bin" / "python"
         # no pip configuration from the host: only the lock and `index-url` decide
-        env = {**ctx.env, "PIP_CONFIG_FILE": os.devnull, "PIP_NO_INPUT": "1",
-               "PIP_PROGRESS_BAR": "off", "PYTHONNOUSERSITE": "1"}
-        pip = [sys.executable, "-m", "pip", "--python", str(py)]
+        settings = {"PIP_CONFIG_FILE": os.devnull, "PIP_NO_INPUT": "1",
+                    "PIP_PROGRESS_BAR": "off", "PYTHONNOUSERSITE": "1"}
+        # the engine's own tools (venv, pip) run no code of the repository: isolated
+        # mode (-I: no PYTHON* variables, no script folder or current folder on
+        # sys.path), outside the source tree, without the stage's `env`
+        pip = [sys.executable, "-I", "-m", "pip", "--python", str(py)]
 
-        def sandboxed(argv: list[str], network: bool = False) -> None:
-            ctx.sandbox.run(argv, ws, env=env, cwd=project, writable=[ctx.out_dir],
-                            network=network, timeout=cfg.timeout_seconds, log=ctx.log,
-                            cancel=ctx.cancel)
+        def sandboxed(argv: list[str], *, tool: bool, network: bool = False) -> None:
+            env = {**(ctx.tool_env if tool else ctx.env), **settings}
+            ctx.sandbox.run(argv, ws, env=env, cwd=ws.root if tool else project,
+                            writable=[ctx.out_dir], network=network,
+                            timeout=cfg.timeout_seconds, log=ctx.log, cancel=ctx.cancel)
 
-        sandboxed([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+        sandboxed([sys.executable, "-I", "-m", "venv", "--without-pip", str(venv)], tool=True)
+        if "build" not in pins:
+            # before anything that could plant links in the environment has run
+            _lend_frontend(venv, ws.root / "frontend")
         if lock is not None:
             wheels = ws.root / "wheels"
             ctx.log(f"fetch phase: {len(pins)} pinned wheels from {cfg.index_url}")
             sandboxed([*pip, "download", "--no-cache-dir", "--no-deps", "--require-hashes",
-                       "--only-binary=:all:", "--index-url", cfg.index_url, *_trust(ctx.env),
-                       "--dest", str(wheels), "-r", str(lock)], network=True)
+                       "--only-binary=:all:", "--index-url", cfg.index_url, *_trust(ctx.tool_env),
+                       "--dest", str(wheels), "-r", str(lock)], tool=True, network=True)
             ctx.log("build phase: no network from here on")
             sandboxed([*pip, "install", "--no-cache-dir", "--no-index", "--no-deps",
-                       "--require-hashes", "--find-links", str(wheels), "-r", str(lock)])
-        if "build" not in pins:
-            _lend_frontend(venv, ws.root / "frontend")
+                       "--require-hashes", "--find-links", str(wheels), "-r", str(lock)],
+                      tool=True)
         sandboxed([str(py), "-m", "build", "--no-isolation", "--outdir", str(ctx.out_dir),
-                   str(project)])
+                   str(project)], tool=False)
         return _check_outputs(ctx, meta)
 
 
@@ -187,7 +195,7 @@ def _lend_frontend(venv: Path, dest: Path) -> None:
         shutil.copytree(spec.submodule_search_locations[0], dest / name,
                         ignore=shutil.ignore_patterns("__pycache__"))
     site = venv / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
-    (site / "release-frontend.pth").write_text(f"{dest}\n", encoding="utf-8")
+    safefs.write_file(site, "release-frontend.pth", f"{dest}\n".encode())
 
 
 def _check_outputs(ctx: StageContext[PythonDistConfig],
@@ -199,8 +207,9 @@ def _check_outputs(ctx: StageContext[PythonDistConfig],
     wheels = sorted(p.name for p in ctx.out_dir.glob("*.whl"))
     if len(sdists) != 1 or len(wheels) != 1:
         raise StageFailed(f"expected one sdist and one wheel, found {sdists + wheels}")
-    found = {"sdist": python_lock.sdist_metadata(ctx.out_dir / sdists[0]),
-             "wheel": python_lock.wheel_metadata(ctx.out_dir / wheels[0])}
+    sdist, wheel = (pymeta.read_sdist(ctx.out_dir / sdists[0]),
+                    pymeta.read_wheel(ctx.out_dir / wheels[0]))
+    found = {"sdist": (sdist.name, sdist.version), "wheel": (wheel.name, wheel.version)}
     name = meta.get("project", {}).get("name")
     pinned_version = ctx.source.tag is not None or ctx.pipeline.source.version is not None
     for kind, (got_name, got_version) in found.items():

@@ -1,4 +1,4 @@
-"""Hash-pinned build requirements for ``python-dist``, and distribution metadata.
+"""Hash-pinned build requirements for ``python-dist``, and version comparison.
 
 The lock is the ``pip install --require-hashes`` format: ``name==version`` lines with
 ``--hash`` options (https://pip.pypa.io/en/stable/topics/secure-installs/). Anything
@@ -9,10 +9,7 @@ imported at plan time.
 
 from __future__ import annotations
 
-import email.parser
 import re
-import tarfile
-import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,32 +108,6 @@ def check_covered(requires: Iterable[object], pins: dict[str, Pin], rel: str | N
                           + "; ".join(problems),
                           "pin every build requirement by hash in the lock (`pip-compile "
                           "--generate-hashes`) and name it in `build-requirements`")
-
-
-def _headers(raw: bytes) -> tuple[str, str]:
-    msg = email.parser.BytesHeaderParser().parsebytes(raw)
-    return str(msg.get("Name", "")), str(msg.get("Version", ""))
-
-
-def wheel_metadata(path: Path) -> tuple[str, str]:
-    """Name and Version from a wheel's ``*.dist-info/METADATA``."""
-    with zipfile.ZipFile(path) as zf:
-        found = [n for n in zf.namelist()
-                 if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
-        if len(found) != 1:
-            raise StageFailed(f"{path.name} has {len(found)} .dist-info/METADATA files")
-        return _headers(zf.read(found[0]))
-
-
-def sdist_metadata(path: Path) -> tuple[str, str]:
-    """Name and Version from an sdist's top-level ``PKG-INFO``."""
-    with tarfile.open(path) as tf:
-        for member in tf.getmembers():
-            if member.name.count("/") == 1 and member.name.endswith("/PKG-INFO"):
-                stream = tf.extractfile(member)
-                if stream is not None:
-                    return _headers(stream.read())
-    raise StageFailed(f"{path.name} has no PKG-INFO")
 
 
 def same_name(a: str, b: str) -> bool:
