@@ -4,11 +4,14 @@ Two job sets share the file, chosen by the event, because a job's ``permissions:
 are fixed when the workflow is written and cannot depend on the event:
 
 - on a pushed release tag, job ``<stage>`` runs the stage for real with exactly the
-  stage's effective permissions. A stage that holds secrets, or has external effects
-  with write access, runs in a GitHub environment that a maintainer approves; for one
-  that publishes (external effects), job ``review-<stage>`` first runs the same stage
-  with ``--dry-run`` on the very artifacts it would publish and posts the plan to the
-  job summary, which the maintainer reads before approving;
+  stage's effective permissions. A stage that holds secrets, can mint an OIDC token
+  (``id-token: write``: keyless signing, attestations), or has external effects with
+  write access, runs in a GitHub environment that a maintainer approves; for one that
+  publishes (external effects) or mints an OIDC token, job ``review-<stage>`` first runs
+  the same stage with ``--dry-run`` on the very artifacts it would publish or sign and
+  posts the plan to the job summary, which the maintainer reads before approving. A
+  keyless signature is a permanent, public Rekor entry under the release workflow's
+  identity, which ``release verify`` trusts: it must not exist for a build nobody approved;
 - on ``workflow_dispatch``, job ``dry-run-<stage>`` runs each stage with ``--dry-run``
   and a read-only token: write levels become ``read``, ``id-token`` is dropped, no
   environment and no secret is referenced. A dry-run only plans stages with external
@@ -87,15 +90,22 @@ class StageFacts:
         return not self.planned_in_dry_run or self.builds_in_dry_run
 
     @property
+    def mints_oidc(self) -> bool:
+        """Holds ``id-token: write``: can get a Sigstore certificate as the release workflow."""
+        return self.permissions.get_level("id-token") is Level.WRITE
+
+    @property
     def protected(self) -> bool:
-        """Runs in the environment: holds secrets, or changes the world with write access."""
+        """Runs in the environment: holds secrets, can mint an OIDC token (its signatures are
+        public and permanent), or changes the world with write access."""
         writes = any(lvl is Level.WRITE for n, lvl in self.permissions.items() if n != "id-token")
-        return bool(self.secrets) or (self.external and writes)
+        return bool(self.secrets) or self.mints_oidc or (self.external and writes)
 
     @property
     def reviewed(self) -> bool:
-        """Publishes: a review job shows its dry-run plan before the approval is asked."""
-        return self.protected and self.external
+        """Publishes or signs: a review job shows its dry-run plan before the approval is
+        asked, so no OIDC token exists before a maintainer has read what it will sign."""
+        return self.protected and (self.external or self.mints_oidc)
 
     @property
     def read_only(self) -> PermissionSet:
@@ -214,6 +224,12 @@ def generate(pipeline: LoadedPipeline, options: Options) -> str:
         "On a release tag each stage runs as its own job with exactly its permissions;",
         "workflow_dispatch runs a dry-run with a read-only token (docs/workflows.md).",
     ]
+    if gated := [s for s, f in facts.items() if f.protected]:
+        header.append(f"Approved in environment `{options.environment}` before they run: "
+                      + ", ".join(gated) + ".")
+    if any(f.mints_oidc for f in facts.values()):
+        header.append("Jobs with id-token: write run only after their review job; "
+                      "a dry-run never signs.")
     if skipped:
         header.append("Not part of the dispatch dry-run (their needs are only planned): "
                       + ", ".join(skipped) + ".")

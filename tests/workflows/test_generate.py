@@ -107,10 +107,21 @@ def test_publishing_jobs_wait_for_a_review_and_an_environment() -> None:
     assert run_step(jobs["keysign"])["env"] == {
         "SIGNING_PASSPHRASE": "${{ secrets.SIGNING_PASSPHRASE }}",
         "MANIFEST_CHECKSUMS": "${{ needs.checksums.outputs.manifest }}"}
-    # keyless signing mints an OIDC token but writes nothing: no approval needed
-    assert "environment" not in jobs["sign"]
+    # keyless signing writes a permanent, public Rekor entry under the release workflow's
+    # identity: reviewed in dry-run (no OIDC token there), then approved in the environment
+    assert jobs["sign"]["environment"] == "prod"
+    assert jobs["sign"]["needs"] == ["checksums", "review-sign"]
+    review = jobs["review-sign"]
+    assert review["permissions"] == {} and "environment" not in review
+    assert review["needs"] == ["checksums"]
+    assert "--report" in run_step(review)["run"]
     assert run_step(jobs["sign"])["env"] == {  # no secret, only the hand-off digest
         "MANIFEST_CHECKSUMS": "${{ needs.checksums.outputs.manifest }}"}
+    # the header says which jobs wait for the approval
+    text = generate(pipeline(FULL), Options("pipelines/sample.yaml", "prod"))
+    assert "# Approved in environment `prod` before they run: sign, keysign, image.\n" in text
+    local = generate(pipeline(LOCAL), Options("pipelines/sample.yaml", "prod"))
+    assert "Approved in environment" not in local and "id-token" not in local
 
 
 def test_needs_timeouts_and_bwrap_profile_follow_the_stages() -> None:
