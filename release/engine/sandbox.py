@@ -1,9 +1,12 @@
 """Hermetic execution: a fresh workspace, empty caches, and no network in the build phase.
 
-Commands run under bubblewrap (https://github.com/containers/bubblewrap): the system
-is mounted read-only, the invoking user's home and ``/tmp`` are hidden, only the
-stage's workspace and output directory are writable, and ``--unshare-net`` leaves the
-process a network namespace with no interfaces but a down loopback.
+Commands run under bubblewrap (https://github.com/containers/bubblewrap), built by
+:mod:`release.engine.bwrap`: an empty root with an allow-list of mounts (the system,
+a curated /etc, the toolchains, the stage's inputs read-only; its workspace and output
+folder writable), an unprivileged uid, resource limits, the seccomp filter of
+:mod:`release.engine.seccomp`, its own PID namespace, and with ``--unshare-net`` a
+network namespace with no interface but a down loopback. docs/security.md says what
+this guarantees and what it does not.
 """
 
 from __future__ import annotations
@@ -11,15 +14,17 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import secrets
 import shutil
 import signal
 import subprocess
-import sys
+import tempfile
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from release.engine import bwrap, reaper, seccomp
 from release.errors import ReleaseError, StageFailed
 
 
@@ -57,18 +62,35 @@ class Workspace:
             d.mkdir(parents=True, exist_ok=True)
 
 
+_USERNS_HINT = ("unprivileged user namespaces are not allowed here: enable them "
+                "(sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0; "
+                "on Ubuntu 24.04 an AppArmor profile for bwrap), or run the engine as root")
+
+
 @functools.cache
 def bwrap_problem() -> str | None:
-    """Why bubblewrap cannot isolate the network here, or None when it can."""
-    exe = shutil.which("bwrap")
-    if exe is None:
-        return "bubblewrap (bwrap) is not installed"
-    probe = subprocess.run(
-        [exe, "--unshare-net", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "true"],
-        capture_output=True, text=True, check=False,
-    )
-    if probe.returncode != 0:
-        return f"bwrap cannot create a sandbox: {probe.stderr.strip() or probe.returncode}"
+    """Why builds cannot be sandboxed here, or None; probes exactly as a build runs."""
+    tools = ["bwrap", "prlimit"] + (["setpriv"] if os.geteuid() == 0 else [])
+    if missing := [t for t in tools if shutil.which(t) is None]:
+        return f"{', '.join(missing)} not installed (bubblewrap, util-linux)"
+    if problem := seccomp.problem():
+        return problem
+    lines: list[str] = []
+    uid = bwrap.identity()[0]
+    with tempfile.TemporaryDirectory(prefix="release-probe-") as tmp:
+        ws = Workspace(Path(tmp))
+        ws.create()
+        try:
+            Sandbox().run(["id", "-u"], ws, env={"PATH": "/usr/bin:/bin"}, cwd=ws.src,
+                          timeout=60, log=lines.append, cancel=threading.Event())
+        except StageFailed:
+            detail = " ".join(lines).strip() or "no output"
+            if os.geteuid() != 0 and any(w in detail for w in (
+                    "namespace", "uid map", "Operation not permitted", "Permission denied")):
+                return f"bwrap cannot create a sandbox ({detail}); {_USERNS_HINT}"
+            return f"bwrap cannot create a sandbox: {detail}"
+    if lines != [str(uid)]:
+        return f"a sandboxed build should run as uid {uid}, but it printed {lines}"
     return None
 
 
@@ -77,104 +99,117 @@ class Sandbox:
     """How commands run: isolated (the default) or, by explicit request, not."""
 
     isolated: bool = True
-    #: Folders hidden behind an empty tmpfs: the checkout (its untracked files must not
-    #: leak into a build) and the run's output directory (only the stage's own
-    #: folder and its inputs are mounted back).
+    #: Folders a toolchain folder may not contain (it would show them to the build): the
+    #: checkout and the run's output directory. Nothing is mounted unless allowed anyway.
     hide: tuple[Path, ...] = ()
 
     def check(self) -> None:
         if self.isolated and (problem := bwrap_problem()):
             raise ReleaseError(
                 f"cannot isolate the build: {problem}",
-                "install bubblewrap (apt-get install bubblewrap); on Ubuntu 24.04 allow it "
-                "user namespaces with an AppArmor profile; or pass --no-sandbox, which is "
-                "recorded in the manifest",
+                "install bubblewrap and util-linux (apt-get install bubblewrap "
+                "util-linux libseccomp2); on Ubuntu 24.04 allow bwrap user namespaces "
+                "with an AppArmor profile; or pass --no-sandbox, which is recorded in "
+                "the manifest",
             )
-
-    def wrap(self, argv: Sequence[str], ws: Workspace, *, writable: Sequence[Path],
-             readable: Sequence[Path], cwd: Path, network: bool) -> list[str]:
-        if not self.isolated:
-            return list(argv)
-        # --cap-drop ALL: run as root, bwrap would otherwise keep every capability and a
-        # build could unmount what hides the home or remount the system read-write
-        bw = ["bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc",
-              "--unshare-uts", "--cap-drop", "ALL", "--ro-bind", "/", "/", "--dev", "/dev",
-              "--proc", "/proc"]
-        if not network:
-            bw.append("--unshare-net")
-        # fresh, empty temporary directories; /run holds the resolver configuration on
-        # systemd hosts, so it stays visible when the phase may use the network
-        temporary = ["/tmp", "/var/tmp"] + ([] if network else ["/run"])  # noqa: S108
-        hidden = {Path(p) for p in temporary} | {p for p in (Path.home(), *self.hide)
-                                                  if p != Path("/")}
-        bw += _mounts(hidden, _toolchain_dirs())
-        for path in readable:
-            bw += ["--ro-bind", str(path), str(path)]
-        for path in (ws.root, *writable):
-            bw += ["--bind", str(path), str(path)]
-        bw += ["--chdir", str(cwd), "--"]
-        return bw + list(argv)
 
     def run(self, argv: Sequence[str], ws: Workspace, *, env: Mapping[str, str], cwd: Path,
             writable: Sequence[Path] = (), readable: Sequence[Path] = (), network: bool = False,
             timeout: float, log: Callable[[str], None], cancel: threading.Event) -> None:
-        """Run ``argv``; stream its output through ``log``; raise StageFailed on failure."""
-        full = self.wrap(argv, ws, writable=writable, readable=readable, cwd=cwd,
-                         network=network)
+        """Run ``argv``; stream its output through ``log``; raise StageFailed on failure.
+
+        When this returns, every process the command started is gone.
+        """
+        token = secrets.token_hex(8)
+        if self.isolated:
+            owner = bwrap.identity() if os.geteuid() == 0 else None
+            if owner:  # the build's uid must own its workspace and output folders
+                _chown_trees([ws.root, *writable], *owner)
+                # bwrap enters the working folder as root with no capability left, before
+                # the drop to the build's uid: the engine's group may pass, nobody else
+                os.chown(ws.root, owner[0], os.getegid(), follow_symlinks=False)
+                ws.root.chmod(0o710)  # the owner, and the group to pass through
+            cmd = bwrap.command(argv, root=ws.root, home=ws.home, cwd=cwd, readable=readable,
+                                writable=writable, network=network, env=env, hide=self.hide,
+                                seccomp_fd=seccomp.pipe())
+            run_env = dict(env)
+        else:
+            owner = None
+            reaper.become_subreaper()
+            cmd = bwrap.Command(list(argv))
+            run_env = {**env, reaper.MARKER: token}
         try:
-            proc = subprocess.Popen(
-                full, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, umask=0o022, start_new_session=True,
-            )
-        except OSError as exc:
-            raise StageFailed(f"cannot start {argv[0]!r}: {exc.strerror}",
-                              "check the command name and that it is installed") from exc
-        timed_out = threading.Event()
-        timer = threading.Timer(timeout, _kill, (proc, timed_out))
-        watcher = threading.Thread(target=_watch_cancel, args=(proc, cancel), daemon=True)
-        timer.start()
-        watcher.start()
-        try:
-            assert proc.stdout is not None
-            for raw in proc.stdout:
-                log(raw.decode("utf-8", "replace").rstrip("\n"))
-            code = proc.wait()
+            try:
+                proc = subprocess.Popen(
+                    cmd.argv, cwd=cwd, env=run_env, stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, umask=0o022,
+                    start_new_session=True, pass_fds=cmd.fds,
+                )
+            except OSError as exc:
+                raise StageFailed(f"cannot start {argv[0]!r}: {exc.strerror}",
+                                  "check the command name and that it is installed") from exc
+            finally:
+                cmd.close()
+            with reaper.running(proc.pid, token):
+                code, timed_out = self._wait(proc, timeout, log, cancel, token)
         finally:
-            timer.cancel()
+            if owner:  # outputs go back to the engine's user
+                _chown_trees(writable, os.geteuid(), os.getegid())
         if cancel.is_set():
             raise StageFailed("cancelled")
-        if timed_out.is_set():
+        if timed_out:
             raise StageFailed(f"{argv[0]} timed out after {timeout:.0f}s",
                               "raise the stage's `timeout` or make the build faster")
         if code != 0:
             raise StageFailed(f"{argv[0]} exited with status {code}")
 
+    def _wait(self, proc: subprocess.Popen[bytes], timeout: float, log: Callable[[str], None],
+              cancel: threading.Event, token: str) -> tuple[int, bool]:
+        timed_out = threading.Event()
+        timer = threading.Timer(timeout, _kill, (proc, timed_out))
+        watcher = threading.Thread(target=_watch_cancel, args=(proc, cancel), daemon=True)
+        # the output is read on its own thread: a process the command left behind may
+        # hold the pipe open, and must not keep this stage waiting for it
+        reader = threading.Thread(target=_stream, args=(proc, log), daemon=True)
+        timer.start()
+        watcher.start()
+        reader.start()
+        try:
+            code = proc.wait()
+        finally:
+            timer.cancel()
+            if not self.isolated:
+                reaper.sweep(proc.pid, token)
+            reader.join()
+        return code, timed_out.is_set()
 
-def _toolchain_dirs() -> list[Path]:
-    dirs = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}
-    for entry in os.environ.get("PATH", "").split(os.pathsep):
-        if entry:
-            path = Path(entry).resolve()
-            # version managers' shims (pyenv, rbenv, nodenv) run the manager from its root
-            dirs.add(path.parent if path.name == "shims" else path)
-    return sorted(d for d in dirs if d.is_dir())
+
+def _stream(proc: subprocess.Popen[bytes], log: Callable[[str], None]) -> None:
+    assert proc.stdout is not None
+    with proc.stdout:
+        for raw in proc.stdout:
+            log(raw.decode("utf-8", "replace").rstrip("\n"))
 
 
-def _mounts(hidden: set[Path], toolchains: Sequence[Path]) -> list[str]:
-    """Hide ``hidden`` behind empty tmpfs mounts, but keep toolchains inside them readable.
+def _chown_trees(roots: Iterable[Path], uid: int, gid: int) -> None:
+    """Give folders the engine created for a stage (and what is in them) to ``uid``.
 
-    Exactly the toolchain folders are kept (the interpreter's prefix, each PATH entry,
-    resolved), read-only: never a parent, which could hold credentials (for example
-    ``~/.cargo/credentials.toml`` beside ``~/.cargo/bin``). Mounts go shallowest first,
-    so a hidden folder inside a kept one is hidden again.
+    Walks by file descriptor and never follows a symlink, so a link a build left cannot
+    send the change of owner outside the folder.
     """
-    inside = {p for p in toolchains
-              if p not in hidden and any(p.is_relative_to(h) for h in hidden)}
-    keep = {p for p in inside if not any(p != q and p.is_relative_to(q) for q in inside)}
-    args: list[str] = []
-    for path in sorted(hidden | keep, key=lambda p: (len(p.parts), str(p))):
-        args += ["--tmpfs", str(path)] if path in hidden else ["--ro-bind", str(path), str(path)]
-    return args
+    for root in roots:
+        try:
+            top = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            continue
+        try:
+            os.chown(top, uid, gid)
+            for _, dirs, files, dirfd in os.fwalk(".", dir_fd=top, follow_symlinks=False):
+                for name in (*dirs, *files):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.chown(name, uid, gid, dir_fd=dirfd, follow_symlinks=False)
+        finally:
+            os.close(top)
 
 
 def _kill(proc: subprocess.Popen[bytes], timed_out: threading.Event) -> None:

@@ -1,0 +1,116 @@
+"""Without the sandbox, every process a stage started is gone when its command returns.
+
+In the sandbox, bubblewrap's PID namespace does this: when the command exits, the
+namespace's init exits and the kernel kills everything left in it. With ``--no-sandbox``
+there is no namespace, so the engine makes itself a child subreaper (once, on the first
+such run: orphans of its descendants are re-parented to it rather than to init) and,
+when a stage's command has exited, kills and reaps:
+
+- every process still in the stage's session (the command is a session leader);
+- every orphan re-parented to the engine that left its session (``setsid``), unless it
+  is the command of a stage still running, or carries the environment marker of one
+  (a daemon that a running build started, like a compiler server).
+
+Not caught: a process that leaves through a service rather than by forking (``at``,
+``systemd-run``, a container daemon, ssh to localhost); one that clears its environment
+and copies the marker of another stage still running (it lives until that stage ends);
+and an engine that cannot become a subreaper (orphans then go to init, out of reach).
+The sandbox has none of these gaps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+#: The variable that marks a stage's processes: a random token per command.
+MARKER = "RELEASE_STAGE_RUN"
+_PR_SET_CHILD_SUBREAPER = 36
+
+_lock = threading.Lock()
+_running: dict[int, str] = {}  # pid of a stage's command -> its marker
+_subreaper = False
+
+
+def become_subreaper() -> bool:
+    """Make this process adopt its descendants' orphans (once); False if it cannot."""
+    global _subreaper
+    with _lock:
+        if not _subreaper:
+            libc = ctypes.CDLL(None, use_errno=True)
+            _subreaper = libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        return _subreaper
+
+
+@contextlib.contextmanager
+def running(pid: int, token: str) -> Iterator[None]:
+    """Record a stage's command while it runs, so other stages' sweeps spare it."""
+    with _lock:
+        _running[pid] = token
+    try:
+        yield
+    finally:
+        with _lock:
+            _running.pop(pid, None)
+
+
+def sweep(session: int, token: str, *, rounds: int = 400) -> int:
+    """Kill and reap what the stage whose command led ``session`` left; return how many."""
+    me, own_session = os.getpid(), os.getsid(0)
+    killed: set[int] = set()
+    for _ in range(rounds):
+        with _lock:
+            spared = set(_running)
+            others = set(_running.values()) - {token}
+        busy = False
+        for pid, ppid, sid, state in _processes():
+            orphan = ppid == me and sid != own_session and pid not in spared
+            if sid != session and not (orphan and _marker(pid) not in others):
+                continue
+            if state not in "ZX":
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
+                busy = True
+            if ppid == me and pid not in spared:
+                with contextlib.suppress(ChildProcessError):
+                    if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                        busy = True
+        if not busy:
+            break
+        time.sleep(0.002)
+    return len(killed)
+
+
+def _processes() -> Iterator[tuple[int, int, int, str]]:
+    """(pid, ppid, session, state) of every process this one can see."""
+    for entry in Path("/proc").iterdir():
+        name = entry.name
+        if not name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_bytes().decode("ascii", "replace")
+        except OSError:
+            continue
+        # the command name (field 2) is in parentheses and may hold anything
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 3:
+            yield int(name), int(fields[1]), int(fields[3]), fields[0]
+
+
+def _marker(pid: int) -> str | None:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    prefix = f"{MARKER}=".encode()
+    for entry in environ:
+        if entry.startswith(prefix):
+            return entry[len(prefix):].decode("ascii", "replace")
+    return None
