@@ -76,14 +76,23 @@ def _download(checkout: Path, spec: dict[str, Any], store: Path) -> None:
 
 
 def simulate(repo: Repo, text: str, event: str, tmp: Path, cli: Callable[..., CliResult],
-             only: set[str] | None = None) -> Path:
-    """Run the jobs of ``event`` (or ``only`` those); returns the artifact store."""
+             only: set[str] | None = None, approve: bool = True) -> Path:
+    """Run the jobs of ``event`` (or ``only`` those); returns the artifact store.
+
+    With ``approve=False`` no deployment is approved: a job with ``environment:`` waits
+    forever, and so does every job that needs it, as GitHub leaves them pending.
+    """
     store = tmp / "store"
     store.mkdir(parents=True)
     jobs = job_set(parse(text), event)
     outputs: dict[str, dict[str, str]] = {}  # job id -> its outputs, as GitHub keeps them
+    pending: set[str] = set()
     for jid in _order(jobs):
         if only is not None and jid not in only:
+            continue
+        if (not approve and "environment" in jobs[jid]) or pending & set(jobs[jid].get("needs",
+                                                                                     [])):
+            pending.add(jid)
             continue
         checkout = tmp / "jobs" / jid
         subprocess.run(["git", "clone", "-q", str(repo.path), str(checkout)], check=True)
@@ -237,6 +246,32 @@ def test_the_review_job_plans_the_push_on_the_artifacts_it_would_publish(
     # the plan names the image digest the approved job will push, and the permission
     assert re.search(r"push image ghcr\.io/owner/name \(`sha256:[0-9a-f]{64}`; "
                      r"needs packages: write\)", report)
+
+
+def test_nothing_is_signed_before_the_approval(
+        external: tuple[Repo, str], tmp_path: Path, cli: Callable[..., CliResult],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tag push that nobody approves builds and reviews, and never gets to keyless
+    signing: its Rekor entry would be permanent, public and under the release identity."""
+    repo, text = external
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "step-summary.md"))
+    store = simulate(repo, text, "push", tmp_path / "sim", cli, approve=False)
+    ran = sorted(p.name for p in (tmp_path / "sim" / "jobs").iterdir() if p.is_dir())
+    assert ran == ["checksums", "notes", "review-image", "review-sign", "tool"]
+    assert sorted(p.name for p in store.iterdir()) == [
+        "review-image", "review-sign", "stage-checksums", "stage-notes", "stage-tool"]
+    # what the maintainer reads before approving: the file and digest it would sign
+    sums = json.loads((store / "stage-checksums" / "manifests" / "checksums.json").read_text())
+    (digest,) = [a["sha256"] for a in sums["artifacts"] if a["name"] == "SHA256SUMS"]
+    report = (store / "review-sign" / "review-sign.md").read_text()
+    assert re.search(r"would sign SHA256SUMS at .*sha256:" + digest + r".*needs id-token: write",
+                     report), report
+    # and once approved, signing comes after that review, in the environment
+    jobs = job_set(parse(text), "push")
+    order = _order(jobs)
+    assert order.index("review-sign") < order.index("sign")
+    assert jobs["sign"]["environment"] == "release"
 
 
 def test_this_projects_committed_workflow_dry_runs_like_a_local_dry_run(
