@@ -102,12 +102,22 @@ def write_in_build_job(wf: Workflow) -> Iterator[Hit]:
                       f"write permissions ({what})")
 
 
+def _mints_oidc(perms: Any) -> bool:
+    """Whether a job's effective permissions let it request an OIDC token (the
+    repository's default token never has ``id-token: write``)."""
+    return perms == WRITE_ALL or (isinstance(perms, dict) and perms.get("id-token") == "write")
+
+
+def _id_token_path(wf: Workflow, job: str) -> YamlPath:
+    path = _permissions_path(wf, job)
+    return (*path, "id-token") if isinstance(wf.permissions(job), dict) else path
+
+
 def id_token_untrusted(wf: Workflow) -> Iterator[Hit]:
     pr_events = sorted(_PR_EVENTS & set(wf.triggers()))
     for job in wf.jobs():
         perms = wf.permissions(job)
-        if not (perms == WRITE_ALL or (isinstance(perms, dict)
-                                       and perms.get("id-token") == "write")):
+        if not _mints_oidc(perms):
             continue
         reasons = []
         for step in wf.steps(job):
@@ -118,11 +128,35 @@ def id_token_untrusted(wf: Workflow) -> Iterator[Hit]:
         if pr_events and any(s.action == "actions/checkout" for s in wf.steps(job)):
             reasons.append(f"the workflow runs on {', '.join(pr_events)} and checks out code")
         if reasons:
-            path = _permissions_path(wf, job)
-            if isinstance(perms, dict):
-                path = (*path, "id-token")
-            yield Hit(path, f"job {job!r} can mint an OIDC token while untrusted code runs: "
-                      + "; ".join(reasons))
+            yield Hit(_id_token_path(wf, job), f"job {job!r} can mint an OIDC token while "
+                      "untrusted code runs: " + "; ".join(reasons))
+
+
+def id_token_outside_environment(wf: Workflow) -> Iterator[Hit]:
+    """A job that can sign as the workflow must itself wait for an approval.
+
+    Only the job's own ``environment:`` is enough: waiting for another job's approval
+    through ``needs:`` does not hold when the job is re-run, or when an ``if:`` such as
+    ``always()`` lets it run after a rejection, and its token then names no environment.
+    """
+    jobs = wf.jobs()
+    gated = [j for j, data in jobs.items() if data.get("environment")]
+    for job, data in jobs.items():
+        # a reusable workflow call cannot take `environment:`; the called jobs can
+        if "uses" in data or data.get("environment") or not _mints_oidc(wf.permissions(job)):
+            continue
+        approved = sorted(_ancestors(jobs, job) & set(gated))
+        if approved:
+            why = (f"it waits for {', '.join(map(repr, approved))}, but a re-run of it is "
+                   "not approved again")
+        elif gated:
+            run = "runs" if len(gated) == 1 else "run"
+            why = (f"it does not wait for {', '.join(map(repr, gated))}, which {run} in an "
+                   "environment, so it can sign before the approval")
+        else:
+            why = "no job of the workflow waits for an approval"
+        yield Hit(_id_token_path(wf, job), f"job {job!r} can mint an OIDC token outside a "
+                  f"protected environment: {why}")
 
 
 def unpinned_uses(wf: Workflow) -> Iterator[Hit]:
@@ -222,6 +256,15 @@ RULES: tuple[tuple[Rule, Check], ...] = (
           "that can mint it can sign or publish as your release",
           "mint OIDC tokens only in a job that runs no build, no test, no unlocked install "
           "and no pull request code"), id_token_untrusted),
+    (Rule("id-token-outside-environment", Severity.HIGH,
+          "id-token: write in a job without a protected environment",
+          "the OIDC token gets a Sigstore certificate for the workflow's identity; a "
+          "signature made with it is a permanent, public transparency-log entry that "
+          "verifiers of your releases accept, so it must not exist before a maintainer "
+          "approved what is signed",
+          "give the job `environment:` (one with required reviewers) and make it need a "
+          "job that shows what it will sign; `release workflow generate` does both"),
+     id_token_outside_environment),
     (Rule("unpinned-uses", Severity.HIGH,
           "uses: not pinned to a full commit SHA",
           "tags and branches can be moved to other code at any time; only a commit SHA (or "
@@ -253,6 +296,19 @@ def _quote(lines: list[str], index: int) -> str:
         return "end of file"
     text = lines[index].strip()
     return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+def _ancestors(jobs: dict[str, dict[str, Any]], job: str) -> set[str]:
+    """Every job ``job`` waits for through ``needs:``, directly or not."""
+    seen: set[str] = set()
+    todo = [job]
+    while todo:
+        needs = jobs.get(todo.pop(), {}).get("needs", [])
+        for need in [needs] if isinstance(needs, str) else needs:
+            if isinstance(need, str) and need not in seen:
+                seen.add(need)
+                todo.append(need)
+    return seen
 
 
 def _permissions_path(wf: Workflow, job: str) -> YamlPath:

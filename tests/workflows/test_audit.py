@@ -46,6 +46,7 @@ def test_findings_point_at_the_offending_line() -> None:
         "- uses: actions/cache@55cc8345863c7cc4c66a329aec7e433d2d1c52a9  # v6.1.0"]
     assert by_rule["dangerous-trigger"] == ["workflow_run:"]
     assert by_rule["id-token-untrusted"] == ["id-token: write"]
+    assert by_rule["id-token-outside-environment"] == ["id-token: write"]
     assert by_rule["secret-outside-environment"] == ["DEPLOY_KEY: ${{ secrets.DEPLOY_KEY }}"]
     assert by_rule["release-workflow-drift"] == ["timeout-minutes: 90"]
 

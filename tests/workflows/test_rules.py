@@ -77,7 +77,8 @@ def test_write_all_and_default_permissions_in_a_build_job(repo: Repo) -> None:
     build = f"- uses: {CHECKOUT}\n  with:\n    persist-credentials: false\n- run: cargo test\n"
     assert _rules(repo, _job(build, "write-all").replace("permissions:\n      write-all",
                                                          "permissions: write-all")) == [
-        "id-token-untrusted", "write-in-build-job"]  # write-all includes id-token: write
+        # write-all includes id-token: write
+        "id-token-outside-environment", "id-token-untrusted", "write-in-build-job"]
     # no permissions anywhere: the repository default, which may write
     no_perms = _job(build).replace("    permissions:\n      contents: read\n", "").replace(
         "permissions: {}\n", "")
@@ -88,14 +89,73 @@ def test_write_all_and_default_permissions_in_a_build_job(repo: Repo) -> None:
 
 def test_id_token_with_pull_request_code_or_unlocked_tools(repo: Repo) -> None:
     checkout = f"- uses: {CHECKOUT}\n  with:\n    persist-credentials: false\n"
-    pr = _job(checkout + "- run: echo sign\n", "id-token: write").replace(
+    approved = "environment: release\n"
+    pr = _job(checkout + "- run: echo sign\n", "id-token: write", approved).replace(
         "on: push", "on: pull_request")
     assert _rules(repo, pr) == ["id-token-untrusted"]
-    curl = _job("- run: curl -sSf https://example.invalid/install.sh | sh\n", "id-token: write")
+    curl = _job("- run: curl -sSf https://example.invalid/install.sh | sh\n", "id-token: write",
+                approved)
     assert _rules(repo, curl) == ["id-token-untrusted"]
     locked = _job("- run: |\n    pip install --require-hashes -r requirements.txt\n"
-                  "    pip install --no-deps .\n    sigstore sign dist/*\n", "id-token: write")
+                  "    pip install --no-deps .\n    sigstore sign dist/*\n", "id-token: write",
+                  approved)
     assert _rules(repo, locked) == []
+
+
+SIGN = "- run: sigstore sign dist/SHA256SUMS\n"
+
+
+def _two_jobs(sign_extra: str = "", gate_extra: str = "environment: release\n",
+              gate_needs_sign: bool = False) -> str:
+    """A signing job and an approval-gated job, with their order and environments."""
+    sign = textwrap.indent(textwrap.dedent(sign_extra), "    ")
+    gate = textwrap.indent(textwrap.dedent(gate_extra), "    ")
+    return HEAD + "jobs:\n" + (
+        "  approve:\n    name: approve\n    runs-on: ubuntu-24.04\n    permissions: {}\n"
+        + gate + ("    needs: [sign]\n" if gate_needs_sign else "")
+        + "    steps:\n      - run: echo approved\n"
+        "  sign:\n    name: sign\n    runs-on: ubuntu-24.04\n"
+        "    permissions:\n      id-token: write\n" + sign
+        + "    steps:\n" + textwrap.indent(SIGN, "      "))
+
+
+def test_id_token_needs_its_own_protected_environment(repo: Repo) -> None:
+    def messages(text: str) -> list[str]:
+        path = repo.write(".github/workflows/w.yml", text)
+        return [f.message for f in audit([path], use_zizmor=False).findings
+                if f.rule == "id-token-outside-environment"]
+
+    # signing in the environment, after the approval job or on its own: nothing to say
+    assert messages(_two_jobs("needs: [approve]\nenvironment: release\n")) == []
+    assert messages(_two_jobs("environment:\n  name: signing\n", gate_extra="")) == []
+    # the generator's old order: signing first, the approval only for what comes after
+    assert messages(_two_jobs(gate_needs_sign=True)) == [
+        "job 'sign' can mint an OIDC token outside a protected environment: it does not "
+        "wait for 'approve', which runs in an environment, so it can sign before the approval"]
+    # after the approval but outside it: a re-run of the signing job is not approved again
+    assert messages(_two_jobs("needs: [approve]\n")) == [
+        "job 'sign' can mint an OIDC token outside a protected environment: it waits for "
+        "'approve', but a re-run of it is not approved again"]
+    # no approval anywhere
+    assert messages(_two_jobs(gate_extra="")) == [
+        "job 'sign' can mint an OIDC token outside a protected environment: no job of the "
+        "workflow waits for an approval"]
+    # write-all from the top of the workflow includes id-token: write
+    inherited = _two_jobs().replace("permissions: {}\n", "permissions: write-all\n", 1)
+    inherited = inherited.replace("    permissions:\n      id-token: write\n", "")
+    assert messages(inherited) == [
+        "job 'sign' can mint an OIDC token outside a protected environment: it does not "
+        "wait for 'approve', which runs in an environment, so it can sign before the approval"]
+    # a reusable workflow's call cannot take `environment:`: its own jobs are audited
+    call = HEAD + textwrap.dedent("""\
+        jobs:
+          call:
+            name: call
+            permissions:
+              id-token: write
+            uses: owner/repo/.github/workflows/x.yml@aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+        """)
+    assert messages(call) == []
 
 
 def test_release_run_of_a_building_stage_counts_as_a_build(repo: Repo) -> None:
