@@ -5,19 +5,30 @@ stage's grant raises :class:`ScopeRefused` before a byte leaves the machine. git
 own retry is off (it re-sends consumed upload streams and retries POSTs): idempotent
 calls are retried here with backoff on 5xx, rate limits and connection errors; callers
 of non-idempotent calls get a :class:`TransientError` and check state before retrying.
+
+The token goes only where the scope says: every request, whether its URL was built here
+from the operation's path, passed in (``url=``: an ``upload_url``), taken from a
+pagination ``Link`` or from a redirect, must be on the configured API host (uploads: the
+uploads host) and be the operation's own path in the scoped repository; anything else is
+a :class:`ScopeRefused` naming the host and path, before a byte is sent. githubkit's
+redirect following is off: we follow a redirect only when its target passes the same
+check. The one exception is the download of an asset's bytes, which GitHub redirects to a
+pre-signed URL on a storage host: that request is sent by a separate client that holds no
+credential (the caller checks the bytes against GitHub's digest).
 """
 
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from release import __version__
-from release.errors import ReleaseError, StageFailed
+from release.errors import ReleaseError, StageFailed, UsageError
 from release.github.operations import IMPLICIT, Operation, operation
 from release.permissions import Level, PermissionSet
 
@@ -28,6 +39,14 @@ if TYPE_CHECKING:
 #: The REST API version we are written against (sent on every request).
 API_VERSION = "2022-11-28"
 DEFAULT_API_URL = "https://api.github.com"
+#: The one operation sent to the uploads host rather than the API host.
+UPLOAD_OPERATION = "repos/upload-release-asset"
+#: The one operation whose redirect may leave the scope, without any credential.
+DOWNLOAD_OPERATION = "repos/get-release-asset"
+PER_PAGE = 100
+_MAX_REDIRECTS = 5
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_LOOPBACK = re.compile(r"^(?:127(?:\.\d{1,3}){3}|::1|localhost)$")
 
 
 class ScopeRefused(ReleaseError):
@@ -79,12 +98,63 @@ def api_url(environ: Mapping[str, str]) -> str:
     return (environ.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a scoped client may send its token: scheme, host, port and path prefix.
+
+    ``port`` None means any port of ``host`` (only for a loopback API's uploads host).
+    """
+
+    scheme: str
+    host: str
+    port: int | None
+    prefix: str
+
+    @classmethod
+    def parse(cls, url: str, what: str = "GITHUB_API_URL") -> Endpoint:
+        """An endpoint from a configured URL; anything but a plain http(s) URL is refused."""
+        parts = urlsplit(url.rstrip("/"))
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if parts.scheme not in _DEFAULT_PORTS or not parts.hostname or port == -1 \
+                or parts.username is not None or parts.query or parts.fragment:
+            raise UsageError(f"{what} {url!r} is not an http(s) URL of a GitHub API",
+                             "for example https://api.github.com or https://HOST/api/v3")
+        return cls(parts.scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[parts.scheme],
+                   parts.path.rstrip("/"))
+
+    def uploads(self) -> Endpoint:
+        """The uploads host of this API host, as GitHub lays them out.
+
+        github.com and GHE.com: ``api.HOST`` -> ``uploads.HOST``; GitHub Enterprise Server:
+        ``HOST/api/v3`` -> ``HOST/api/uploads``
+        (https://docs.github.com/en/enterprise-server@latest/rest/releases/assets#upload-a-release-asset).
+        A loopback API (a local test server or proxy) may serve uploads on another port of
+        the same loopback address; any other API URL gets its uploads on its own host.
+        """
+        if self.host.startswith("api.") and not self.prefix:
+            return Endpoint(self.scheme, "uploads." + self.host[4:], self.port, "")
+        if self.prefix.endswith("/api/v3"):
+            return Endpoint(self.scheme, self.host, self.port,
+                            self.prefix.removesuffix("/v3") + "/uploads")
+        if _LOOPBACK.match(self.host):
+            return Endpoint(self.scheme, self.host, None, self.prefix)
+        return self
+
+    def describe(self) -> str:
+        port = "" if self.port == _DEFAULT_PORTS.get(self.scheme) else \
+            ":*" if self.port is None else f":{self.port}"
+        return f"{self.scheme}://{self.host}{port}{self.prefix}"
+
+
 class ScopedGitHub:
     """A githubkit client that may only do what ``granted`` allows, on ``repository`` only."""
 
     def __init__(self, repository: str, granted: PermissionSet, *, token: str | None,
                  stage: str, base_url: str, extra: Mapping[str, Level] | None = None,
-                 retry: RetryPolicy | None = None,
+                 retry: RetryPolicy | None = None, uploads_url: str | None = None,
                  log: Callable[[str], None] = lambda _: None) -> None:
         self.owner, _, self.repo = repository.partition("/")
         self.repository = repository
@@ -92,10 +162,16 @@ class ScopedGitHub:
         self.extra = dict(extra or {})
         self.stage = stage
         self.base_url = base_url.rstrip("/")
+        #: Where the token may go: the API host, and the uploads host for uploads.
+        self.api = Endpoint.parse(self.base_url)
+        self.uploads = (Endpoint.parse(uploads_url, "the uploads URL") if uploads_url
+                        else self.api.uploads())
         self.retry = retry or RetryPolicy()
         self.log = log
         self._token = token
         self._gh: GitHub[Any] | None = None
+        #: A client with no credential, for GitHub's redirects of asset downloads.
+        self._plain: httpx.Client | None = None
         #: Headers of the last response (``X-OAuth-Scopes`` is read from here).
         self.last_headers: Mapping[str, str] = {}
 
@@ -129,15 +205,64 @@ class ScopedGitHub:
             auth, base_url=self.base_url + "/", user_agent=f"release-pipeline/{__version__}",
             # githubkit's default is no timeout at all
             timeout=httpx.Timeout(connect=15.0, read=120.0, write=120.0, pool=60.0),
-            http_cache=False, auto_retry=False, follow_redirects=True,
+            # a redirect is followed only after the scope check (see _send)
+            http_cache=False, auto_retry=False, follow_redirects=False,
         )
         self._gh.__enter__()  # type: ignore[no-untyped-call]
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._plain is not None:
+            self._plain.close()
+            self._plain = None
         if self._gh is not None:
             self._gh.__exit__()
             self._gh = None
+
+    # -- scope check on URLs: no I/O ---------------------------------------------------
+    def authorize(self, op: Operation, url: str) -> httpx.URL:
+        """``url`` as it will be sent, if ``op`` may go there with the token; else refused.
+
+        The URL must be on the API host (uploads host for an upload), with the same
+        scheme and port, no credentials, and its path must be the endpoint's prefix plus
+        ``op``'s own path with this client's owner and repository (case-insensitive, as
+        GitHub's names are). Dot segments are refused outright: httpx would resolve them,
+        so ``/repos/me/mine/releases/tags/../../../../other/repo/...`` would leave the scope.
+        """
+        import httpx
+
+        endpoint = self.uploads if op.id == UPLOAD_OPERATION else self.api
+        raw = urlsplit(url)
+        if any(unquote(seg) in (".", "..") for seg in raw.path.split("/")):
+            raise self._out_of_scope(op, url, "the path has a '.' or '..' segment")
+        try:
+            target = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise self._out_of_scope(op, url, f"not a valid URL ({exc})") from None
+        port = target.port or _DEFAULT_PORTS.get(target.scheme)
+        if target.scheme != endpoint.scheme or target.host.lower() != endpoint.host or (
+                endpoint.port is not None and port != endpoint.port):
+            raise self._out_of_scope(op, url, f"another host than {endpoint.describe()}")
+        if target.userinfo or target.fragment:
+            raise self._out_of_scope(op, url, "the URL carries credentials or a fragment")
+        path = target.raw_path.decode("ascii").split("?", 1)[0]
+        if not path.startswith(endpoint.prefix + "/"):
+            raise self._out_of_scope(op, url, f"not under {endpoint.prefix or '/'}")
+        match = _template(op.path).match(path[len(endpoint.prefix):])
+        if match is None:
+            raise self._out_of_scope(op, url, f"not the path of {op.id} ({op.path})")
+        named = match.groupdict()
+        for key, want in (("owner", self.owner), ("repo", self.repo)):
+            if key in named and unquote(named[key]).lower() != want.lower():
+                raise self._out_of_scope(op, url, f"another repository than {self.repository}")
+        return target
+
+    def _out_of_scope(self, op: Operation, url: str, reason: str) -> ScopeRefused:
+        where = _where(url)
+        return ScopeRefused(
+            f"stage {self.stage!r} may not send {op.id} ({op.method}) to {where}: {reason}",
+            f"this client sends requests only to {self.api.describe()} (uploads: "
+            f"{self.uploads.describe()}), under /repos/{self.repository}/; nothing was sent")
 
     def url(self, op: Operation, params: Mapping[str, str | int] | None = None) -> str:
         values = {"owner": self.owner, "repo": self.repo, **(params or {})}
@@ -163,18 +288,53 @@ class ScopedGitHub:
 
     def paged(self, op_id: str, params: Mapping[str, str | int] | None = None
               ) -> Iterator[Any]:
-        """Every item of a list operation, 100 per page."""
-        page = 1
+        """Every item of a list operation, 100 per page.
+
+        A ``Link: <...>; rel="next"`` is followed when it passes the scope check. GitHub
+        writes it as ``/repositories/{id}/...`` (not our path): then we ask for the next
+        page on our own URL. A next link anywhere else is refused, never fetched.
+        """
+        op = self.check(op_id)
+        page, link = 1, None
         while True:
-            items = self.call(op_id, params, query={"per_page": 100, "page": page})
+            items = self.call(op_id, params, url=link,
+                              query=None if link else {"per_page": PER_PAGE, "page": page})
             yield from items
-            if len(items) < 100:
+            header = self.last_headers.get("Link")
+            following = _next_link(header) if header else None
+            if header is None and link is None:
+                if len(items) < PER_PAGE:
+                    return
+                page += 1
+                continue
+            if following is None:
                 return
-            page += 1
+            page = _page_number(following) or page + 1
+            link = following
+            try:
+                self.authorize(op, following)
+            except ScopeRefused:
+                if not self._is_repository_id_form(op, following):
+                    raise
+                link = None  # the same page, asked for on the scoped URL
+
+    def _is_repository_id_form(self, op: Operation, url: str) -> bool:
+        """Whether ``url`` is GitHub's ``/repositories/{id}/...`` spelling of ``op``'s path."""
+        parts = urlsplit(url)
+        rest = op.path.removeprefix("/repos/{owner}/{repo}")
+        if rest == op.path or parts.scheme != self.api.scheme or \
+                (parts.hostname or "").lower() != self.api.host:
+            return False
+        pattern = re.escape(self.api.prefix) + r"/repositories/\d+" + _template(rest).pattern[1:]
+        return re.match(pattern, parts.path) is not None
 
     def stream(self, op_id: str, params: Mapping[str, str | int], *,
                headers: Mapping[str, str]) -> httpx.Response:
-        """A streamed GET (redirects followed); the caller closes the response."""
+        """A streamed GET; the caller closes the response.
+
+        A redirect within the scope is followed with the token; a redirect of an asset
+        download to GitHub's storage host is followed with no credential at all.
+        """
         op = self.check(op_id)
         resp = self._send(op, self.url(op, params), headers=headers, stream=True)
         assert resp is not None
@@ -190,17 +350,39 @@ class ScopedGitHub:
             raise RuntimeError("use ScopedGitHub as a context manager")
         hdrs = {"X-GitHub-Api-Version": API_VERSION, "Accept": "application/vnd.github+json",
                 **(headers or {})}
-        attempt = 0
+        attempt = redirects = 0
         while True:
             attempt += 1
+            url = self.authorize(op, target)
             try:
                 # githubkit's annotation says bytes, but it hands content to httpx, which
                 # streams a file object in chunks: memory stays flat for any size
                 stream_body: Any = content
-                resp = self._gh.request(op.method, target, params=query, json=body,
+                resp = self._gh.request(op.method, url, params=query, json=body,
                                         content=stream_body, headers=hdrs, stream=stream)
                 self.last_headers = resp.headers
-                return resp.raw_response
+                raw = resp.raw_response
+                if not raw.has_redirect_location:
+                    return raw
+                raw.close()
+                redirects += 1
+                following = str(raw.url.join(raw.headers["Location"]))
+                if redirects > _MAX_REDIRECTS:
+                    raise GitHubRefused(f"GitHub redirected {op.method} {_path(target)} more "
+                                        f"than {_MAX_REDIRECTS} times", None, raw.status_code)
+                try:
+                    self.authorize(op, following)
+                except ScopeRefused as refused:
+                    if stream and op.id == DOWNLOAD_OPERATION:
+                        return self._fetch_without_credentials(op, following, hdrs)
+                    raise ScopeRefused(f"GitHub redirected {op.method} {_path(target)}: "
+                                       f"{refused.message}", refused.hint) from None
+                if op.method != "GET" or content is not None:
+                    raise GitHubRefused(f"GitHub redirected {op.method} {_path(target)} to "
+                                        f"{_where(following)}; only reads are re-sent", None,
+                                        raw.status_code)
+                target, query, attempt = following, None, 0
+                continue
             except RateLimitExceeded as exc:
                 self.last_headers = exc.response.headers
                 wait = exc.retry_after.total_seconds()
@@ -233,6 +415,68 @@ class ScopedGitHub:
             self.log(f"{failure.message}; retrying in {wait:.1f}s "
                      f"(attempt {attempt + 1} of {self.retry.attempts})")
             time.sleep(wait)
+
+    def _fetch_without_credentials(self, op: Operation, url: str,
+                                   headers: Mapping[str, str]) -> httpx.Response:
+        """GET a pre-signed storage URL GitHub redirected an asset download to: no token."""
+        import httpx
+
+        if self._plain is None:
+            self._plain = httpx.Client(
+                timeout=httpx.Timeout(connect=15.0, read=120.0, write=120.0, pool=60.0),
+                follow_redirects=True, headers={"User-Agent": f"release-pipeline/{__version__}"})
+        try:
+            resp = self._plain.send(self._plain.build_request(
+                "GET", url, headers={"Accept": headers.get("Accept", "*/*")}), stream=True)
+        except httpx.HTTPError as exc:
+            raise TransientError(f"GET {_where(url)} failed: {type(exc).__name__}: {exc}",
+                                 retry_after=self.retry.delay(1), maybe_applied=False) from None
+        if resp.is_error:
+            resp.close()
+            raise GitHubRefused(f"the download {op.id} was redirected to {_where(url)}, which "
+                                f"answered {resp.status_code}", None, resp.status_code)
+        return resp
+
+
+def _template(path: str) -> re.Pattern[str]:
+    """A regex for an operation's path template: ``{tag}`` may span segments."""
+    out = []
+    for segment in path.split("/"):
+        name = segment[1:-1] if segment.startswith("{") and segment.endswith("}") else None
+        if name is None:
+            out.append(re.escape(segment))
+        elif name == "tag":
+            out.append(r"(?P<tag>[^/?#]+(?:/[^/?#]+)*)")
+        else:
+            out.append(rf"(?P<{name}>[^/?#]+)")
+    return re.compile("^" + "/".join(out) + "$")
+
+
+def _next_link(header: str) -> str | None:
+    """The ``rel="next"`` URL of a ``Link`` header (RFC 8288), if any."""
+    for part in header.split(","):
+        url, _, params = part.partition(";")
+        rels = [p.split("=", 1)[1].strip().strip('"').split() for p in params.split(";")
+                if p.strip().lower().startswith("rel=")]
+        if any("next" in r for r in rels):
+            return url.strip().removeprefix("<").removesuffix(">")
+    return None
+
+
+def _page_number(url: str) -> int | None:
+    values = parse_qs(urlsplit(url).query).get("page")
+    return int(values[0]) if values and values[0].isdigit() else None
+
+
+def _where(url: str) -> str:
+    """Host, port and path of a URL, for messages (no query, no credentials)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}{parts.path or '/'}"
 
 
 def _path(url: str) -> str:

@@ -1,7 +1,9 @@
 """``release verify DIR``: check a downloaded release before trusting it.
 
-Exit codes: 0 every check passed, 1 a check failed, 2 bad usage (no such
-directory, no checksums file, missing identity, unreadable key or trust root).
+Exit codes: 0 every check passed and every file in the folder is covered by one,
+1 a check failed or a file is uncovered, 2 bad usage (no such directory, no checksums
+file, missing identity, unreadable key or trust root, a key or trust root from inside
+the folder).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,7 +46,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="public key of a key-signed release (ECDSA P-256)")
     parser.add_argument("--require-provenance", action="store_true",
                         help="fail when the release carries no provenance statement")
+    parser.add_argument("--ignore", action="append", default=[], metavar="GLOB",
+                        help="leave out files whose path relative to DIR matches GLOB "
+                        "(fnmatch; repeatable): they are neither read nor verified. Any other "
+                        "file that no verified checksum or signature covers fails")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+#: What git refuses in a ref name (git-check-ref-format): a tag with these cannot exist,
+#: and ``..`` or ``.`` would turn the tag's API path into another one.
+_BAD_TAG = re.compile(r"(^|/)\.|\.\.|[\x00-\x20\x7f~^:?*\[\\]|//|/$|^/|\.lock(/|$)|@\{|^@$")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,7 +84,14 @@ def _verify_github(args: argparse.Namespace) -> int:
                                  ("--tag", args.tag, tag)):
         if given and given != derived:
             raise UsageError(f"{name} {given} contradicts --github {args.github}")
+    if _BAD_TAG.search(tag):
+        raise UsageError(f"--github {args.github!r}: {tag!r} is not a valid tag name",
+                         "git tag names have no '..', no component starting with '.', no "
+                         "spaces or control characters (git check-ref-format)")
     args.repository, args.tag = repository, tag
+    if args.directory is not None and args.directory.is_symlink():
+        raise UsageError(f"{args.directory} is a symlink", "download into a new or empty "
+                         "directory, named by its own path: links are not followed")
     if args.directory is not None and args.directory.exists() and (
             not args.directory.is_dir() or any(args.directory.iterdir())):
         raise UsageError(f"{args.directory} is not an empty directory",
@@ -117,7 +136,7 @@ def _verify(args: argparse.Namespace, first: list[Check]) -> int:
                 if args.repository else None)
     commit = identity.commit if identity else parse_commit(args.commit)
     opts = VerifyOptions(args.directory, identity, Trust(args.trusted_root, args.staging),
-                         args.key, commit, args.require_provenance)
+                         args.key, commit, args.require_provenance, tuple(args.ignore))
     report = verify_release(opts)
     report.checks[:0] = first
     if args.json:

@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 
 SIG_SUFFIX = ".sig"
+#: Suffixes of public key files a release may carry beside its key signatures.
+KEY_SUFFIXES = (".pub", ".pem")
+#: A PEM public key or certificate is a few hundred bytes to a few KiB.
+KEY_LIMIT = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -35,24 +39,34 @@ class PublicKey:
     @classmethod
     def load(cls, path: Path) -> PublicKey:
         """Read a PEM public key (or a certificate); anything else is a usage error."""
+        try:
+            with path.open("rb") as f:
+                data = f.read(KEY_LIMIT + 1)
+        except OSError as exc:
+            raise UsageError(f"cannot read --key {path}: {exc.strerror or exc}") from exc
+        if len(data) > KEY_LIMIT:
+            raise UsageError(f"--key {path} is larger than {KEY_LIMIT} bytes: not a public key")
+        try:
+            return cls.from_pem(data)
+        except ValueError as exc:
+            raise UsageError(f"--key {path} {exc}", "export it with `openssl ec -in key.pem "
+                             "-pubout`; key-signed releases use ECDSA P-256") from exc
+
+    @classmethod
+    def from_pem(cls, data: bytes) -> PublicKey:
+        """A P-256 key from PEM (a public key or a certificate); ValueError says what it is not."""
         from cryptography import x509
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import ec
 
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise UsageError(f"cannot read --key {path}: {exc.strerror or exc}") from exc
-        try:
             key: object = (x509.load_pem_x509_certificate(data).public_key()
                            if b"-----BEGIN CERTIFICATE-----" in data
                            else serialization.load_pem_public_key(data))
         except ValueError as exc:
-            raise UsageError(f"--key {path} is not a PEM public key: {exc}",
-                             "export it with `openssl ec -in key.pem -pubout`") from exc
+            raise ValueError(f"is not a PEM public key: {exc}") from exc
         if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-            raise UsageError(f"--key {path} is not an ECDSA P-256 public key",
-                             "key-signed releases use ECDSA P-256 (prime256v1)")
+            raise ValueError("is not an ECDSA P-256 public key")
         der = key.public_bytes(serialization.Encoding.DER,
                                serialization.PublicFormat.SubjectPublicKeyInfo)
         return cls(key, "sha256:" + hashlib.sha256(der).hexdigest())

@@ -12,6 +12,8 @@ class Outcome(enum.Enum):
     FAIL = "fail"
     #: Not applicable or not checkable here (e.g. no expected commit); never a failure.
     SKIP = "skip"
+    #: A file in the folder that no verified checksum or signature vouches for: a failure.
+    UNCOVERED = "uncovered"
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class Check:
 
     @property
     def ok(self) -> bool:
-        return self.outcome is not Outcome.FAIL
+        return self.outcome not in (Outcome.FAIL, Outcome.UNCOVERED)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"check": self.check, "subject": self.subject,
@@ -43,11 +45,26 @@ class Check:
         return data
 
     def render(self) -> str:
-        head = f"{self.outcome.name:<4}  {self.check:<10}  {self.subject}: {self.message}"
+        """One line (two more for expected/found); names are escaped, so a file name
+        holding a newline cannot print a line of its own."""
+        subject, message = printable(self.subject), printable(self.message)
+        if self.outcome is Outcome.UNCOVERED:
+            return f"UNCOVERED {subject}: {message}"
+        head = f"{self.outcome.name:<4}  {self.check:<10}  {subject}: {message}"
         if self.outcome is Outcome.FAIL and (self.expected or self.found):
-            head += f"\n{'':18}expected: {self.expected or '-'}\n{'':18}found:    " \
-                    f"{self.found or '-'}"
+            head += f"\n{'':18}expected: {printable(self.expected or '-')}\n{'':18}found:    " \
+                    f"{printable(self.found or '-')}"
         return head
+
+
+def printable(text: str) -> str:
+    """``text`` with every unprintable character escaped (a newline as ``\\n``, ESC as
+    ``\\x1b``, a bidi override as ``\\u202e``, an undecodable byte of a file name as
+    ``\\udcff``), so a name cannot start a line of its own or hide what follows."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
 
 
 @dataclass
@@ -67,23 +84,35 @@ class Report:
     def skipped(self, check: str, subject: str, message: str) -> None:
         self.checks.append(Check(check, subject, Outcome.SKIP, message))
 
+    def uncovered(self, subject: str, message: str) -> None:
+        self.checks.append(Check("uncovered", subject, Outcome.UNCOVERED, message))
+
     @property
     def ok(self) -> bool:
         return bool(self.checks) and all(c.ok for c in self.checks)
 
     def failures(self) -> list[Check]:
-        return [c for c in self.checks if not c.ok]
+        """Failed checks (uncovered files are counted apart: :meth:`count`)."""
+        return [c for c in self.checks if c.outcome is Outcome.FAIL]
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(c.outcome is outcome for c in self.checks)
 
     def to_json(self) -> dict[str, Any]:
         return {"directory": self.directory, "ok": self.ok,
-                "passed": sum(c.outcome is Outcome.PASS for c in self.checks),
-                "failed": len(self.failures()),
+                "passed": self.count(Outcome.PASS), "failed": self.count(Outcome.FAIL),
+                "uncovered": self.count(Outcome.UNCOVERED),
                 "checks": [c.to_json() for c in self.checks]}
 
     def render(self) -> str:
         lines = [c.render() for c in self.checks]
-        failed = len(self.failures())
-        passed = sum(c.outcome is Outcome.PASS for c in self.checks)
+        uncovered = self.count(Outcome.UNCOVERED)
         verdict = "verified" if self.ok else "NOT verified"
-        lines.append(f"{self.directory}: {verdict} ({passed} passed, {failed} failed)")
+        lines.append(f"{printable(self.directory)}: {verdict} ({self.count(Outcome.PASS)} "
+                     f"passed, {self.count(Outcome.FAIL)} failed, {uncovered} uncovered)")
+        if uncovered:
+            lines.append(f"hint: {uncovered} file(s) in the folder are covered by no verified "
+                         "checksum or signature: do not use them. If they are not part of the "
+                         "release, name them with --ignore GLOB (repeatable; matched against "
+                         "the path relative to the folder)")
         return "\n".join(lines)

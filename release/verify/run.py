@@ -1,8 +1,11 @@
 """Verify a release directory: checksums, signatures and their coverage, provenance.
 
 The checks run in that order and each adds lines to a :class:`Report`; nothing
-stops at the first failure, so one run shows everything that is wrong. Only bad
-usage (no directory, no checksums file, an unreadable key or trust root) raises.
+stops at the first failure, so one run shows everything that is wrong. Last, every
+file in the folder that no verified checksum or signature covers gets an
+``UNCOVERED`` line (:mod:`release.verify.coverage`), which fails the verification.
+Only bad usage (no directory, no checksums file, an unreadable key or trust root, a
+key or trust root from inside the folder) raises.
 """
 
 from __future__ import annotations
@@ -11,9 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from release.engine.digest import file_digest
 from release.errors import UsageError
 from release.verify import checksums, statements
+from release.verify.coverage import PROVENANCE_SUFFIX, Evidence, report_uncovered
+from release.verify.folder import (
+    METADATA_LIMIT,
+    SMALL_LIMIT,
+    FolderError,
+    ReleaseFolder,
+    inside,
+)
 from release.verify.identity import ExpectedIdentity
 from release.verify.keys import SIG_SUFFIX, PublicKey, pae
 from release.verify.report import Report
@@ -22,7 +32,7 @@ from release.verify.sigstore_bundles import BUNDLE_SUFFIXES, Trust, Verdict
 if TYPE_CHECKING:
     from sigstore.verify import Verifier
 
-PROVENANCE_SUFFIX = ".intoto.jsonl"
+__all__ = ["PROVENANCE_SUFFIX", "VerifyOptions", "verify_release"]
 
 
 @dataclass(frozen=True)
@@ -35,19 +45,37 @@ class VerifyOptions:
     key: Path | None = None
     commit: str | None = None
     require_provenance: bool = False
+    #: Globs (``fnmatch``, on the path relative to ``directory``) of files to leave out.
+    ignore: tuple[str, ...] = ()
 
 
 @dataclass
 class _Run:
     opts: VerifyOptions
     report: Report
+    folder: ReleaseFolder
     names: list[str]
     key: PublicKey | None
     _verifier: Verifier | None = None
     signed: dict[str, bool] = field(default_factory=dict)
+    #: Signature, bundle and statement files that served in a verification that succeeded.
+    proofs: set[str] = field(default_factory=set)
+    key_used: bool = False
 
-    def path(self, name: str) -> Path:
-        return self.opts.directory / name
+    def read(self, name: str, limit: int, what: str, check: str) -> bytes | None:
+        """A metadata file, bounded; an unreadable or too large one is a failed check."""
+        try:
+            return self.folder.read(name, limit, what)
+        except FolderError as exc:
+            self.report.failed(check, name, str(exc))
+            return None
+
+    def digest(self, name: str) -> str | None:
+        try:
+            return self.folder.digest(name)
+        except FolderError as exc:
+            self.report.failed("signature", name, str(exc))
+            return None
 
     def verifier(self) -> Verifier:
         if self._verifier is None:
@@ -64,23 +92,31 @@ class _Run:
 def verify_release(opts: VerifyOptions) -> Report:
     """Run every check on ``opts.directory`` and return the report (``report.ok``)."""
     directory = opts.directory
-    if not directory.is_dir():
-        raise UsageError(f"{directory} is not a directory",
-                         "download the release assets into a directory and pass its path")
-    names = sorted(p.name for p in directory.iterdir() if p.is_file() and not p.is_symlink())
-    sums = [n for n in names if checksums.is_checksums_file(n)]
+    folder = ReleaseFolder.scan(directory, opts.ignore)
+    for flag, given in (("--key", opts.key), ("--trusted-root", opts.trust.trusted_root)):
+        if given is not None and inside(given, directory):
+            # whoever could plant or change the release's files could change this one too
+            raise UsageError(f"{flag} {given} is inside the folder being verified",
+                             "a key or trust root that comes with the release proves nothing; "
+                             "pass one you obtained separately")
+    names = folder.files()
+    # checksums files name files relative to the folder: only its top level holds them
+    sums = [n for n in names if "/" not in n and checksums.is_checksums_file(n)]
     if not sums:
         raise UsageError(f"no checksums file in {directory}",
                          "expected SHA256SUMS or SHA512SUMS (GNU format) beside the artifacts")
-    run = _Run(opts, Report(str(directory)), names,
+    run = _Run(opts, Report(str(directory)), folder, names,
                PublicKey.load(opts.key) if opts.key else None)
-    entries = [e for s in sums for e in checksums.parse(directory / s, run.report)]
-    artifacts = checksums.check_entries(directory, entries, run.report)
-    listed = {e.name for e in entries}
-    for name in names:
-        if name not in listed and not _is_metadata(name):
-            # shown, not failed: releases may carry extras, but nothing vouches for them
-            run.report.skipped("unlisted", name, "in no checksums file: not verified")
+    for name, glob in sorted(folder.ignored.items()):
+        run.report.skipped("ignored", name, f"matches --ignore {glob}: not read, not verified")
+    entries: list[checksums.Entry] = []
+    clean: set[str] = set()
+    for name in sums:
+        before = len(run.report.failures())
+        entries += checksums.parse(folder, name, run.report)
+        if len(run.report.failures()) == before:
+            clean.add(name)
+    artifacts = checksums.check_entries(folder, entries, run.report)
     provenance = [n for n in names if n.endswith(PROVENANCE_SUFFIX)]
     prov_bundles = {p: b for p in provenance if (b := _provenance_bundle(names, p))}
     _signatures(run, artifacts, set(prov_bundles.values()))
@@ -100,13 +136,27 @@ def verify_release(opts: VerifyOptions) -> Report:
         else:
             run.report.skipped("provenance", directory.name,
                                "no SLSA provenance: build provenance not checked")
+    listed_in: dict[str, set[str]] = {}
+    for entry in entries:
+        listed_in.setdefault(entry.name, set()).add(entry.file)
+    report_uncovered(run.report, folder, Evidence(
+        artifacts, listed_in, run.signed, run.proofs, run.key, run.key_used, frozenset(clean),
+        _attested(run, found, artifacts)))
     return run.report
 
 
-def _is_metadata(name: str) -> bool:
-    """Files that vouch for others rather than being release content themselves."""
-    return (checksums.is_checksums_file(name) or name.endswith(BUNDLE_SUFFIXES)
-            or name.endswith((SIG_SUFFIX, PROVENANCE_SUFFIX, ".pub")))
+def _attested(run: _Run, found: list[statements.Statement], artifacts: dict[str, str]
+              ) -> dict[str, str]:
+    """Files a verified statement names, by their path, with their exact sha256."""
+    files = set(run.names)
+    attested: dict[str, str] = {}
+    for st in found:
+        for name, digest in st.subjects:
+            if name in files and name not in attested:
+                actual = artifacts.get(name) or run.digest(name)
+                if actual == digest:
+                    attested[name] = st.file
+    return attested
 
 
 def _provenance_bundle(names: list[str], statement: str) -> str | None:
@@ -134,27 +184,48 @@ def _signatures(run: _Run, artifacts: dict[str, str], skip: set[str]) -> None:
                                "pass --key PUB.pem")
             continue
         if target not in run.names:
+            problem = run.folder.problem(target)
             if target.endswith(".intoto"):
                 run.report.failed("provenance", name, "a provenance bundle without its "
                                   "statement file", expected=f"{target}.jsonl",
                                   found="no such file")
-            else:
+            elif problem == "no such file":
                 run.report.failed("signature", name, "signs a file that is not in the "
                                   "directory", expected=target, found="no such file")
+            else:
+                run.report.failed("signature", name, f"signs {target}, which is {problem}",
+                                  expected="a regular file", found=str(problem))
             continue
-        digest = artifacts.get(target) or file_digest(run.path(target))
+        digest = artifacts.get(target) or run.digest(target)
+        if digest is None:
+            run.signed[target] = False
+            continue
         if bundle_suffix is None:
             assert run.key is not None
-            ok = run.key.verify_digest(run.path(name).read_bytes(), digest)
-            _key_line(run, name, target, ok)
-            run.signed[target] = run.signed.get(target, True) and ok
+            signature = run.read(name, SMALL_LIMIT, "a signature", "signature")
+            ok = signature is not None and run.key.verify_digest(signature, digest)
+            if signature is not None:
+                _key_line(run, name, target, ok)
+            _signed(run, name, target, ok)
             continue
         from release.verify.sigstore_bundles import verify_blob
 
+        bundle = run.read(name, METADATA_LIMIT, "a Sigstore bundle", "signature")
+        if bundle is None:
+            _signed(run, name, target, False)
+            continue
         identity = run.identity()
-        verdict = verify_blob(run.verifier(), digest, run.path(name).read_bytes(), identity)
+        verdict = verify_blob(run.verifier(), digest, bundle, identity)
         ok = _verdict_lines(run, name, f"over {target}", verdict)
-        run.signed[target] = run.signed.get(target, True) and ok
+        _signed(run, name, target, ok)
+
+
+def _signed(run: _Run, signature: str, target: str, ok: bool) -> None:
+    """Record one signature's verdict: ``target`` counts as signed only if all of its are."""
+    run.signed[target] = run.signed.get(target, True) and ok
+    if ok:
+        run.proofs.add(signature)
+        run.key_used = run.key_used or signature.endswith(SIG_SUFFIX)
 
 
 def _key_line(run: _Run, name: str, target: str, ok: bool) -> None:
@@ -212,8 +283,10 @@ def _coverage(run: _Run, entries: list[checksums.Entry], sums: list[str]) -> Non
 
 def _provenance(run: _Run, name: str, bundle: str | None) -> list[statements.Statement]:
     """Verify one ``.intoto.jsonl`` and return the statements whose signature is good."""
-    text = run.path(name).read_text(encoding="utf-8", errors="replace")
-    entries = statements.read_jsonl(text, name)
+    data = run.read(name, METADATA_LIMIT, "an in-toto statement file", "provenance")
+    if data is None:
+        return []
+    entries = statements.read_jsonl(data.decode("utf-8", errors="replace"), name)
     if isinstance(entries, str):
         run.report.failed("provenance", name, "unreadable statement file", found=entries)
         return []
@@ -221,9 +294,13 @@ def _provenance(run: _Run, name: str, bundle: str | None) -> list[statements.Sta
     if bundle is not None:
         from release.verify.sigstore_bundles import verify_dsse
 
-        verdict = verify_dsse(run.verifier(), run.path(bundle).read_bytes(), run.identity())
-        if _verdict_lines(run, bundle, f"over the statement in {name}", verdict):
+        bundle_bytes = run.read(bundle, METADATA_LIMIT, "a Sigstore bundle", "signature")
+        verdict = (verify_dsse(run.verifier(), bundle_bytes, run.identity())
+                   if bundle_bytes is not None else None)
+        if verdict is not None and _verdict_lines(run, bundle, f"over the statement in {name}",
+                                                  verdict):
             assert verdict.payload is not None
+            run.proofs.add(bundle)
             if not any(statements.same_statement(e, verdict.payload) for e in entries):
                 run.report.failed("provenance", name, f"differs from the statement signed in "
                                   f"{bundle}", expected="the signed statement",
@@ -233,6 +310,8 @@ def _provenance(run: _Run, name: str, bundle: str | None) -> list[statements.Sta
                 run.report.failed("provenance", name, f"holds {len(entries)} statements; "
                                   f"{bundle} signs one", expected="1 line",
                                   found=f"{len(entries)} lines")
+            else:
+                run.proofs.add(name)
             signed.append((name, verdict.payload_type, verdict.payload,
                            (verdict.identity or {}).get("commit")))
     elif run.key is not None:
@@ -248,6 +327,9 @@ def _provenance(run: _Run, name: str, bundle: str | None) -> list[statements.Sta
             _key_line(run, where, "the statement", ok)
             if ok:
                 signed.append((where, entry.payload_type, entry.payload, None))
+        if len(signed) == len(entries):  # every line of the file is signed by the key
+            run.proofs.add(name)
+            run.key_used = True
     else:
         run.report.failed("signature", name, "the provenance is not signed",
                           expected=f"{name.removesuffix('.jsonl')}.sigstore.json, or --key for "

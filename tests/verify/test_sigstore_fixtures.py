@@ -42,7 +42,8 @@ def test_production_bundle_verifies_with_its_true_identity(cli, wheel_release: P
     assert f"commit {COMMIT}" in passed
     assert "coverage    1 files: every listed file is covered" in passed
     assert not lines(result.out, "FAIL")
-    assert result.out.rstrip().endswith("verified (4 passed, 0 failed)")
+    assert result.out.rstrip().endswith("verified (4 passed, 0 failed, 0 uncovered)")
+    assert "UNCOVERED" not in result.out
 
 
 @pytest.mark.parametrize(("change", "what", "expected", "found"), [
@@ -101,7 +102,7 @@ def test_json_report(cli, wheel_release: Path):
     result = cli("verify", wheel_release, *identity_args(), "--json")
     assert result.code == 0
     report = json.loads(result.out)
-    assert report["ok"] is True and report["failed"] == 0
+    assert report["ok"] is True and report["failed"] == 0 and report["uncovered"] == 0
     assert {c["check"] for c in report["checks"]} >= {"checksum", "signature", "identity",
                                                       "coverage"}
     bad = cli("verify", wheel_release, *identity_args(tag="v9"), "--json")
