@@ -255,6 +255,7 @@ def _run(args: argparse.Namespace) -> int:
               "any file of this user, and use the network); this is recorded in the manifest",
               file=sys.stderr)
     from release.engine.approval import ApprovedPlan
+    from release.engine.binding import RunBinding
 
     expected = dict(_expectation(text) for text in args.expect_manifest)
     approved = ApprovedPlan.load(args.approved_plan) if args.approved_plan else None
@@ -280,12 +281,15 @@ def _run(args: argparse.Namespace) -> int:
         print(plans)
     for art in (a for r in result.results.values() for a in r.artifacts):
         print(f"sha256:{art.sha256}  {art.path}")
-    for path in args.report:
-        write_report(path, pipeline, result, args.dry_run)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary and os.environ.get("GITHUB_ACTIONS") == "true":
+    in_actions = bool(summary) and os.environ.get("GITHUB_ACTIONS") == "true"
+    # what approving this run binds (facts, stages' plans): the reports show and record it
+    binding = RunBinding.of(runner) if args.report or in_actions else None
+    for path in args.report:
+        write_report(path, pipeline, result, args.dry_run, binding)
+    if summary and in_actions:
         with Path(summary).open("a", encoding="utf-8") as f:
-            f.write(review_markdown(pipeline, result, args.dry_run) + "\n")
+            f.write(review_markdown(pipeline, result, args.dry_run, binding) + "\n")
     if result.manifest_path:
         print(f"manifest: {result.manifest_path}")
     _report_stage_manifest(args, out, result.ok)

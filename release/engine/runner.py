@@ -95,8 +95,8 @@ class Runner:
                 "commit or stash them: releases are built from the committed tree only; "
                 "--allow-dirty overrides this and is recorded in the manifest",
             )
-        if opts.approved is not None:
-            opts.approved.check_source(self.source.commit)
+        if opts.approved is not None:  # before any stage runs: facts and plans as approved
+            opts.approved.check_run(self)
         selected = self._selected()
         if not opts.sandbox:
             self._check_unsandboxed(selected)

@@ -179,7 +179,9 @@ class OciImage(StageKind[OciImageConfig]):
         if ref:
             steps.append(PlannedAction("pull base", str(ref), ref.digest))
         digest = None
-        if ctx.inputs or not cfg.files:
+        # with needs, only their artifacts make the image (a plan made before they exist,
+        # as an approval binds it, does not build); without, the base alone does
+        if ctx.inputs or not (cfg.files or cfg.needs):
             from release.oci import build  # httpx: not at plan time
 
             try:

@@ -50,9 +50,12 @@ class Sign(SigningKind[SignConfig]):
 
     def plan(self, ctx: StageContext[SignConfig]) -> list[PlannedAction]:
         identity, where = describe_signer(ctx)
-        return [PlannedAction("would sign", f"{a.name} at {where}", f"sha256:{a.sha256}",
-                              "id-token: write" if ctx.config.ambient_oidc else None, identity)
-                for a in _selected(ctx)]
+        perm = "id-token: write" if ctx.config.ambient_oidc else None
+        chosen = _selected(ctx)
+        if not chosen:  # before the artifacts exist (what an approval binds): who, where
+            return [PlannedAction("would sign with", where, None, perm, identity)]
+        return [PlannedAction("would sign", f"{a.name} at {where}", f"sha256:{a.sha256}", perm,
+                              identity) for a in chosen]
 
     def run(self, ctx: StageContext[SignConfig]) -> list[Output]:
         chosen = _selected(ctx)

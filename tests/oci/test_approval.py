@@ -72,11 +72,13 @@ def test_a_different_image_digest_is_refused(repo: Repo, cli, tmp_path: Path,
 def test_a_plan_for_another_commit_is_refused(repo: Repo, cli, tmp_path: Path,
                                               registry: LocalRegistry) -> None:
     path, report = _setup(repo, cli, tmp_path, registry, "othercommit")
+    approved = json.loads(report.read_text())["source"]["commit"]
     repo.write("NEWS", "changed after review\n")
-    repo.commit()
+    now = repo.commit()
     res = cli("run", path, "--out", tmp_path / "out", "--approved-plan", report)
-    assert res.code == 2
-    assert "was made at commit" in res.err
+    assert res.code == 1
+    assert f"commit: approved {approved}, now {now}" in res.err
+    assert res.out == ""  # refused before any stage ran
 
 
 def test_a_review_missing_a_built_stage_is_refused(repo: Repo, cli, tmp_path: Path,
@@ -102,5 +104,8 @@ def test_a_failed_dry_run_cannot_be_approved(repo: Repo, cli, tmp_path: Path,
     assert res.code == 2
     assert "is not the report of a successful dry-run" in res.err
     report.write_text('{"dry_run": true, "ok": true, "stages": []}')
+    res = cli("run", path, "--out", tmp_path / "out", "--approved-plan", report)
+    assert res.code == 2 and "has review format None" in res.err
+    report.write_text('{"format": 2, "dry_run": true, "ok": true, "stages": []}')
     res = cli("run", path, "--out", tmp_path / "out", "--approved-plan", report)
     assert res.code == 2 and "cannot read the approved plan" in res.err
