@@ -38,7 +38,7 @@ def review_data(pipeline: LoadedPipeline, result: RunResult, dry_run: bool,
             "stages": stages}
 
 
-def binding_markdown(binding: RunBinding) -> list[str]:
+def binding_markdown(binding: RunBinding, dry_run: bool = True) -> list[str]:
     """The facts an approval of this report binds, as the reviewer must check them."""
     def code(value: str | None) -> str:
         return f"`{value}`" if value else "(none)"
@@ -54,11 +54,14 @@ def binding_markdown(binding: RunBinding) -> list[str]:
                              if binding.allow_dirty else "")),
             ("sandbox", "on: builds ran network-isolated" if binding.sandbox
              else "**off (--no-sandbox): builds ran with the network and the user's files**")]
-    lines = ["## What approving this review binds", "",
-             "`release run PIPELINE --approved-plan review.json` compares these facts and the "
-             "steps below before any stage runs, and every artifact's digest before each "
-             "stage that acts on the world; it stops at the first difference and names it.",
-             "", "| fact | approved value |", "| --- | --- |"]
+    if not dry_run:
+        lines = ["## What this run was", "", "| fact | value |", "| --- | --- |"]
+    else:
+        lines = ["## What approving this review binds", "",
+                 "`release run PIPELINE --approved-plan review.json` compares these facts and "
+                 "the steps below before any stage runs, and every artifact's digest before "
+                 "each stage that acts on the world; it refuses any difference and names it.",
+                 "", "| fact | approved value |", "| --- | --- |"]
     lines += [f"| {name} | {value} |" for name, value in rows]
     lines.append("")
     for sid, plan in binding.stages.items():
@@ -79,7 +82,7 @@ def review_markdown(pipeline: LoadedPipeline, result: RunResult, dry_run: bool,
         lines += ["**Built with --allow-dirty from a working tree with uncommitted changes.**",
                   ""]
     if binding is not None:
-        lines += binding_markdown(binding)
+        lines += binding_markdown(binding, dry_run)
     lines += ["## Stages", "", summary_markdown(result)]
     arts = [a for r in result.results.values() for a in r.artifacts]
     if arts:
