@@ -4,10 +4,13 @@ retries only where safe, and the loopback server's JSON against githubkit's mode
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 
+from release.errors import UsageError
 from release.github.client import (
+    Endpoint,
     GitHubRefused,
     RetryPolicy,
     ScopedGitHub,
@@ -18,6 +21,7 @@ from release.github.client import (
 from release.github.operations import OPERATIONS
 from release.permissions import Level, PermissionSet
 from tests.github_server import Fault, GitHubServer
+from tests.security.test_github_scope import listen  # noqa: F401  (fixture)
 
 REPO = "octo/demo"
 FAST = RetryPolicy(attempts=3, base=0.05)
@@ -158,3 +162,84 @@ def test_server_json_follows_githubs_schema(github_server: GitHubServer) -> None
     assert asset["digest"] == ("sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61"
                                "f20015ad")
     assert published["immutable"] is True
+
+
+# -- where the token may go: GitHub's own URLs pass (the attacks: tests/security) ----------
+def test_uploads_host_follows_githubs_layout() -> None:
+    def uploads(api: str) -> str:
+        return Endpoint.parse(api).uploads().describe()
+
+    assert uploads("https://api.github.com") == "https://uploads.github.com"
+    assert uploads("https://api.octo.ghe.com/") == "https://uploads.octo.ghe.com"
+    assert uploads("https://ghe.example/api/v3") == "https://ghe.example/api/uploads"
+    assert uploads("http://127.0.0.1:8080") == "http://127.0.0.1:*"
+    assert uploads("https://proxy.example:8443/github") == "https://proxy.example:8443/github"
+    for bad in ("ftp://api.github.com", "https://user:pw@api.github.com", "api.github.com",
+                "https://api.github.com:99999", "https://api.github.com/?x=1"):
+        with pytest.raises(UsageError, match="is not an http"):
+            Endpoint.parse(bad)
+
+
+def test_githubs_own_urls_are_in_scope() -> None:
+    gh = ScopedGitHub("Octo/Demo", PermissionSet({"contents": Level.WRITE}), token="t",
+                      stage="s", base_url="https://ghe.example/api/v3")
+    for op_id, url in (
+            ("repos/upload-release-asset",
+             "https://ghe.example/api/uploads/repos/octo/demo/releases/5/assets?name=a.txt"),
+            ("repos/get-release-by-tag",
+             "https://ghe.example:443/api/v3/repos/OCTO/demo/releases/tags/release/1.0"),
+            ("repos/list-releases",
+             "https://ghe.example/api/v3/repos/Octo/Demo/releases?per_page=100&page=3")):
+        gh.authorize(OPERATIONS[op_id], url)
+    for op_id, url in (
+            ("repos/upload-release-asset",  # an upload on the API path
+             "https://ghe.example/api/v3/repos/octo/demo/releases/5/assets"),
+            ("repos/get-release", "https://ghe.example/api/v3/repos/octo/demo/releases/5/x"),
+            ("repos/get-release", "http://ghe.example/api/v3/repos/octo/demo/releases/5"),
+            ("repos/get", "https://ghe.example/repos/octo/demo")):
+        with pytest.raises(ScopeRefused):
+            gh.authorize(OPERATIONS[op_id], url)
+
+
+def test_githubs_pagination_links_are_asked_on_the_scoped_url(listen) -> None:  # noqa: F811
+    """GitHub writes next links as /repositories/ID/...: the next page is asked for on our
+    own URL; a next link in scope is followed as it is."""
+    api = listen()
+
+    def answer(method: str, path: str) -> tuple[int, dict[str, str], bytes]:
+        page = int(path.rsplit("=", 1)[1])
+        nxt = {1: f"{api.url}/repositories/42/releases?per_page=100&page=2",
+               2: f"{api.url}/repos/{REPO}/releases?per_page=100&page=3"}.get(page)
+        links = {"Link": f'<{nxt}>; rel="next", <{api.url}/x>; rel="last"'} if nxt else \
+            {"Link": f'<{api.url}/repos/{REPO}/releases?page=1>; rel="first"'}
+        return 200, links, json.dumps([{"page": page}]).encode()
+    api.answer = answer
+    with ScopedGitHub(REPO, PermissionSet({"contents": Level.READ}), token="tok",
+                      stage="s", base_url=api.url) as gh:
+        assert [r["page"] for r in gh.paged("repos/list-releases")] == [1, 2, 3]
+    assert [s.path for s in api.seen] == [f"/repos/{REPO}/releases?per_page=100&page={n}"
+                                          for n in (1, 2, 3)]
+    assert api.tokens == ["token tok"] * 3
+
+
+def test_redirects_in_scope_are_followed_and_downloads_leave_without_the_token(
+        listen) -> None:  # noqa: F811
+    storage = listen(answer=lambda m, p: (200, {"Content-Type": "application/octet-stream"},
+                                          b"tool 1.0"))
+    api = listen()
+    api.answer = lambda m, p: (
+        (301, {"Location": f"/repos/{REPO}/releases/assets/8"}, b"") if p.endswith("/7") else
+        (302, {"Location": f"{storage.url}/o/8?sig=abc"}, b""))
+    with ScopedGitHub(REPO, PermissionSet({"contents": Level.READ}), token="tok",
+                      stage="s", base_url=api.url) as gh:
+        resp = gh.stream("repos/get-release-asset", {"asset_id": 7},
+                         headers={"Accept": "application/octet-stream"})
+        try:
+            assert resp.read() == b"tool 1.0"
+        finally:
+            resp.close()
+    assert [s.path for s in api.seen] == [f"/repos/{REPO}/releases/assets/7",
+                                          f"/repos/{REPO}/releases/assets/8"]
+    assert api.tokens == ["token tok"] * 2
+    # GitHub's storage URL is pre-signed: it gets no credential
+    assert [s.path for s in storage.seen] == ["/o/8?sig=abc"] and storage.tokens == []
