@@ -7,10 +7,13 @@ executable, as this project's own pipeline makes). Measured, median of several r
 - ``release run`` (a fresh interpreter, as users run it): source export with
   ``git archive``, the sandbox, the scrubbed environment, hashing, manifests;
 - ``release run --no-sandbox``, to separate the sandbox's share;
-- parts of it in isolation: ``git archive`` plus extraction, and ``bwrap ... true``
-  against ``true``.
+- parts of it in isolation: ``git archive`` plus extraction; ``true`` through
+  ``Sandbox.run`` (the allow-list mounts, the uid drop and chown, rlimits and the seccomp
+  filter) against ``true`` through ``Sandbox.run`` without the sandbox and a plain
+  ``true``; and compiling the seccomp filter (once per process).
 
-Prints the ratio of ``release run`` to the build by hand.
+Prints the ratio of ``release run`` to the build by hand, and the sandbox's cost per
+command against its budget (50 ms).
 
 Usage: python benchmarks/overhead.py [--runs 7]
 """
@@ -23,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -102,9 +106,24 @@ def main() -> None:
             SourceExport(facts).extract(dest / "src")
             shutil.rmtree(dest)
 
-        bwrap = ["bwrap", "--unshare-net", "--unshare-pid", "--die-with-parent",
-                 "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-                 "--tmpfs", "/tmp", "true"]
+        from release.engine import seccomp
+        from release.engine.sandbox import Sandbox, Workspace, bwrap_problem
+
+        if problem := bwrap_problem():  # also warms the probe's caches, as a run does
+            raise SystemExit(f"no sandbox here: {problem}")
+
+        def stage_true(sandbox: Sandbox) -> Callable[[], None]:
+            """``true`` as a stage runs it, on a fresh workspace and output folder."""
+            def go() -> None:
+                ws = Workspace(Path(tempfile.mkdtemp(dir=tmp)))
+                ws.create()
+                out = ws.root / "out"
+                out.mkdir()
+                sandbox.run(["true"], ws, env={"PATH": "/usr/bin:/bin"}, cwd=ws.src,
+                            writable=[out], timeout=60, log=lambda _: None,
+                            cancel=threading.Event())
+            return go
+
         figures = {
             "build by hand (copy tree + zipapp)": median_time(by_hand, runs),
             "release run": median_time(release(), runs),
@@ -113,8 +132,14 @@ def main() -> None:
                 [sys.executable, "-m", "release", "--version"], cwd=ROOT, check=True,
                 capture_output=True), runs),
             "git archive + extract": median_time(export, runs),
-            "bwrap ... true": median_time(lambda: subprocess.run(bwrap, check=True), runs),
-            "true": median_time(lambda: subprocess.run(["true"], check=True), runs),
+            "true in the sandbox (Sandbox.run)": median_time(
+                stage_true(Sandbox(hide=(repo,))), runs * 3),
+            "true without it (Sandbox.run)": median_time(
+                stage_true(Sandbox(isolated=False)), runs * 3),
+            "true (subprocess.run)": median_time(
+                lambda: subprocess.run(["true"], check=True), runs * 3),
+            "seccomp filter compile (once a run)": median_time(
+                seccomp.compile_seconds, runs),
         }
         print(f"build: zipapp of {files} files; median of {runs} runs")
         for label, seconds in figures.items():
@@ -125,6 +150,11 @@ def main() -> None:
         sandbox = figures["release run"] - figures["release run --no-sandbox"]
         print(f"  of which the sandbox: {sandbox * 1000:+.0f} ms; interpreter start and "
               f"imports: {figures['python -m release --version'] * 1000:.0f} ms")
+        share = (figures["true in the sandbox (Sandbox.run)"]
+                 - figures["true without it (Sandbox.run)"])
+        print(f"sandbox per command: {share * 1000:.1f} ms (budget 50 ms), plus "
+              f"{figures['seccomp filter compile (once a run)'] * 1000:.1f} ms to compile "
+              "the seccomp filter once a run")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ user to that uid in a new user namespace. ``prlimit`` caps resources (``LIMITS``
 
 from __future__ import annotations
 
+import functools
 import os
 import resource
 import shutil
@@ -63,9 +64,10 @@ _RLIMIT = {"nofile": resource.RLIMIT_NOFILE, "nproc": resource.RLIMIT_NPROC,
 SANDBOX_UID = 65534
 #: Where a toolchain is never taken from (it would show more than itself), and folders
 #: a toolchain folder must not contain.
-_NEVER_UNDER = tuple(Path(p) for p in ("/proc", "/sys", "/dev", "/run", "/var/run", "/etc"))
-_BROAD = tuple(Path(p) for p in ("/home", "/root", "/var", "/srv", "/mnt", "/media",
-                                 "/tmp", "/var/tmp", "/run", "/etc", "/opt"))  # noqa: S108
+_NEVER_UNDER = ("/proc", "/sys", "/dev", "/run", "/var/run", "/etc")
+_BROAD = ("/home", "/root", "/var", "/srv", "/mnt", "/media", "/tmp", "/var/tmp",  # noqa: S108
+          "/run", "/etc", "/opt")
+_SYSTEM_PATHS = tuple(f"/{name}" for name in SYSTEM)
 
 
 def identity() -> tuple[int, int]:
@@ -130,11 +132,11 @@ def command(argv: Sequence[str], *, root: Path, home: Path, cwd: Path,
         bw.append("--unshare-net")
     bw += ["--seccomp", str(seccomp_fd)]
     for name in SYSTEM:
-        path = Path("/", name)
-        if path.is_symlink():
-            bw += ["--symlink", str(path.readlink()), str(path)]
-        elif path.is_dir():
-            bw += ["--ro-bind", str(path), str(path)]
+        top = Path("/", name)
+        if top.is_symlink():
+            bw += ["--symlink", str(top.readlink()), str(top)]
+        elif top.is_dir():
+            bw += ["--ro-bind", str(top), str(top)]
     # fresh and empty: /dev, /proc, /tmp and /var/tmp (the sandbox's own, not the host's)
     bw += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp",  # noqa: S108
            "--perms", "0755", "--dir", "/var", "--perms", "1777", "--tmpfs", "/var/tmp",  # noqa: S108
@@ -145,29 +147,34 @@ def command(argv: Sequence[str], *, root: Path, home: Path, cwd: Path,
     bw += ["--perms", "0644", "--ro-bind-data", cmd.data(_passwd(uid, gid, home)),
            "/etc/passwd", "--perms", "0644", "--ro-bind-data",
            cmd.data(f"root:x:0:\nbuild:x:{gid}:\n"), "/etc/group"]
-    protected = [home, Path.home(), root, Path(tempfile.gettempdir()), *hide]
-    for path in _toolchain_dirs():
+    protected = [str(p) for p in (home, Path.home(), root, tempfile.gettempdir(), *hide)]
+    for path in _toolchain_dirs(os.environ.get("PATH", "")):
         if _exposable(path, protected):
             binds[path] = ("--ro-bind", path)
     shown = [p for pair in etc for p in pair]
     for path in _ca_paths(env):
         # one file the environment names is shown wherever it is; a folder, as a toolchain
-        if not any(path.is_relative_to(p) for p in shown) and (
-                _exposable(path, protected) if path.is_dir()
-                else not any(path.is_relative_to(p) for p in _NEVER_UNDER[:3])):
+        if not any(_inside(path, p) for p in shown) and (
+                _exposable(path, protected) if Path(path).is_dir()
+                else not any(_inside(path, p) for p in _NEVER_UNDER[:3])):
             binds[path] = ("--ro-bind", path)
-    binds.update({Path(p): ("--ro-bind", Path(p)) for p in readable})
-    binds.update({Path(p): ("--bind", Path(p)) for p in (root, *writable)})
-    made = {Path(p) for p in ("/", "/tmp", "/var", "/var/tmp", "/etc")}  # noqa: S108
-    mounted: list[Path] = []
-    for dest in sorted(binds, key=lambda p: (len(p.parts), str(p))):
-        for parent in reversed(dest.parents):
-            # bwrap would copy the host folder's mode (/root is 0700): make them 0755
-            if parent not in made and not any(parent.is_relative_to(m) for m in mounted):
-                bw += ["--perms", "0755", "--dir", str(parent)]
-                made.add(parent)
+    binds.update({str(p): ("--ro-bind", str(p)) for p in readable})
+    binds.update({str(p): ("--bind", str(p)) for p in (root, *writable)})
+    made = {"/", "/tmp", "/var", "/var/tmp", "/etc"}  # noqa: S108
+    mounted: list[str] = []
+    for dest in sorted(binds, key=lambda p: (p.count("/"), p)):
         option, source = binds[dest]
-        bw += [option, str(source), str(dest)]
+        if option == "--ro-bind" and source == dest and any(
+                _inside(dest, m) and binds[m] == ("--ro-bind", m) for m in mounted):
+            continue  # already shown, read-only, by a folder that holds it
+        parent = ""
+        for part in dest.split("/")[1:-1]:
+            parent += "/" + part
+            # bwrap would copy the host folder's mode (/root is 0700): make them 0755
+            if parent not in made and not any(_inside(parent, m) for m in mounted):
+                bw += ["--perms", "0755", "--dir", parent]
+                made.add(parent)
+        bw += [option, source, dest]
         mounted.append(dest)
     bw += ["--chdir", str(cwd), "--"]
     caps = [_tool("prlimit"), *(f"--{name}={value}" for name, value in limits().items()),
@@ -179,20 +186,28 @@ def command(argv: Sequence[str], *, root: Path, home: Path, cwd: Path,
     return cmd
 
 
+def _inside(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or below it (both absolute and normalised)."""
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+@functools.cache
 def _tool(name: str) -> str:
     """A util-linux tool by absolute path (the build's PATH may not name the system's)."""
     return shutil.which(name, path=os.defpath + ":/usr/sbin:/sbin") or name
 
 
-def _etc(network: bool) -> list[tuple[Path, Path]]:
+@functools.cache
+def _etc(network: bool) -> tuple[tuple[str, str], ...]:
+    """(source, destination) of what /etc shows: a symlink's target in its place."""
     etc = Path("/etc")
     found = []
     for pattern in (*ETC, *(NETWORK_ETC if network else ())):
         for path in sorted(etc.glob(pattern)):
             target = path.resolve()
             if target.is_file() or target.is_dir():
-                found.append((target, path))
-    return found
+                found.append((str(target), str(path)))
+    return tuple(found)
 
 
 def _passwd(uid: int, gid: int, home: Path) -> str:
@@ -200,36 +215,36 @@ def _passwd(uid: int, gid: int, home: Path) -> str:
             f"build:x:{uid}:{gid}:release build:{home}:/bin/sh\n")
 
 
-def _toolchain_dirs() -> list[Path]:
+@functools.lru_cache(maxsize=8)
+def _toolchain_dirs(search_path: str) -> tuple[str, ...]:
     """The interpreter's prefixes and each PATH entry, resolved (pyenv shims: its root)."""
     dirs = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}
-    for entry in os.environ.get("PATH", "").split(os.pathsep):
+    for entry in search_path.split(os.pathsep):
         if entry:
             path = Path(entry).resolve()
             # version managers' shims (pyenv, rbenv, nodenv) run the manager from its root
             dirs.add(path.parent if path.name == "shims" else path)
-    return sorted(d for d in dirs if d.is_dir())
+    return tuple(sorted(str(d) for d in dirs if d.is_dir()))
 
 
-def _ca_paths(env: Mapping[str, str]) -> list[Path]:
+def _ca_paths(env: Mapping[str, str]) -> list[str]:
     paths = []
     for name in CA_VARIABLES:
         for entry in env.get(name, "").split(os.pathsep if name == "SSL_CERT_DIR" else "\0"):
             if entry and Path(entry).is_absolute():
                 path = Path(entry).resolve()
                 if path.is_file() or (name == "SSL_CERT_DIR" and path.is_dir()):
-                    paths.append(path)
+                    paths.append(str(path))
     return paths
 
 
-def _exposable(path: Path, protected: Sequence[Path]) -> bool:
+def _exposable(path: str, protected: Sequence[str]) -> bool:
     """Whether mounting exactly ``path`` shows only a toolchain or a certificate.
 
     Not the system (mounted already) nor /etc (curated), nothing under /proc, /sys,
     /dev or /run (sockets), and never a folder holding the home, the workspace, the
     temporary folder, the checkout or the output directory, or a broad one like /home.
     """
-    system = [Path("/", n) for n in SYSTEM]
-    if any(path.is_relative_to(p) for p in (*system, *_NEVER_UNDER)):
+    if any(_inside(path, p) for p in (*_SYSTEM_PATHS, *_NEVER_UNDER)):
         return False
-    return not any(p.is_relative_to(path) for p in (*protected, *_BROAD))
+    return not any(_inside(p, path) for p in (*protected, *_BROAD))
