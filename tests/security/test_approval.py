@@ -117,6 +117,15 @@ def test_the_approved_release_is_published(approved: Approved, cli: Cli) -> None
     assert "The reviewed notes." in (release.body or "")
 
 
+def test_one_approved_stage_runs_as_a_ci_job_on_the_reviewed_artifacts(
+        approved: Approved, cli: Cli) -> None:
+    """A CI job runs one stage on its needs' outputs: its plan and those are compared."""
+    res = approved.run(cli, "--stage", "publish", "--artifacts", approved.tmp / "dry")
+    assert res.code == 0, res.out + res.err
+    [release] = approved.server.releases(REPOSITORY)
+    assert release.name == "Demo 1.0" and not release.draft
+
+
 def test_the_review_shows_what_the_approval_binds(approved: Approved) -> None:
     text = (approved.tmp / "review.md").read_text(encoding="utf-8")
     data = approved.data()
