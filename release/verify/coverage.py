@@ -122,8 +122,10 @@ def _key_reason(folder: ReleaseFolder, name: str, ev: Evidence) -> str | None:
                 "key you obtained separately with --key")
     try:
         found = PublicKey.from_pem(folder.read(name, SMALL_LIMIT, "a public key"))
-    except (FolderError, ValueError) as exc:
-        return f"not the --key public key ({exc})"
+    except FolderError as exc:
+        return str(exc)
+    except ValueError:
+        return "not a P-256 public key, so not the --key one"
     if found.fingerprint != ev.key.fingerprint:
         return (f"a public key other than --key ({found.fingerprint}, not "
                 f"{ev.key.fingerprint})")

@@ -56,6 +56,7 @@ class PublicKey:
     def from_pem(cls, data: bytes) -> PublicKey:
         """A P-256 key from PEM (a public key or a certificate); ValueError says what it is not."""
         from cryptography import x509
+        from cryptography.exceptions import UnsupportedAlgorithm
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -63,7 +64,7 @@ class PublicKey:
             key: object = (x509.load_pem_x509_certificate(data).public_key()
                            if b"-----BEGIN CERTIFICATE-----" in data
                            else serialization.load_pem_public_key(data))
-        except ValueError as exc:
+        except (ValueError, UnsupportedAlgorithm) as exc:
             raise ValueError(f"is not a PEM public key: {exc}") from exc
         if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
             raise ValueError("is not an ECDSA P-256 public key")

@@ -103,8 +103,12 @@ def verify_release(opts: VerifyOptions) -> Report:
     # checksums files name files relative to the folder: only its top level holds them
     sums = [n for n in names if "/" not in n and checksums.is_checksums_file(n)]
     if not sums:
-        raise UsageError(f"no checksums file in {directory}",
-                         "expected SHA256SUMS or SHA512SUMS (GNU format) beside the artifacts")
+        links = sorted(n for n, item in folder.items.items()
+                       if "/" not in n and n not in names and checksums.is_checksums_file(n))
+        raise UsageError(f"no checksums file in {directory}" + (
+            f" ({', '.join(links)}: {folder.problem(links[0])}, not read)" if links else ""),
+            "expected SHA256SUMS or SHA512SUMS (GNU format) beside the artifacts, as a "
+            "regular file")
     run = _Run(opts, Report(str(directory)), folder, names,
                PublicKey.load(opts.key) if opts.key else None)
     for name, glob in sorted(folder.ignored.items()):
