@@ -24,9 +24,10 @@ import contextlib
 import ctypes
 import os
 import signal
+import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 #: The variable that marks a stage's processes: a random token per command.
@@ -34,6 +35,7 @@ MARKER = "RELEASE_STAGE_RUN"
 _PR_SET_CHILD_SUBREAPER = 36
 
 _lock = threading.Lock()
+_subreaper_lock = threading.Lock()
 _running: dict[int, str] = {}  # pid of a stage's command -> its marker
 _subreaper = False
 
@@ -41,23 +43,28 @@ _subreaper = False
 def become_subreaper() -> bool:
     """Make this process adopt its descendants' orphans (once); False if it cannot."""
     global _subreaper
-    with _lock:
+    with _subreaper_lock:
         if not _subreaper:
             libc = ctypes.CDLL(None, use_errno=True)
             _subreaper = libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
         return _subreaper
 
 
-@contextlib.contextmanager
-def running(pid: int, token: str) -> Iterator[None]:
-    """Record a stage's command while it runs, so other stages' sweeps spare it."""
+def start(token: str, launch: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    """Start a stage's command and record it, so other stages' sweeps spare it.
+
+    Both happen under the lock that sweeps take: no sweep can see the new process
+    before it is recorded (between fork and exec it does not carry its marker yet).
+    """
     with _lock:
-        _running[pid] = token
-    try:
-        yield
-    finally:
-        with _lock:
-            _running.pop(pid, None)
+        proc = launch()
+        _running[proc.pid] = token
+    return proc
+
+
+def finished(pid: int) -> None:
+    with _lock:
+        _running.pop(pid, None)
 
 
 def sweep(session: int, token: str, *, rounds: int = 400) -> int:
@@ -66,26 +73,32 @@ def sweep(session: int, token: str, *, rounds: int = 400) -> int:
     killed: set[int] = set()
     for _ in range(rounds):
         with _lock:
-            spared = set(_running)
-            others = set(_running.values()) - {token}
-        busy = False
-        for pid, ppid, sid, state in _processes():
-            orphan = ppid == me and sid != own_session and pid not in spared
-            if sid != session and not (orphan and _marker(pid) not in others):
-                continue
-            if state not in "ZX":
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                killed.add(pid)
-                busy = True
-            if ppid == me and pid not in spared:
-                with contextlib.suppress(ChildProcessError):
-                    if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                        busy = True
+            busy = _sweep_once(me, own_session, session, token, killed)
         if not busy:
             break
         time.sleep(0.002)
     return len(killed)
+
+
+def _sweep_once(me: int, own_session: int, session: int, token: str,
+                killed: set[int]) -> bool:
+    spared = set(_running)
+    others = set(_running.values()) - {token}
+    busy = False
+    for pid, ppid, sid, state in _processes():
+        orphan = ppid == me and sid != own_session and pid not in spared
+        if sid != session and not (orphan and _marker(pid) not in others):
+            continue
+        if state not in "ZX":
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            killed.add(pid)
+            busy = True
+        if ppid == me and pid not in spared:
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    busy = True
+    return busy
 
 
 def _processes() -> Iterator[tuple[int, int, int, str]]:

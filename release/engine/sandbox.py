@@ -140,18 +140,20 @@ class Sandbox:
             run_env = {**env, reaper.MARKER: token}
         try:
             try:
-                proc = subprocess.Popen(
+                proc = reaper.start(token, lambda: subprocess.Popen(
                     cmd.argv, cwd=cwd, env=run_env, stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, umask=0o022,
                     start_new_session=True, pass_fds=cmd.fds,
-                )
+                ))
             except OSError as exc:
                 raise StageFailed(f"cannot start {argv[0]!r}: {exc.strerror}",
                                   "check the command name and that it is installed") from exc
             finally:
                 cmd.close()
-            with reaper.running(proc.pid, token):
+            try:
                 code, timed_out = self._wait(proc, timeout, log, cancel, token)
+            finally:
+                reaper.finished(proc.pid)
         finally:
             if owner:  # outputs go back to the engine's user
                 _chown_trees(writable, os.geteuid(), os.getegid())
