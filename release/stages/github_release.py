@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from release.github.publish import ReleaseSpec
 
 RECORD = "release.json"
+#: The longest release body GitHub accepts, in characters.
+MAX_NOTES = 125_000
 #: Set to "1" by the CLI's --allow-broad-token (the engine passes it to the stage).
 
 
@@ -228,8 +230,16 @@ def _read_notes(ctx: StageContext[GitHubReleaseConfig], path: str) -> str:
     """The notes file as committed at the release commit (never the working tree)."""
     proc = subprocess.run(["git", "-C", str(ctx.source.root), "show",
                            f"{ctx.source.commit}:{path}"],
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, check=False)
     if proc.returncode != 0:
         raise StageFailed(f"notes file {path!r} is not in commit {ctx.source.commit[:12]}",
                           "commit the notes file, with its path relative to the repository root")
-    return proc.stdout
+    try:
+        text = proc.stdout.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise StageFailed(f"notes file {path!r} is not UTF-8 text (byte {exc.start})",
+                          "save the notes as UTF-8") from None
+    if len(text) > MAX_NOTES:
+        raise StageFailed(f"notes file {path!r} has {len(text)} characters",
+                          f"GitHub keeps at most {MAX_NOTES:,} characters of release notes")
+    return text

@@ -172,3 +172,16 @@ def test_a_differing_draft_asset_is_replaced(cli, release_setup: ReleaseSetup,
     assert release_setup.published() == sorted((n, f"sha256:{d}") for n, d in built.items())
     uploads = [r for r in release_setup.server.requests if r.host == "uploads"]
     assert len(uploads) == 4  # three in the first run, README.txt again in the second
+
+
+def test_notes_that_are_not_utf8_are_a_clear_error(cli, release_setup: ReleaseSetup) -> None:
+    (release_setup.repo.path / "NOTES.md").write_bytes(b"# Changes\n\xff\xfe broken\n")
+    text = PIPELINE.replace("    needs: [build, checksums]\n",
+                            "    needs: [build, checksums]\n    notes: NOTES.md\n")
+    release_setup.pipeline.write_text(text)
+    commit = release_setup.repo.commit("notes")
+    release_setup.repo.path.joinpath(".git/refs/tags", TAG).write_text(commit + "\n")
+    result = run(cli, release_setup, "--dry-run")
+    assert result.code == 1
+    assert "notes file 'NOTES.md' is not UTF-8 text (byte 10)" in result.out + result.err
+    assert "internal error" not in result.out + result.err
