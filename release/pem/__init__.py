@@ -1,5 +1,7 @@
-"""Certificates for ``pem-bundle``: parsing, fetching pinned files, rendering a bundle.
+"""Certificates for ``pem-bundle``: reading, pinning, fetching, and rendering a bundle.
 
-The modules here import ``cryptography`` at module level; only the ``pem-bundle``
-stage imports them, and only inside ``run()``, so plans stay fast.
+Certificates are read with a lenient DER reader of this package's own
+(:mod:`release.pem.der`), never re-encoded, so real roots that are not strict DER pass
+and keep their exact bytes. The ``pem-bundle`` stage imports the heavier modules only
+inside ``run()``, so plans stay fast.
 """
