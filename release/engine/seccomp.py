@@ -17,6 +17,8 @@ the calls and why.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import functools
 import os
@@ -64,11 +66,39 @@ _HINT = ("install libseccomp (apt-get install libseccomp2) and this package's de
          "(pyseccomp); or pass --no-sandbox, which is recorded in the manifest")
 
 
+#: The sonames pyseccomp looks up on import (glibc's libc and libseccomp 2).
+_SONAMES = {"c": "libc.so.6", "seccomp": "libseccomp.so.2"}
+
+
+def _find_library(name: str) -> str | None:
+    """``ctypes.util.find_library``, trying the usual soname first.
+
+    find_library runs ``ldconfig -p`` in a subprocess (tens of milliseconds, twice on
+    pyseccomp's import); the dynamic loader finds these sonames by itself. Anything
+    else, or a system where they do not load (musl), gets the real lookup.
+    """
+    soname = _SONAMES.get(name)
+    if soname is not None:
+        try:
+            ctypes.CDLL(soname)
+        except OSError:
+            pass
+        else:
+            return soname
+    return _real_find_library(name)
+
+
+_real_find_library = ctypes.util.find_library
+
+
 def _library() -> Any:
+    ctypes.util.find_library = _find_library  # answers as the real one would, faster
     try:
         import pyseccomp  # untyped: see [[tool.mypy.overrides]] in pyproject.toml
     except (ImportError, RuntimeError, OSError) as exc:  # RuntimeError: no libseccomp.so
         raise ReleaseError(f"cannot build the sandbox's seccomp filter: {exc}", _HINT) from exc
+    finally:
+        ctypes.util.find_library = _real_find_library
     return pyseccomp
 
 
