@@ -59,6 +59,7 @@ class ContextScope:
             source=r.source, sandbox=r.sandbox, env=env, secrets=secrets, dry_run=dry,
             log=log, cancel=r.cancel, facts=r.facts(),
             tool_env={k: v for k, v in env.items() if k not in config.env},
+            add_secret=lambda value: r.redact.add([value]),
         )
 
     def __exit__(self, *exc: object) -> None:

@@ -18,7 +18,9 @@ _SECRET_NAME = re.compile(
     r"TOKEN|SECRET|PASSWORD|PASSPHRASE|PRIVATE_KEY|CREDENTIAL|API_KEY|^ACTIONS_", re.IGNORECASE)
 _TOKEN_SHAPES = re.compile(
     r"\b(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{20,255}"
-    r"|eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*)"
+    r"|eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"
+    # PyPI API tokens: a serialized macaroon (its base64url starts AgE), minted or given
+    r"|pypi-AgE[A-Za-z0-9_-]{16,})"
 )
 MASK = "***"
 
@@ -29,7 +31,7 @@ def looks_secret(name: str) -> bool:
 
 
 class Redactor:
-    """Masks known secret values and anything shaped like a GitHub token or a JWT."""
+    """Masks known secret values and anything shaped like a GitHub or PyPI token or a JWT."""
 
     def __init__(self, values: Iterable[str] = ()) -> None:
         self._values: set[str] = set()

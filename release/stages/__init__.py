@@ -13,12 +13,14 @@ from release.stages.command import Command
 from release.stages.github_release import GitHubRelease
 from release.stages.oci_image import OciImage
 from release.stages.pem_bundle import PemBundle
+from release.stages.pypi_publish import PypiPublish
 from release.stages.python_dist import PythonDist
 from release.stages.sbom import Sbom
 from release.stages.sign import Sign
 
 _ORDER: tuple[StageKind[Any], ...] = (Command(), Checksums(), PemBundle(), PythonDist(),
-                                      Sbom(), Sign(), Attest(), OciImage(), GitHubRelease())
+                                      Sbom(), Sign(), Attest(), OciImage(), GitHubRelease(),
+                                      PypiPublish())
 
 
 def _registry(kinds: tuple[StageKind[Any], ...]) -> dict[str, StageKind[Any]]:

@@ -171,6 +171,9 @@ class StageContext(Generic[C]):
     #: The environment of the tools the engine runs for a stage (venv, pip download):
     #: the engine's alone, without the stage's ``env``.
     tool_env: Mapping[str, str] = field(default_factory=dict)
+    #: Registers a secret the stage obtained while running (a minted token): from then
+    #: on it is masked in every line the tool prints.
+    add_secret: Callable[[str], None] = field(default=lambda value: None)
 
     def input_path(self, artifact: Artifact) -> Path:
         return artifact.resolve(self.out_dir.parent)
@@ -234,6 +237,14 @@ class BuildsInDryRun(Protocol):
     """
 
     def builds_in_dry_run(self, config: Any) -> bool: ...
+
+
+@runtime_checkable
+class RunsInEnvironment(Protocol):
+    """A kind whose generated job runs in a GitHub environment of its own (e.g. ``pypi``,
+    the environment a PyPI trusted publisher names) instead of the workflow's."""
+
+    def environment(self, config: Any) -> str: ...
 
 
 def describe_config(config: StageConfig) -> dict[str, Any]:

@@ -1,0 +1,175 @@
+"""Reading back what an index serves: the simple API's files and hashes, the integrity API.
+
+The simple API is what pip reads, so it is what we check after an upload: PEP 691 JSON
+when the index speaks it (PyPI), else PEP 503 HTML with ``#sha256=`` fragments
+(pypiserver, devpi). The integrity API
+(https://docs.pypi.org/api/integrity/) serves each file's PEP 740 provenance object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import urllib.parse
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from release.errors import StageFailed
+from release.pypi.urls import check_url
+
+if TYPE_CHECKING:
+    from pypi_attestations import Provenance
+
+    from release.pypi.transport import IndexClient
+    from release.pypi.urls import IndexUrls
+
+SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
+INTEGRITY_JSON = "application/vnd.pypi.integrity.v1+json"
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+#: Largest distribution downloaded by ``release verify --pypi``.
+MAX_FILE = 4 * 1024 ** 3
+
+
+@dataclass(frozen=True)
+class IndexFile:
+    """One file the index lists: where it is and the sha256 the index states for it."""
+
+    filename: str
+    url: str
+    sha256: str | None
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[tuple[str, str]] = []
+        self._href: str | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._href = dict(attrs).get("href") or ""
+            self._text = []
+
+    def handle_data(self, data: str) -> None:
+        if self._href is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._href is not None:
+            self.links.append((self._href, "".join(self._text).strip()))
+            self._href = None
+
+
+def project_files(client: IndexClient, urls: IndexUrls, name: str) -> dict[str, IndexFile]:
+    """Every file of a project, by file name; empty when the index has no such project."""
+    page = urls.project_page(name)
+    what = f"reading {page}"
+    doc = client.get(page, accept=f"{SIMPLE_JSON}, text/html;q=0.1", what=what)
+    if doc.status == 404:
+        return {}
+    if doc.status != 200:
+        raise StageFailed(f"{what}: HTTP {doc.status} {doc.text(200)}",
+                          "is index-url the index's simple API (…/simple/)?")
+    found: list[IndexFile] = []
+    if doc.content_type.split(";")[0].strip() == SIMPLE_JSON:
+        data = doc.json(what)
+        for entry in data.get("files", []) if isinstance(data, dict) else []:
+            if isinstance(entry, dict) and isinstance(entry.get("filename"), str):
+                hashes = entry.get("hashes")
+                sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
+                found.append(IndexFile(entry["filename"],
+                                       urllib.parse.urljoin(page, str(entry.get("url", ""))),
+                                       _hex(sha256)))
+    else:
+        parser = _Links()
+        parser.feed(doc.body.decode("utf-8", "replace"))
+        for href, text in parser.links:
+            absolute = urllib.parse.urljoin(page, href)
+            parts = urllib.parse.urlsplit(absolute)
+            fragment = urllib.parse.parse_qs(parts.fragment)
+            filename = urllib.parse.unquote(parts.path.rsplit("/", 1)[-1]) or text
+            sha256 = fragment.get("sha256") or [""]
+            found.append(IndexFile(filename, parts._replace(fragment="").geturl(),
+                                   _hex(sha256[0])))
+    return {f.filename: f for f in found}
+
+
+def _hex(value: Any) -> str | None:
+    text = str(value).lower() if isinstance(value, str) else None
+    return text if text and _HEX64.match(text) else None
+
+
+def release_files(files: dict[str, IndexFile], version: str) -> dict[str, IndexFile]:
+    """The files of one version (by their file names, as PEP 427 / PEP 625 spell them)."""
+    from packaging.utils import (
+        InvalidSdistFilename,
+        InvalidWheelFilename,
+        parse_sdist_filename,
+        parse_wheel_filename,
+    )
+    from packaging.version import Version
+
+    wanted = Version(version)
+    chosen = {}
+    for name, f in files.items():
+        try:
+            got = parse_wheel_filename(name)[1] if name.endswith(".whl") \
+                else parse_sdist_filename(name)[1]
+        except (InvalidWheelFilename, InvalidSdistFilename):
+            continue
+        if got == wanted:
+            chosen[name] = f
+    return chosen
+
+
+def provenance(client: IndexClient, urls: IndexUrls, name: str, version: str,
+               filename: str) -> Provenance | None:
+    """The file's PEP 740 provenance object, or None when it has none (404)."""
+    from pydantic import ValidationError
+    from pypi_attestations import Provenance
+
+    url = urls.provenance(name, version, filename)
+    what = f"reading the provenance of {filename}"
+    doc = client.get(url, accept=INTEGRITY_JSON, what=what)
+    if doc.status == 404:
+        return None
+    if doc.status != 200:
+        raise StageFailed(f"{what}: HTTP {doc.status} {doc.text(200)}")
+    try:
+        return Provenance.model_validate_json(doc.body)
+    except ValidationError as exc:
+        raise StageFailed(f"{what}: not a PEP 740 provenance object "
+                          f"({' '.join(str(exc).split())[:300]})") from None
+
+
+def download(client: IndexClient, file: IndexFile, dest: Path) -> tuple[str, int]:
+    """Stream ``file`` to ``dest`` (a new file), hashing as it arrives: ``(sha256, size)``."""
+    check_url(file.url, f"the URL of {file.filename}")
+    digest = hashlib.sha256()
+    size = 0
+    with client.stream(file.url, what=f"downloading {file.filename}") as resp:
+        if resp.status_code != 200:
+            raise StageFailed(f"downloading {file.filename}: HTTP {resp.status_code}")
+        with dest.open("xb") as out:
+            for chunk in resp.iter_bytes(1024 * 1024):
+                size += len(chunk)
+                if size > MAX_FILE:
+                    raise StageFailed(f"{file.filename} is larger than {MAX_FILE} bytes")
+                digest.update(chunk)
+                out.write(chunk)
+    return digest.hexdigest(), size
+
+
+def remote_digest(client: IndexClient, file: IndexFile) -> str:
+    """The sha256 of a listed file, hashed as it streams (nothing kept)."""
+    check_url(file.url, f"the URL of {file.filename}")
+    digest = hashlib.sha256()
+    with client.stream(file.url, what=f"reading {file.filename}") as resp:
+        if resp.status_code != 200:
+            raise StageFailed(f"reading {file.filename}: HTTP {resp.status_code}")
+        for chunk in resp.iter_bytes(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
