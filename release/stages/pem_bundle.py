@@ -226,7 +226,7 @@ def _sources(ctx: StageContext[PemBundleConfig]) -> list[CertificateSource]:
     if cfg.certificates is not None:
         return [e.source(i, cfg.allow_non_ca) for i, e in enumerate(cfg.certificates)]
     assert cfg.certificates_file is not None
-    data = _read(ctx, cfg.certificates_file)
+    data = _read(ctx, cfg.certificates_file, "a list of certificates is a few KiB")
     if isinstance(data, str):
         raise StageFailed(f"certificates-file {cfg.certificates_file}: {data}")
     try:
@@ -241,7 +241,8 @@ def _sources(ctx: StageContext[PemBundleConfig]) -> list[CertificateSource]:
     return sources
 
 
-def _read(ctx: StageContext[PemBundleConfig], relative: str) -> bytes | str:
+def _read(ctx: StageContext[PemBundleConfig], relative: str,
+          size_hint: str = "a certificate is a few KiB") -> bytes | str:
     """A file of the committed source tree, bounded in size; or why it cannot be read."""
     from release.pem.fetch import MAX_BYTES
 
@@ -254,7 +255,7 @@ def _read(ctx: StageContext[PemBundleConfig], relative: str) -> bytes | str:
     with path.open("rb") as f:
         data = f.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
-        return f"larger than {MAX_BYTES // 1024} KiB; a certificate is a few KiB"
+        return f"larger than {MAX_BYTES // 1024} KiB; {size_hint}"
     return data
 
 
