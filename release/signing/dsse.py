@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-#: Payload type of an in-toto statement (https://github.com/in-toto/attestation/blob/main/spec/v1/envelope.md).
-
 
 def pae(payload_type: str, payload: bytes) -> bytes:
     """``DSSEv1 SP LEN(type) SP type SP LEN(body) SP body``, lengths as ASCII decimals of bytes."""
@@ -31,7 +29,11 @@ def statement_bytes(statement: Mapping[str, Any]) -> bytes:
 
 @dataclass(frozen=True)
 class Envelope:
-    """A DSSE envelope with its decoded payload and ``(keyid, signature bytes)`` pairs."""
+    """A DSSE envelope with its decoded payload and ``(keyid, signature bytes)`` pairs.
+
+    The spec makes ``keyid`` an optional, unauthenticated hint; verifiers must not trust
+    it. Which value a backend puts there is its choice (see :mod:`release.signing.keys`).
+    """
 
     payload_type: str
     payload: bytes

@@ -3,8 +3,15 @@
 Signatures are DER ECDSA over SHA-256, the form ``openssl dgst -sha256 -sign`` writes
 and ``openssl dgst -sha256 -verify`` and ``cosign verify-blob --key`` read. DSSE
 envelopes are signed over their PAE
-(https://github.com/secure-systems-lab/dsse/blob/master/protocol.md) with
-``keyid`` = the key's fingerprint.
+(https://github.com/secure-systems-lab/dsse/blob/master/protocol.md).
+
+An envelope's ``keyid`` follows in-toto's convention, securesystemslib's default key ID
+(:func:`intoto_keyid`): securesystemslib's ``Envelope.verify`` (which in-toto's
+verifiers use) only tries a key whose ID equals the signature's ``keyid``, so an
+empty ``keyid`` or any other ID would fail there by default; Go verifiers
+(go-securesystemslib's ``dsse``, cosign) accept it as well. The artifact annotations
+keep the key's fingerprint (SHA-256 of the DER SubjectPublicKeyInfo), what ``release
+verify`` and openssl users compare.
 """
 
 from __future__ import annotations
@@ -31,9 +38,30 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 
 
+#: securesystemslib's key type and signing scheme names for ECDSA P-256 over SHA-256.
+INTOTO_KEYTYPE = "ecdsa"
+INTOTO_SCHEME = "ecdsa-sha2-nistp256"
+
+
 def fingerprint(public_der: bytes) -> str:
     """``sha256:<lowercase hex>`` of a DER SubjectPublicKeyInfo."""
     return "sha256:" + hashlib.sha256(public_der).hexdigest()
+
+
+def intoto_keyid(public_pem: bytes) -> str:
+    """securesystemslib's default key ID of a P-256 public key, in-toto's ``keyid``.
+
+    The hex SHA-256 of the canonical JSON (securesystemslib ``encode_canonical``: sorted
+    keys, no spaces, only ``\\`` and ``"`` escaped) of ``{"keytype": "ecdsa", "keyval":
+    {"public": PEM}, "scheme": "ecdsa-sha2-nistp256"}``, the PEM as pyca/cryptography
+    writes a SubjectPublicKeyInfo (securesystemslib 1.x ``compute_default_keyid``).
+    """
+    def canonical(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    document = (f'{{"keytype":{canonical(INTOTO_KEYTYPE)},"keyval":{{"public":'
+                f'{canonical(public_pem.decode("ascii"))}}},"scheme":{canonical(INTOTO_SCHEME)}}}')
+    return hashlib.sha256(document.encode("utf-8")).hexdigest()
 
 
 class KeySigner:
@@ -51,6 +79,7 @@ class KeySigner:
         self.fingerprint = fingerprint(der)
         self._pem = public.public_bytes(serialization.Encoding.PEM,
                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+        self.keyid = intoto_keyid(self._pem)
 
     @classmethod
     def load(cls, path: Path, passphrase: str | None, *, shown: str) -> KeySigner:
@@ -100,11 +129,10 @@ class KeySigner:
         return SignedBlob(SIGNATURE_SUFFIX, signature, KIND_SIGNATURE, self._notes())
 
     def sign_statement(self, statement: Mapping[str, Any]) -> SignedStatement:
-        """A DSSE envelope over the statement, ``keyid`` = the key's fingerprint."""
+        """A DSSE envelope over the statement, ``keyid`` = :func:`intoto_keyid` of the key."""
         payload = statement_bytes(statement)
         digest = hashlib.sha256(pae(PAYLOAD_TYPE, payload)).digest()
-        envelope = Envelope(PAYLOAD_TYPE, payload,
-                            ((self.fingerprint, self._sign_digest(digest)),))
+        envelope = Envelope(PAYLOAD_TYPE, payload, ((self.keyid, self._sign_digest(digest)),))
         return SignedStatement(envelope.to_json(), None, self._notes())
 
     def public_key_pem(self) -> bytes:

@@ -19,7 +19,7 @@ from release.provenance.slsa import LOCAL_BUILDER_ID
 from release.signing import runfacts
 from release.stages.attest import OCI_DIGEST, OCI_REPOSITORY, subjects_of
 from tests.signing.conftest import PASSPHRASE, release_repo
-from tests.signing.test_key import VAR, der_fingerprint
+from tests.signing.test_key import VAR, intoto_keyid
 
 IMAGE = "ab" * 32
 
@@ -71,7 +71,7 @@ provenance:
         index = json.load(member)
     [top] = index["manifests"]
     envelope = json.loads((out / "provenance" / "demo.intoto.jsonl").read_text())
-    assert envelope["signatures"][0]["keyid"] == der_fingerprint(key.public)
+    assert envelope["signatures"][0]["keyid"] == intoto_keyid(key.public)
     statement = json.loads(base64.b64decode(envelope["payload"]))
     subjects = {s["name"]: s["digest"]["sha256"] for s in statement["subject"]}
     assert subjects["image.oci"] == top["digest"].removeprefix("sha256:")

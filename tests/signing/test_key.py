@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 import shutil
@@ -35,6 +36,14 @@ provenance:
   public-key-name: release.pub
 """
     return text
+
+
+def intoto_keyid(public_pem: Path) -> str:
+    """securesystemslib's own default key ID of the key openssl wrote (in-toto's keyid)."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+    from securesystemslib.signer import SSlibKey
+
+    return SSlibKey.from_crypto(load_pem_public_key(public_pem.read_bytes())).keyid
 
 
 def der_fingerprint(public_pem: Path) -> str:
@@ -119,7 +128,7 @@ def test_provenance_envelope_verifies_independently(repo, cli, make_key, monkeyp
     envelope = json.loads(lines[0])
     assert envelope["payloadType"] == "application/vnd.in-toto+json"
     [signature] = envelope["signatures"]
-    assert signature["keyid"] == der_fingerprint(key.public)
+    assert signature["keyid"] == intoto_keyid(key.public)
     payload = base64.b64decode(envelope["payload"])
     message, sig = tmp_path / "pae.bin", tmp_path / "envelope.sig"
     message.write_bytes(pae(envelope["payloadType"].encode(), payload))
@@ -218,3 +227,59 @@ def test_pae_matches_the_dsse_spec_example():
         b"DSSEv1 29 http://example.com/HelloWorld 11 hello world")
     # lengths count bytes, not characters
     assert ours("t", "é".encode()) == b"DSSEv1 1 t 2 \xc3\xa9"
+
+
+def test_envelope_verifies_with_securesystemslib(repo, cli, make_key, monkeypatch, tmp_path):
+    """The verifier in-toto's Python tools use (securesystemslib's ``Envelope.verify``)
+    accepts the envelope with the key loaded by its defaults: it only tries a key whose
+    keyid equals the signature's, so the keyid must follow its convention."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+    from securesystemslib.dsse import Envelope
+    from securesystemslib.exceptions import VerificationError
+    from securesystemslib.signer import SSlibKey
+
+    def envelope(data: dict[str, object]) -> Envelope:
+        return Envelope.from_dict(copy.deepcopy(data))  # from_dict consumes its input
+
+    key = make_key()
+    pipeline = release_repo(repo, key_stages(key.private, attest=True))
+    monkeypatch.setenv(VAR, PASSPHRASE)
+    out = tmp_path / "out"
+    result = cli("run", pipeline, "--out", out)
+    assert result.code == 0, result.out + result.err
+    data = json.loads((out / "provenance" / "demo.intoto.jsonl").read_text(encoding="utf-8"))
+    public = SSlibKey.from_crypto(load_pem_public_key(key.public.read_bytes()))
+    accepted = envelope(data).verify([public], 1)
+    assert list(accepted) == [public.keyid]
+    # the published key file is the same key, with the same keyid
+    published = SSlibKey.from_crypto(load_pem_public_key(
+        (out / "provenance" / "release.pub").read_bytes()))
+    assert envelope(data).verify([published], 1)
+
+    # an empty keyid (the other choice the DSSE spec allows) would not verify there
+    empty = {**data, "signatures": [{**data["signatures"][0], "keyid": ""}]}
+    with pytest.raises(VerificationError):
+        envelope(empty).verify([public], 1)
+    # nor would a changed payload, nor another key
+    forged = {**data, "payload": base64.b64encode(b'{"_type":"forged"}').decode()}
+    with pytest.raises(VerificationError):
+        envelope(forged).verify([public], 1)
+    other = SSlibKey.from_crypto(load_pem_public_key(make_key("other").public.read_bytes()))
+    with pytest.raises(VerificationError):
+        envelope({**data, "signatures": [{**data["signatures"][0],
+                                                     "keyid": other.keyid}]}
+                           ).verify([other], 1)
+
+
+def test_intoto_keyid_is_securesystemslibs_default():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from securesystemslib.signer._utils import compute_default_keyid
+
+    from release.signing.keys import INTOTO_KEYTYPE, INTOTO_SCHEME, intoto_keyid
+
+    for _ in range(5):
+        pem = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        assert intoto_keyid(pem) == compute_default_keyid(
+            INTOTO_KEYTYPE, INTOTO_SCHEME, {"public": pem.decode()})
