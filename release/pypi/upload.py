@@ -99,9 +99,11 @@ class MultipartBody:
 
 def upload_file(client: IndexClient, url: str, dist: DistFile, fields: Sequence[tuple[str, str]],
                 *, log: Callable[[str], None], cancelled: Callable[[], bool] = lambda: False,
-                backoff: Sequence[float] = BACKOFF) -> Outcome:
+                backoff: Sequence[float] | None = None) -> Outcome:
     """POST one distribution; retry 5xx and broken connections, never a 4xx."""
     import httpx
+
+    backoff = BACKOFF if backoff is None else backoff
 
     started = time.monotonic()
     attempt = 0

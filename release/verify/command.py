@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(fnmatch; repeatable): they are neither read nor verified. Any other "
                         "file that no verified checksum or signature covers fails")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    from release.verify.pypi import add_arguments as add_pypi_arguments
+
+    add_pypi_arguments(parser)
 
 
 #: What git refuses in a ref name (git-check-ref-format): a tag with these cannot exist,
@@ -61,6 +64,10 @@ _BAD_TAG = re.compile(r"(^|/)\.|\.\.|[\x00-\x20\x7f~^:?*\[\\]|//|/$|^/|\.lock(/|
 def run(args: argparse.Namespace) -> int:
     """Verify and print the report; 0 only if every check passed."""
 
+    if args.pypi:
+        from release.verify.pypi import verify_pypi
+
+        return verify_pypi(args)
     if args.github:
         return _verify_github(args)
     if args.directory is None:

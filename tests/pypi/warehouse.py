@@ -52,7 +52,8 @@ class WarehouseState:
     minted: set[str] = field(default_factory=set)
     files: dict[str, bytes] = field(default_factory=dict)
     provenance: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: consumed one per upload request: "500", "503", "reset" (close halfway through)
+    #: consumed one per upload request: "500", "503", "reset" (close halfway through),
+    #: "echo" (a hostile index: the credential in its error), "corrupt" (store a changed byte)
     faults: list[str] = field(default_factory=list)
     reject_versions: set[str] = field(default_factory=set)
     #: path prefix -> Location of a redirect answered instead
@@ -212,6 +213,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         user, _, token = base64.b64decode(auth.removeprefix("Basic ") or "Og==").decode(
             ).partition(":")
         trusted = token in st.minted
+        if fault == "echo":
+            self._send(400, f"you sent {auth} = {token}", reason=f"Bad token {token}")
+            return
         if user != "__token__" or not (trusted or token in st.api_tokens):
             self._send(403, "", reason="Invalid or non-existent authentication information.")
             return
@@ -249,6 +253,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self._send(400, "", reason=f"Invalid attestations supplied during upload: "
                            f"{problem}")
                 return
+        if fault == "corrupt":
+            content = content[:-1] + bytes([content[-1] ^ 1])
         st.files[filename] = content
         self._send(200, "OK")
 

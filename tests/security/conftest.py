@@ -1,0 +1,7 @@
+"""Fixtures the attacks share: the publishing fixtures (the warehouse-like index, the GitHub
+OIDC endpoint, running the pypi stage) and the local Sigstore stack."""
+
+from __future__ import annotations
+
+from tests.pypi.conftest import github_oidc, run_pypi, warehouse  # noqa: F401
+from tests.sigstore_stack import sigstore_stack  # noqa: F401

@@ -1,0 +1,240 @@
+"""Attacks on PyPI publishing and on ``release verify --pypi``.
+
+Each test is an attack: a hostile or careless index, a tampered release, a forged
+provenance, a pipeline that would leak a token; the tool must refuse, say what is wrong,
+and never print a credential.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.pypi.conftest import REPOSITORY, dist_artifacts, publish_pipeline
+from tests.pypi.warehouse import Publisher, Warehouse, WarehouseState
+
+TOKEN = "pypi-AgEIc2VjcmV0LXRva2Vu" + "q" * 40
+
+
+def _tp(warehouse, stack) -> str:
+    return f"repository-url: {warehouse.upload_url}\ntrust-config: {stack.trust_config}\n"
+
+
+@pytest.fixture
+def published(repo, run_pypi, warehouse, sigstore_stack, github_oidc, tmp_path):
+    """A release published with trusted publishing and attestations."""
+    pipeline = publish_pipeline(repo, _tp(warehouse, sigstore_stack))
+    arts = dist_artifacts(tmp_path / "arts")
+    result = run_pypi(pipeline, arts, github_oidc.environ())
+    assert result.code == 0, result.out + result.err
+    return result
+
+
+def _verify(cli, warehouse, stack, *extra: str, workflow: str = "release.yml"):
+    return cli("verify", "--pypi", "demo-pkg==1.0.0", "--index-url",
+               f"{warehouse.url}/simple/", "--repository", REPOSITORY, "--workflow", workflow,
+               "--trusted-root", stack.trusted_root, *extra)
+
+
+# -- configuration ----------------------------------------------------------------------
+@pytest.mark.parametrize(("key", "value", "why"), [
+    ("repository-url", "http://upload.example.com/legacy/", "is plain http"),
+    ("repository-url", "https://user:pw@upload.example.com/legacy/", "must not carry credentials"),
+    ("index-url", "http://10.0.0.1/simple/", "is plain http"),
+    ("repository-url", "ftp://example.com/", "is not an https URL"),
+])
+def test_unsafe_index_urls_are_refused_at_their_line(repo, cli, key, value, why):
+    pipeline = publish_pipeline(repo, f"{key}: {value}\n")
+    result = cli("plan", pipeline)
+    assert result.code == 2
+    assert f"release.yaml:{_line(pipeline, key)}:" in result.err
+    assert why in result.err
+    assert "Traceback" not in result.err
+
+
+def _line(path: Path, key: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1)
+                if line.strip().startswith(f"{key}:"))
+
+
+def test_attestations_with_an_api_token_are_refused(repo, cli):
+    pipeline = publish_pipeline(repo, "token-env: PYPI_TOKEN\nattestations: true\n")
+    result = cli("plan", pipeline)
+    assert result.code == 2
+    assert "`attestations` need trusted publishing" in result.err
+
+
+def test_permissions_are_exactly_what_the_credential_needs(repo, cli):
+    pipeline = publish_pipeline(repo, "permissions: {id-token: write, contents: write}\n")
+    result = cli("plan", pipeline)
+    assert result.code == 2 and "contents" in result.err
+    pipeline.write_text(pipeline.read_text().replace(
+        "permissions: {id-token: write, contents: write}", "token-env: PYPI_TOKEN"))
+    plan = cli("plan", pipeline, "--format", "json")
+    assert plan.code == 0, plan.err
+    stage = next(s for s in json.loads(plan.out)["stages"] if s["id"] == "pypi")
+    assert stage["permissions"] == {}
+
+
+# -- the credential ---------------------------------------------------------------------
+def test_a_redirect_to_another_host_never_carries_the_token(repo, run_pypi, warehouse,
+                                                            tmp_path):
+    other = Warehouse(WarehouseState())
+    try:
+        # 127.0.0.2 is another host as far as an HTTP client is concerned
+        warehouse.state.redirects["/legacy"] = other.url.replace("127.0.0.1", "127.0.0.2") \
+            + "/legacy/"
+        warehouse.state.api_tokens.add(TOKEN)
+        pipeline = publish_pipeline(repo, f"repository-url: {warehouse.upload_url}\n"
+                                          "token-env: DEMO_TOKEN\n")
+        result = run_pypi(pipeline, dist_artifacts(tmp_path / "arts"), {"DEMO_TOKEN": TOKEN})
+    finally:
+        other.close()
+    assert result.code == 1
+    assert "redirected (HTTP 307)" in result.out and "not followed" in result.out
+    assert other.state.requests == []
+    assert TOKEN not in result.out + result.err
+
+
+def test_a_hostile_index_echoing_the_token_gets_it_masked(repo, run_pypi, warehouse,
+                                                          tmp_path):
+    warehouse.state.api_tokens.add(TOKEN)
+    warehouse.state.faults = ["echo"]
+    pipeline = publish_pipeline(repo, f"repository-url: {warehouse.upload_url}\n"
+                                      "token-env: DEMO_TOKEN\n")
+    result = run_pypi(pipeline, dist_artifacts(tmp_path / "arts"), {"DEMO_TOKEN": TOKEN})
+    assert result.code == 1
+    assert "Bad token ***" in result.out
+    assert TOKEN not in result.out + result.err
+
+
+def test_the_minted_token_is_never_printed_nor_written(published, warehouse, github_oidc):
+    [minted] = warehouse.state.minted
+    text = published.out + published.err
+    assert minted not in text
+    for path in published.out_dir.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert minted.encode() not in data
+            for jwt in github_oidc.issued:
+                assert jwt.encode() not in data
+    # the OIDC token went to the exchange only; uploads carried the minted token
+    for _method, path, auth in warehouse.state.requests:
+        if path.startswith("/legacy"):
+            assert auth.startswith("Basic ")
+
+
+# -- the index lies after the upload ----------------------------------------------------
+def test_a_changed_byte_on_the_index_fails_the_stage(repo, run_pypi, warehouse, tmp_path):
+    warehouse.state.api_tokens.add(TOKEN)
+    warehouse.state.faults = ["corrupt"]
+    arts = dist_artifacts(tmp_path / "arts")
+    pipeline = publish_pipeline(repo, f"repository-url: {warehouse.upload_url}\n"
+                                      "token-env: DEMO_TOKEN\n")
+    result = run_pypi(pipeline, arts, {"DEMO_TOKEN": TOKEN})
+    assert result.code == 1
+    sdist = next((arts / "dist").glob("*.tar.gz"))
+    ours = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    theirs = hashlib.sha256(warehouse.state.files[sdist.name]).hexdigest()
+    assert f"{sdist.name}: the index serves sha256 {theirs}, we uploaded {ours}" in result.out
+
+
+# -- release verify --pypi --------------------------------------------------------------
+def test_verify_passes_on_the_untouched_release(published, cli, warehouse, sigstore_stack,
+                                                tmp_path):
+    result = _verify(cli, warehouse, sigstore_stack, "--environment", "pypi",
+                     tmp_path / "downloads")
+    assert result.code == 0, result.out + result.err
+    assert result.out.count("PASS  download") == 2
+    assert result.out.count("PASS  attestation") == 2
+    assert "verified (4 passed, 0 failed" in result.out
+    assert len(list((tmp_path / "downloads").iterdir())) == 2
+
+
+def test_verify_fails_a_changed_byte_after_upload(published, cli, warehouse, sigstore_stack):
+    files = warehouse.state.files
+    wheel = next(n for n in files if n.endswith(".whl"))
+    files[wheel] = files[wheel][:-1] + bytes([files[wheel][-1] ^ 1])
+    result = _verify(cli, warehouse, sigstore_stack)
+    assert result.code == 1
+    assert f"FAIL  attestation  {wheel}: the attestation's subject has sha256" in result.out
+
+
+def test_verify_fails_an_attestation_for_another_file(published, cli, warehouse,
+                                                      sigstore_stack):
+    prov = warehouse.state.provenance
+    wheel = next(n for n in prov if n.endswith(".whl"))
+    sdist = next(n for n in prov if n.endswith(".tar.gz"))
+    prov[wheel] = prov[sdist]
+    result = _verify(cli, warehouse, sigstore_stack)
+    assert result.code == 1
+    assert f"{wheel}: the attestation is for '{sdist}', not '{wheel}'" in result.out
+
+
+def test_verify_fails_another_publisher(published, cli, warehouse, sigstore_stack):
+    result = _verify(cli, warehouse, sigstore_stack, workflow="publish.yml")
+    assert result.code == 1
+    assert result.out.count("FAIL  publisher") == 2
+    assert "workflow 'release.yml', expected 'publish.yml'" in result.out
+
+
+def test_verify_fails_a_provenance_relabelled_with_our_publisher(
+        repo, run_pypi, cli, warehouse, sigstore_stack, github_oidc, tmp_path):
+    # a release signed by another workflow of the repository, whose provenance an attacker
+    # relabels with the expected publisher: the certificate still names the other workflow
+    warehouse.state.publisher = Publisher(workflow="evil.yml")
+    github_oidc.claims = {
+        "workflow_ref": f"{REPOSITORY}/.github/workflows/evil.yml@refs/tags/v1.0.0",
+        "job_workflow_ref": f"{REPOSITORY}/.github/workflows/evil.yml@refs/tags/v1.0.0",
+        "sub": f"https://github.com/{REPOSITORY}/.github/workflows/evil.yml@refs/tags/v1.0.0"}
+    pipeline = publish_pipeline(repo, _tp(warehouse, sigstore_stack))
+    result = run_pypi(pipeline, dist_artifacts(tmp_path / "arts"), github_oidc.environ())
+    assert result.code == 0, result.out + result.err
+    for prov in warehouse.state.provenance.values():
+        prov["attestation_bundles"][0]["publisher"]["workflow"] = "release.yml"
+    result = _verify(cli, warehouse, sigstore_stack)
+    assert result.code == 1
+    assert result.out.count("FAIL  attestation") == 2
+    assert "signature or signer rejected" in result.out
+
+
+def test_verify_fails_a_release_without_provenance(published, cli, warehouse,
+                                                   sigstore_stack):
+    warehouse.state.provenance.clear()
+    result = _verify(cli, warehouse, sigstore_stack)
+    assert result.code == 1
+    assert result.out.count("FAIL  provenance") == 2
+
+
+def test_verify_refuses_a_foreign_trust_root(published, cli, warehouse, tmp_path):
+    from tests.conftest import SHARED
+
+    root = SHARED / "fixtures" / "sigstore" / "production" / "trusted_root.json"
+    result = cli("verify", "--pypi", "demo-pkg==1.0.0", "--index-url",
+                 f"{warehouse.url}/simple/", "--repository", REPOSITORY,
+                 "--trusted-root", root)
+    assert result.code == 1
+    assert result.out.count("FAIL  attestation") == 2
+
+
+def test_verify_does_not_follow_a_redirect_to_another_host(published, cli, warehouse,
+                                                           sigstore_stack):
+    warehouse.state.redirects["/integrity"] = "http://127.0.0.2:9/integrity/x"
+    result = _verify(cli, warehouse, sigstore_stack)
+    assert result.code == 1
+    assert "redirects are not followed" in result.out
+
+
+@pytest.mark.parametrize(("args", "why"), [
+    (["--pypi", "demo-pkg", "--repository", REPOSITORY], "is not NAME==VERSION"),
+    (["--pypi", "demo-pkg==1.0", "--repository", REPOSITORY, "--index-url",
+      "http://pypi.example.com/simple/"], "is plain http"),
+    (["--pypi", "demo-pkg==1.0"], "--pypi needs --repository"),
+])
+def test_verify_usage_errors(cli, args, why):
+    result = cli("verify", *args)
+    assert result.code == 2
+    assert why in result.err and "Traceback" not in result.err
