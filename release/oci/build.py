@@ -23,10 +23,6 @@ if TYPE_CHECKING:
     from release.stages.base import StageContext
     from release.stages.oci_image import OciImageConfig
 
-#: Artifacts of this kind are executables: mode 0755 unless the pipeline says otherwise.
-EXECUTABLE_KINDS = frozenset({"binary"})
-
-
 def _artifact(ctx: StageContext[OciImageConfig], name: str) -> Artifact:
     found = [a for a in ctx.inputs if a.name == name]
     if not found:
@@ -63,9 +59,10 @@ def specs(ctx: StageContext[OciImageConfig]) -> list[ImageSpec]:
             if entry.platform not in (None, str(platform)):
                 continue
             art = _artifact(ctx, name)
-            mode = entry.mode_bits
-            if mode is None:
-                mode = 0o755 if art.kind in EXECUTABLE_KINDS else 0o644
+            # the file's own mode as its stage made it (recorded in the manifest: 0755
+            # when the build made it executable), unless the pipeline says otherwise;
+            # never guessed from the artifact's kind
+            mode = art.mode if entry.mode_bits is None else entry.mode_bits
             files.append(LayerFile(entry.path, ctx.input_path(art), mode))
         result.append(ImageSpec(
             platform=platform, files=tuple(files), epoch=ctx.source.epoch,

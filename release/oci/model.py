@@ -40,7 +40,8 @@ class FileEntry(BaseModel):
 
     path: str = Field(description="Absolute path inside the image.")
     mode: int | str | None = Field(default=None, description=(
-        "Octal mode such as \"0755\"; default 0755 for `binary` artifacts, else 0644."))
+        "Octal mode such as \"0755\"; default: the artifact's own mode as its stage made "
+        "it (0755 if executable, else 0644)."))
     platform: str | None = Field(default=None, description=(
         "Put the file only in this platform's image (per-platform binaries)."))
 

@@ -14,7 +14,7 @@ BUILD = """\
   build:
     kind: command
     run: ["sh", "-c", "printf '#!/bin/sh\\\\necho tool {marker}\\\\n' > {{out}}/tool
-          && cp ca.pem {{out}}/ca.pem"]
+          && chmod +x {{out}}/tool && cp ca.pem {{out}}/ca.pem"]
     outputs: ["tool", "ca.pem"]
 """
 PEM = """\

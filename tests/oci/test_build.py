@@ -46,7 +46,7 @@ def test_image_builds_and_skopeo_reads_it(repo: Repo, cli, tmp_path: Path) -> No
         assert tool is not None and tool.read() == b"#!/bin/sh\necho tool 1\n"
     assert sorted(members) == ["etc", "etc/ssl", "etc/ssl/certs", "etc/ssl/certs/ca.pem",
                                "usr", "usr/local", "usr/local/bin", "usr/local/bin/tool"]
-    assert members["usr/local/bin/tool"].mode == 0o755  # a `binary` artifact
+    assert members["usr/local/bin/tool"].mode == 0o755  # executable, as its build made it
     assert members["etc/ssl/certs/ca.pem"].mode == 0o444  # as configured
     assert {(m.uid, m.gid, m.mtime) for m in members.values()} == {(0, 0, EPOCH)}
 
@@ -134,3 +134,55 @@ def _bytes(data: bytes):  # type: ignore[no-untyped-def]
     import io
 
     return io.BytesIO(data)
+
+
+def test_the_images_entrypoint_runs(repo: Repo, cli, tmp_path: Path) -> None:
+    """An executable artifact keeps its mode in the layer, whatever its kind is called:
+    the layer, extracted as the root of a bubblewrap sandbox, runs its entrypoint."""
+    import shutil
+    import subprocess
+
+    if shutil.which("gcc") is None:  # pragma: no cover - gcc is on every machine we test on
+        import pytest
+
+        pytest.skip("needs gcc to build a static entrypoint")
+    repo.write("hello.c", '#include <stdio.h>\nint main(void){puts("hello from the image");'
+                          "return 0;}\n")
+    path = repo.write("release.yaml", """\
+        version: 1
+        name: hello
+        stages:
+          build:
+            kind: command
+            run: ["gcc", "-static", "-O2", "-o", "{out}/hello", "hello.c"]
+            outputs: ["hello"]
+            artifact-kind: executable
+          image:
+            kind: oci-image
+            needs: [build]
+            files:
+              hello: /usr/local/bin/hello
+            config:
+              entrypoint: [/usr/local/bin/hello]
+        """)
+    repo.commit()
+    out = tmp_path / "out"
+    res = cli("run", path, "--out", out)
+    assert res.code == 0, res.err
+    archive = out / "image" / "image.oci.tar"
+    index = json.loads(layout_file(archive, "index.json"))
+    manifest = json.loads(blob(archive, index["manifests"][0]["digest"]))
+    config = json.loads(blob(archive, manifest["config"]["digest"]))
+    root = tmp_path / "root"
+    root.mkdir()
+    for layer in manifest["layers"]:
+        layer_file = tmp_path / "layer.tar.gz"
+        layer_file.write_bytes(blob(archive, layer["digest"]))
+        with tarfile.open(layer_file) as tar:
+            tar.extractall(root, filter="tar")  # keeps the modes the layer carries
+    entry = config["config"]["Entrypoint"]
+    ran = subprocess.run(["bwrap", "--bind", str(root), "/", "--proc", "/proc", "--dev", "/dev",
+                          "--unshare-all", "--", *entry],
+                         capture_output=True, text=True, check=False)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == "hello from the image\n"
