@@ -34,7 +34,7 @@ def test_own_pipeline_dry_run_is_reproducible(tmp_path):
         assert f"sha256:{art['sha256']}  {art['path']}" in output  # digests are printed
     review = json.loads((tmp_path / "first" / "review.json").read_text())
     assert {sid for sid, st in review["stages"].items() if st["status"] == "planned"} == {
-        "sign", "provenance", "publish"}
+        "sign", "provenance", "pypi", "publish"}
     code, output, second = _dry_run(clone, tmp_path / "second")
     assert code == 0, output
     assert first["artifacts"] == second["artifacts"]

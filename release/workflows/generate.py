@@ -30,7 +30,7 @@ from typing import Any
 from release.errors import Location, PipelineError, UsageError
 from release.permissions import Level, PermissionSet
 from release.pipeline.load import LoadedPipeline
-from release.stages.base import BuildsInDryRun, Effect
+from release.stages.base import BuildsInDryRun, Effect, RunsInEnvironment
 from release.workflows import steps
 from release.workflows.yamlemit import Note, Spaced, dump
 
@@ -78,6 +78,8 @@ class StageFacts:
     reads_secrets: bool = False
     #: Whether a dry-run still builds its local part (e.g. an image it would push).
     builds_in_dry_run: bool = False
+    #: The GitHub environment its kind names (e.g. pypi-publish's ``pypi``), if any.
+    environment: str | None = None
 
     @property
     def planned_in_dry_run(self) -> bool:
@@ -131,6 +133,8 @@ def stage_facts(pipeline: LoadedPipeline) -> dict[str, StageFacts]:
             minutes=math.ceil(config.timeout_seconds / 60), reads_secrets=bool(variables),
             builds_in_dry_run=isinstance(kind, BuildsInDryRun)
             and kind.builds_in_dry_run(config) and not variables,
+            environment=kind.environment(config) if isinstance(kind, RunsInEnvironment)
+            else None,
         )
     return facts
 
@@ -224,7 +228,8 @@ def generate(pipeline: LoadedPipeline, options: Options) -> str:
         "On a release tag each stage runs as its own job with exactly its permissions;",
         "workflow_dispatch runs a dry-run with a read-only token (docs/workflows.md).",
     ]
-    if gated := [s for s, f in facts.items() if f.protected]:
+    if gated := [s if not f.environment else f"{s} (environment `{f.environment}`)"
+                 for s, f in facts.items() if f.protected]:
         header.append(f"Approved in environment `{options.environment}` before they run: "
                       + ", ".join(gated) + ".")
     if any(f.mints_oidc for f in facts.values()):
@@ -260,7 +265,7 @@ def _job(f: StageFacts, options: Options, *, mode: str,
     job["runs-on"] = RUNNER
     job["permissions"] = {n: Note(lvl, why) for n, lvl in perms.as_dict().items()}
     if mode == "release" and f.protected:
-        job["environment"] = options.environment
+        job["environment"] = f.environment or options.environment
     job["timeout-minutes"] = min(MAX_JOB_MINUTES, f.minutes + SETUP_MINUTES)
     if mode != "review" and not f.sandboxed and (mode == "release" or f.dry_run_outputs):
         # the digest of the manifest it uploads: later jobs check the hand-off against it
