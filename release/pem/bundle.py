@@ -73,7 +73,7 @@ def render(header: BundleHeader, certs: Sequence[Listed], *, by_vendor: bool = F
     if by_vendor:
         ordered = sorted(certs, key=lambda c: (c[0].owner or "", c[0].name or "", c[1].sha256))
         blocks = [_vendor_block(source, cert) for source, cert in ordered]
-        return "\n".join(lines) + "\n".join(blocks)
+        return "\n".join([*lines, *blocks])  # an empty line after the header and each block
     for source, cert in sorted(certs, key=lambda c: (c[1].subject, c[1].sha256)):
         lines += [
             f"# {printable(source.name or cert.subject)}",

@@ -469,7 +469,10 @@ def test_certificates_file_in_the_model_projects_format(repo: Repo, cli, tmp_pat
         "# Not Valid After : Mon May 07 08:43:33 2035\n"
         f"# Fingerprint (SHA-256): {colons(NUVOTON_SHA256)}\n"
         "# Fingerprint (SHA1): ")
-    assert "\n#\n# Certificate: Zeta root\n" in text  # blocks are separated by an empty line
+    # an empty line after the header and between blocks, as that project writes them
+    assert "##\n\n#\n# Certificate: Alpha intermediate\n" in text
+    assert "-----END CERTIFICATE-----\n\n#\n# Certificate: Zeta root\n" in text
+    assert text.endswith("-----END CERTIFICATE-----\n")
     printed = re.findall(r"^# Fingerprint \(SHA-256\): (\S+)$", text, re.M)
     assert openssl_fingerprints(text) == printed
     sha1 = re.findall(r"^# Fingerprint \(SHA1\): (\S+)$", text, re.M)

@@ -14,11 +14,14 @@ BEGIN = "-----BEGIN CERTIFICATE-----"
 
 
 def certificates(text: str) -> list[str]:
-    """The label of each certificate: the first ``# `` comment line above its PEM block."""
+    """The label of each certificate: its ``# Certificate:`` line (tpm-ca-certificates'
+    bundle format), else the first ``# `` comment line above its PEM block."""
     labels: list[str] = []
     comment: str | None = None
     for line in text.splitlines():
-        if line.startswith("# ") and comment is None:
+        if line.startswith("# Certificate: "):
+            comment = line.removeprefix("# Certificate: ")
+        elif line.startswith("# ") and comment is None:
             comment = line[2:]
         elif line == BEGIN:
             labels.append(comment or f"certificate {len(labels) + 1}")
