@@ -1,11 +1,17 @@
-"""Upload one large release asset to the loopback GitHub; print throughput and peak RSS.
+"""Upload one large release asset to the loopback GitHub, and one large wheel to a local
+PyPI index; print throughput and peak RSS.
 
-    python benchmarks/upload.py [--size-mib 1024]
+    python benchmarks/upload.py [--size-mib 1024] [--pypi-size-mib 200] [--only github|pypi]
 
 The upload goes through the real code path (ScopedGitHub + AssetSync: a streamed POST
 to the release's upload_url, then the digest check). The server runs in this process
 too and streams to disk, so the peak RSS covers both sides. Memory must stay flat: the
 run fails when the peak grows by more than --max-growth-mib during the upload.
+
+The PyPI part uploads a wheel of --pypi-size-mib to pypiserver on 127.0.0.1 (a separate
+process, with token auth) through the pypi-publish stage's own code (streamed multipart
+POST, then the read-back of its sha256 from the simple API), next to ``twine upload`` of
+the same file to a fresh index in the same run as the baseline.
 """
 
 from __future__ import annotations
@@ -47,8 +53,21 @@ def make_file(path: Path, size_mib: int) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--pypi-size-mib", type=int, default=200)
+    parser.add_argument("--only", choices=["github", "pypi"])
     parser.add_argument("--max-growth-mib", type=float, default=64.0)
     args = parser.parse_args()
+    ok = True
+    if args.only != "pypi":
+        ok = github(args) and ok
+    if args.only != "github":
+        from benchmarks.pypi_upload import run as pypi
+
+        ok = pypi(args.pypi_size_mib, args.max_growth_mib) and ok
+    return 0 if ok else 1
+
+
+def github(args: argparse.Namespace) -> bool:
     with tempfile.TemporaryDirectory(prefix="release-bench-") as tmp:
         root = Path(tmp)
         big = root / "big.bin"
@@ -76,7 +95,7 @@ def main() -> int:
           "(client and loopback server in one process, digest verified)")
     print(f"peak RSS: {before:.0f} MiB before the upload, {after:.0f} MiB after "
           f"(growth {growth:.1f} MiB, limit {args.max_growth_mib:.0f} MiB)")
-    return 0 if growth <= args.max_growth_mib else 1
+    return growth <= args.max_growth_mib
 
 
 if __name__ == "__main__":
