@@ -27,14 +27,13 @@ from tests.stages.test_pem_bundle import (
     _fails,
     colons,
     entry,
-    file_pipeline,
     issue,
     pem_blocks,
     pipeline,
-    roots_file,
     run,
     write_bytes,
 )
+from tests.stages.test_pem_bundle_roots import file_pipeline, roots_file
 
 #: An HTTPS server on loopback serving files and redirects (a fixture).
 https = test_pem_bundle.https
