@@ -125,7 +125,8 @@ class _Reader:
         if ident is not None and self.duplicate(("id", ident), (*path, "id"),
                                                 f"vendor id {ident!r}"):
             ident = None
-        certs = data.get("certificates", [])
+        certs = data.get("certificates")
+        certs = [] if certs is None else certs  # `certificates:` with nothing: none yet
         if not isinstance(certs, list):
             self.problem((*path, "certificates"), "`certificates` is a list", _FORMAT_HINT)
             return []

@@ -44,11 +44,6 @@ _PIN_HELP = ("fingerprint of the certificate's exact DER bytes (hex, with or wit
              "colons); several pins must all match")
 
 
-def normalize_fingerprint(value: str) -> str:
-    """``AB:CD:...`` or ``abcd...`` (64 hex digits) -> lowercase hex without colons."""
-    return parse_pin("sha256", value)
-
-
 class CertificateEntry(BaseModel):
     """One certificate of the bundle: where it comes from and what it must hash to."""
 

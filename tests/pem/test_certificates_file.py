@@ -281,3 +281,8 @@ def test_valid_files_read_back(vendors: dict[str, dict[str, bytes]]) -> None:
                                       "f.yaml")
     assert [(e.owner, e.name, e.pins.digests[0][1]) for e in entries] == [
         (vid, n, d.hex()) for vid, certs in vendors.items() for n, d in certs.items()]
+
+
+def test_a_vendor_without_certificates_yet() -> None:
+    text = MODEL + '    - id: "STM"\n      name: "STMicroelectronics"\n      certificates:\n'
+    assert [e.owner for e in parse_certificates_file(text, "f.yaml")] == ["NTC", "IFX"]

@@ -204,3 +204,14 @@ def test_pin_and_file_config_errors_exit_2(repo: Repo, cli, extra: str, message:
     assert res.code == 2, res.err
     assert f"release.yaml:{line}:{col}: error: " in res.err
     assert message in res.err
+
+
+def test_one_certificate_pinned_twice_by_different_digests(repo: Repo, cli, tmp_path: Path,
+                                                           trio) -> None:
+    root = trio[0]
+    err = _fails(cli, repo, tmp_path, "\n".join([
+        entry("certs/root.pem", root.sha256),
+        entry("certs/root.pem", hashlib.sha384(root.der).hexdigest(), name="again").replace(
+            "sha256: ", "sha384: ")]))
+    assert ("certificates[1] 'again' (certs/root.pem): the same certificate as "
+            "certificates[0] (certs/root.pem): a duplicate") in err
