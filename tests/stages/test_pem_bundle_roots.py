@@ -30,6 +30,8 @@ from tests.stages.test_pem_bundle import (
 
 #: A committed root (PEM), intermediate (DER) and leaf (PEM with text) (a fixture).
 trio = test_pem_bundle.trio
+#: An HTTPS server on loopback serving files and redirects (a fixture).
+https = test_pem_bundle.https
 
 NUVOTON = SHARED / "fixtures" / "tpm" / "nuvoton-tpm-root-ca-1110.pem"
 NUVOTON_SHA256 = "2782e51a95e86d9557fe4204316cf805bd6f5898f81f9732e944d742bcdc5f54"
@@ -215,3 +217,32 @@ def test_one_certificate_pinned_twice_by_different_digests(repo: Repo, cli, tmp_
             "sha256: ", "sha384: ")]))
     assert ("certificates[1] 'again' (certs/root.pem): the same certificate as "
             "certificates[0] (certs/root.pem): a duplicate") in err
+
+
+def test_certificates_file_with_urls_as_the_model_project_writes_it(
+        repo: Repo, cli, tmp_path: Path, https) -> None:
+    """The entry exactly as tpm-ca-certificates lists Nuvoton's root (an encoded URL, a
+    DER .cer as the vendor publishes it), served over HTTPS on loopback."""
+    base, files = https
+    files["/security/NTC-TPM-EK-Cert/Nuvoton%20TPM%20Root%20CA%201110.cer"] = \
+        load_certificate(NUVOTON.read_bytes()).der
+    repo.write(".tpm-roots.yaml", f"""\
+---
+version: "alpha"
+vendors:
+    - id: "NTC"
+      name: "Nuvoton Technology"
+      certificates:
+        - name: "Nuvoton TPM Root CA 1110"
+          url: "{base}/security/NTC-TPM-EK-Cert/Nuvoton%20TPM%20Root%20CA%201110.cer"
+          validation:
+            fingerprint:
+                sha256: "{colons(NUVOTON_SHA256)}"
+""")
+    path = file_pipeline(repo)
+    repo.commit()
+    res = cli("run", path, "--out", tmp_path / "out")
+    assert res.code == 0, res.err
+    text = (tmp_path / "out" / "bundle" / "tpm-ca-certificates.pem").read_text()
+    assert NUVOTON.read_text() in text
+    assert openssl_fingerprints(text) == [colons(NUVOTON_SHA256)]
