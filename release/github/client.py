@@ -318,6 +318,75 @@ class ScopedGitHub:
                     raise
                 link = None  # the same page, asked for on the scoped URL
 
+    def pages(self, op_id: str, params: Mapping[str, str | int] | None = None, *,
+              query: Mapping[str, str | int] | None = None, max_pages: int = 10,
+              missing_ok: bool = False) -> Iterator[Any]:
+        """Each page (a JSON object) of a cursor-paginated operation, up to ``max_pages``.
+
+        GitHub's cursor endpoints (attestations) page with ``Link: <...?after=CURSOR>;
+        rel="next"``. A next link is followed only when it passes the scope check; in
+        GitHub's ``/repositories/{id}/...`` spelling, only its query (the cursor) is kept
+        and sent on our own scoped URL. A link anywhere else is refused, never fetched;
+        a link seen twice ends the walk (a server that loops). A 404 with ``missing_ok``
+        ends it with no page.
+        """
+        op = self.check(op_id)
+        own = self.url(op, params)
+        target, sent, seen = own, dict(query or {}), set()
+        for _ in range(max_pages):
+            page = self.call(op_id, params, url=target, query=sent or None,
+                             missing_ok=missing_ok)
+            if page is None:  # 404 with missing_ok: nothing there
+                return
+            yield page
+            header = self.last_headers.get("Link")
+            following = _next_link(header) if header else None
+            if following is None or following in seen:
+                return
+            seen.add(following)
+            try:
+                self.authorize(op, following)
+                target, sent = following, {}
+            except ScopeRefused:
+                if not self._is_repository_id_form(op, following):
+                    raise
+                target, sent = own, {k: v[-1] for k, v in
+                                     parse_qs(urlsplit(following).query).items()}
+
+    def fetch_public(self, url: str, limit: int) -> bytes:
+        """GET a URL outside GitHub's API (an attestation's ``bundle_url`` on blob
+        storage) with no credential at all, at most ``limit`` bytes.
+
+        Only https is fetched, or http to a loopback address (a local test server).
+        """
+        import httpx
+
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if parts.scheme != "https" and not (parts.scheme == "http" and _LOOPBACK.match(host)):
+            raise GitHubRefused(f"refusing to fetch {_where(url)}: only https URLs are "
+                                "fetched", None, 0)
+        if self._plain is None:
+            self._plain = httpx.Client(
+                timeout=httpx.Timeout(connect=15.0, read=120.0, write=120.0, pool=60.0),
+                follow_redirects=True, headers={"User-Agent": f"release-pipeline/{__version__}"})
+        try:
+            # no redirect: a bundle URL names its blob; a redirect could lead anywhere
+            with self._plain.stream("GET", url, follow_redirects=False) as resp:
+                if resp.status_code != 200:
+                    raise GitHubRefused(f"GET {_where(url)} answered {resp.status_code}",
+                                        None, resp.status_code)
+                data = bytearray()
+                for chunk in resp.iter_bytes(1 << 16):
+                    data += chunk
+                    if len(data) > limit:
+                        raise GitHubRefused(f"GET {_where(url)}: more than {limit} bytes",
+                                            None, resp.status_code)
+                return bytes(data)
+        except httpx.HTTPError as exc:
+            raise TransientError(f"GET {_where(url)} failed: {type(exc).__name__}: {exc}",
+                                 retry_after=self.retry.delay(1), maybe_applied=False) from None
+
     def _is_repository_id_form(self, op: Operation, url: str) -> bool:
         """Whether ``url`` is GitHub's ``/repositories/{id}/...`` spelling of ``op``'s path."""
         parts = urlsplit(url)

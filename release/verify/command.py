@@ -15,9 +15,12 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from release.errors import UsageError
+from release.errors import ReleaseError, UsageError
+from release.verify.policy import SLSA_PROVENANCE_V1
 
 if TYPE_CHECKING:
+    from release.github.download import DownloadedRelease
+    from release.verify.attestation_sources import Candidate
     from release.verify.report import Check
 
 
@@ -45,7 +48,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key", type=Path, metavar="PUB.pem",
                         help="public key of a key-signed release (ECDSA P-256)")
     parser.add_argument("--require-provenance", action="store_true",
-                        help="fail when the release carries no provenance statement")
+                        help="fail when the release carries no provenance statement, or an "
+                        "asset no verified attestation of --predicate-type names")
+    parser.add_argument("--predicate-type", metavar="URI", default=SLSA_PROVENANCE_V1,
+                        help="the predicate type an attestation must have to count as an "
+                        f"asset's provenance (default {SLSA_PROVENANCE_V1})")
+    parser.add_argument("--deny-self-hosted-runners", action="store_true",
+                        help="refuse attestations made on a self-hosted runner (the "
+                        "certificate's runner environment must be github-hosted)")
+    parser.add_argument("--github-trusted-root", type=Path, metavar="FILE",
+                        default=os.environ.get("RELEASE_GITHUB_TRUSTED_ROOT") or None,
+                        help="trusted_root.json of GitHub's own Sigstore instance, which signs "
+                        "release attestations (the second line of `gh attestation "
+                        "trusted-root`); env RELEASE_GITHUB_TRUSTED_ROOT")
     parser.add_argument("--ignore", action="append", default=[], metavar="GLOB",
                         help="leave out files whose path relative to DIR matches GLOB "
                         "(fnmatch; repeatable): they are neither read nor verified. Any other "
@@ -118,11 +133,34 @@ def _verify_github(args: argparse.Namespace) -> int:
                             "the release is immutable" if release.immutable else
                             "the release is not immutable: its assets can be replaced",
                             "immutable: true", None if release.immutable else "false"))
-        return _verify(args, checks)
+        fetched = _fetch_attestations(repository, release, checks)
+        return _verify(args, checks, fetched=fetched, complete=True,
+                       expect_release=release.immutable)
 
 
-def _verify(args: argparse.Namespace, first: list[Check]) -> int:
+def _fetch_attestations(repository: str, release: DownloadedRelease, checks: list[Check]
+                        ) -> tuple[Candidate, ...]:
+    """Every asset's attestations and the release attestation, as GitHub lists them."""
+    from release.github.attestations_api import fetch_for_release
+    from release.verify.attestation_sources import from_api
+    from release.verify.report import Check, Outcome
+
+    try:
+        found = fetch_for_release(repository, [a.sha256 for a in release.assets],
+                                  release.commit)
+    except ReleaseError as exc:  # a refused Link or redirect, GitHub's error: never a crash
+        checks.append(Check("attestation", f"{repository} attestations API", Outcome.FAIL,
+                            f"GitHub's attestations could not be read: {exc.message}"))
+        return ()
+    return from_api([*found.release, *(a for items in found.by_digest.values()
+                                       for a in items)])
+
+
+def _verify(args: argparse.Namespace, first: list[Check], *,
+            fetched: tuple[Candidate, ...] = (), complete: bool = False,
+            expect_release: bool = False) -> int:
     """Check the assets in ``args.directory``; ``first`` are checks already made."""
+    from release.verify.github_instance import GitHubTrust
     from release.verify.identity import ExpectedIdentity, parse_commit
     from release.verify.run import VerifyOptions, verify_release
     from release.verify.sigstore_bundles import Trust
@@ -142,8 +180,11 @@ def _verify(args: argparse.Namespace, first: list[Check]) -> int:
     identity = (ExpectedIdentity.parse(args.repository, args.tag, args.workflow, args.commit)
                 if args.repository else None)
     commit = identity.commit if identity else parse_commit(args.commit)
+    _check_attestation_options(args)
     opts = VerifyOptions(args.directory, identity, Trust(args.trusted_root, args.staging),
-                         args.key, commit, args.require_provenance, tuple(args.ignore))
+                         args.key, commit, args.require_provenance, tuple(args.ignore),
+                         GitHubTrust(args.github_trusted_root), args.predicate_type,
+                         args.deny_self_hosted_runners, fetched, complete, expect_release)
     report = verify_release(opts)
     report.checks[:0] = first
     if args.json:
@@ -152,3 +193,19 @@ def _verify(args: argparse.Namespace, first: list[Check]) -> int:
         print(report.render())
     return 0 if report.ok else 1
 
+
+def _check_attestation_options(args: argparse.Namespace) -> None:
+    """The two trust roots are of two instances: never the same file, nor a JSONL of both."""
+    if "://" not in args.predicate_type or any(c.isspace() for c in args.predicate_type):
+        raise UsageError(f"--predicate-type {args.predicate_type!r} is not a URI",
+                         f"for example {SLSA_PROVENANCE_V1}")
+    root = args.github_trusted_root
+    if root is None:
+        return
+    if not root.is_file():
+        raise UsageError(f"--github-trusted-root {root} is not a file")
+    if args.trusted_root is not None and args.trusted_root.is_file() and \
+            args.trusted_root.read_bytes() == root.read_bytes():
+        raise UsageError("--trusted-root and --github-trusted-root are the same trusted root",
+                         "they are two Sigstore instances: the public-good one signs build "
+                         "provenance, GitHub's own signs release attestations")

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from release.errors import UsageError
-from release.verify import checksums, statements
+from release.verify import attestation_sources, checksums, statements
+from release.verify.attestations import AttestationContext, verify_attestations
 from release.verify.coverage import PROVENANCE_SUFFIX, Evidence, report_uncovered
 from release.verify.folder import (
     METADATA_LIMIT,
@@ -24,8 +25,10 @@ from release.verify.folder import (
     ReleaseFolder,
     inside,
 )
+from release.verify.github_instance import GitHubTrust
 from release.verify.identity import ExpectedIdentity
 from release.verify.keys import SIG_SUFFIX, PublicKey, pae
+from release.verify.policy import SLSA_PROVENANCE_V1, AttestationPolicy
 from release.verify.report import Report
 from release.verify.sigstore_bundles import BUNDLE_SUFFIXES, Trust, Verdict
 
@@ -47,6 +50,15 @@ class VerifyOptions:
     require_provenance: bool = False
     #: Globs (``fnmatch``, on the path relative to ``directory``) of files to leave out.
     ignore: tuple[str, ...] = ()
+    #: Attestations: GitHub's own instance (release attestations), and the policy extras.
+    github_trust: GitHubTrust = field(default_factory=GitHubTrust)
+    predicate_type: str = SLSA_PROVENANCE_V1
+    deny_self_hosted: bool = False
+    #: Attestations GitHub's API gave (``--github``), verified like files and saved.
+    fetched: tuple[attestation_sources.Candidate, ...] = ()
+    #: ``--github``: the folder holds the whole release; GitHub must have attested it.
+    complete: bool = False
+    expect_release: bool = False
 
 
 @dataclass
@@ -70,11 +82,11 @@ class _Run:
             self.report.failed(check, name, str(exc))
             return None
 
-    def digest(self, name: str) -> str | None:
+    def digest(self, name: str, check: str = "signature") -> str | None:
         try:
             return self.folder.digest(name)
         except FolderError as exc:
-            self.report.failed("signature", name, str(exc))
+            self.report.failed(check, name, str(exc))
             return None
 
     def verifier(self) -> Verifier:
@@ -93,7 +105,8 @@ def verify_release(opts: VerifyOptions) -> Report:
     """Run every check on ``opts.directory`` and return the report (``report.ok``)."""
     directory = opts.directory
     folder = ReleaseFolder.scan(directory, opts.ignore)
-    for flag, given in (("--key", opts.key), ("--trusted-root", opts.trust.trusted_root)):
+    for flag, given in (("--key", opts.key), ("--trusted-root", opts.trust.trusted_root),
+                        ("--github-trusted-root", opts.github_trust.trusted_root)):
         if given is not None and inside(given, directory):
             # whoever could plant or change the release's files could change this one too
             raise UsageError(f"{flag} {given} is inside the folder being verified",
@@ -102,13 +115,18 @@ def verify_release(opts: VerifyOptions) -> Report:
     names = folder.files()
     # checksums files name files relative to the folder: only its top level holds them
     sums = [n for n in names if "/" not in n and checksums.is_checksums_file(n)]
-    if not sums:
+    provenance = [n for n in names if n.endswith(PROVENANCE_SUFFIX)]
+    prov_bundles = {p: b for p in provenance if (b := _provenance_bundle(names, p))}
+    att_bundles = attestation_sources.bundle_files(folder, names, set(prov_bundles.values()))
+    downloads = [n for n in names if attestation_sources.is_download_file(n)]
+    if not sums and not (att_bundles or downloads or opts.fetched):
         links = sorted(n for n, item in folder.items.items()
                        if "/" not in n and n not in names and checksums.is_checksums_file(n))
         raise UsageError(f"no checksums file in {directory}" + (
             f" ({', '.join(links)}: {folder.problem(links[0])}, not read)" if links else ""),
             "expected SHA256SUMS or SHA512SUMS (GNU format) beside the artifacts, as a "
-            "regular file")
+            "regular file, or attestations (bundles, `gh attestation download` files, or "
+            "--github to read them from GitHub)")
     run = _Run(opts, Report(str(directory)), folder, names,
                PublicKey.load(opts.key) if opts.key else None)
     for name, glob in sorted(folder.ignored.items()):
@@ -121,10 +139,12 @@ def verify_release(opts: VerifyOptions) -> Report:
         if len(run.report.failures()) == before:
             clean.add(name)
     artifacts = checksums.check_entries(folder, entries, run.report)
-    provenance = [n for n in names if n.endswith(PROVENANCE_SUFFIX)]
-    prov_bundles = {p: b for p in provenance if (b := _provenance_bundle(names, p))}
-    _signatures(run, artifacts, set(prov_bundles.values()))
-    _coverage(run, entries, sums)
+    _signatures(run, artifacts, set(prov_bundles.values()) | set(att_bundles))
+    att = verify_attestations(_attestation_context(run), [
+        *attestation_sources.from_files(folder, att_bundles, downloads, run.read),
+        *opts.fetched])
+    run.proofs |= att.proofs
+    _coverage(run, entries, sums, set(att.attested))
     found = [st for p in provenance for st in _provenance(run, p, prov_bundles.get(p))]
     slsa = [st for st in found if st.is_provenance]
     for st in found:
@@ -132,6 +152,8 @@ def verify_release(opts: VerifyOptions) -> Report:
             statements.check_attested(st, artifacts, run.report)
     if slsa:
         statements.check_subjects(slsa, artifacts, run.report)
+    elif att.checked:
+        pass  # each asset's attested provenance (or its absence) is reported above
     elif not provenance or (found and not slsa):
         if opts.require_provenance:
             run.report.failed("provenance", directory.name, "no SLSA provenance in the "
@@ -145,8 +167,19 @@ def verify_release(opts: VerifyOptions) -> Report:
         listed_in.setdefault(entry.name, set()).add(entry.file)
     report_uncovered(run.report, folder, Evidence(
         artifacts, listed_in, run.signed, run.proofs, run.key, run.key_used, frozenset(clean),
-        _attested(run, found, artifacts)))
+        {**att.attested, **_attested(run, found, artifacts)}))
+    if att.to_save:
+        attestation_sources.save(directory, att.to_save, run.report)
     return run.report
+
+
+def _attestation_context(run: _Run) -> AttestationContext:
+    opts = run.opts
+    policy = (AttestationPolicy(opts.identity, opts.predicate_type, opts.deny_self_hosted)
+              if opts.identity else None)
+    return AttestationContext(run.report, run.names, lambda n: run.digest(n, "attestation"),
+                              run.verifier, opts.github_trust, policy,
+                              opts.require_provenance, opts.complete, opts.expect_release)
 
 
 def _attested(run: _Run, found: list[statements.Statement], artifacts: dict[str, str]
@@ -263,14 +296,18 @@ def _verdict_lines(run: _Run, name: str, what: str, verdict: Verdict) -> bool:
     return verdict.error is None and verdict.identity_ok
 
 
-def _coverage(run: _Run, entries: list[checksums.Entry], sums: list[str]) -> None:
-    """Every listed file must be signed itself or listed in a signed checksums file."""
-    if not run.signed:
+def _coverage(run: _Run, entries: list[checksums.Entry], sums: list[str],
+              attested: set[str]) -> None:
+    """Every listed file must be signed itself, attested, or listed in a signed checksums
+    file."""
+    if not run.signed and not entries:
+        return  # nothing listed: the attestations (or their absence) tell the story
+    if not run.signed and not attested:
         run.report.failed("signature", run.opts.directory.name, "no signature to verify",
                           expected="SHA256SUMS.sigstore.json, <file>.sigstore.json, or with "
                                    "--key <file>.sig", found="none")
         return
-    covered = {n for n, ok in run.signed.items() if ok}
+    covered = {n for n, ok in run.signed.items() if ok} | attested
     for name in sums:
         if run.signed.get(name):
             covered |= {e.name for e in entries if e.file == name}

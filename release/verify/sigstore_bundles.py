@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from release.errors import ReleaseError, UsageError
 from release.verify.identity import ExpectedIdentity, certificate_identity
@@ -22,6 +22,16 @@ if TYPE_CHECKING:
 
 #: Suffixes of a Sigstore bundle beside the file it signs (``.sigstore``: bundles v0.1/0.2).
 BUNDLE_SUFFIXES = (".sigstore.json", ".sigstore")
+
+
+class SignerPolicy(Protocol):
+    """Who must have signed: :class:`ExpectedIdentity`, or an attestation's policy."""
+
+    def policy(self) -> VerificationPolicy: ...
+
+    def mismatches(self, cert: Certificate) -> list[tuple[str, str, str]]: ...
+
+    def describe(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,8 @@ class Verdict:
     mismatches: list[tuple[str, str, str]] | None = None
     payload_type: str | None = None
     payload: bytes | None = None
+    #: The signing certificate, when its chain was verified.
+    cert: Certificate | None = None
 
     @property
     def identity_ok(self) -> bool:
@@ -75,7 +87,7 @@ class Verdict:
 class _Recorder:
     """A policy that records the expected identity's verdict instead of stopping."""
 
-    def __init__(self, expected: ExpectedIdentity) -> None:
+    def __init__(self, expected: SignerPolicy) -> None:
         self.expected = expected
         self.inner: VerificationPolicy = expected.policy()
         self.cert: Certificate | None = None
@@ -92,6 +104,7 @@ class _Recorder:
 
     def fill(self, verdict: Verdict) -> Verdict:
         if self.cert is not None:
+            verdict.cert = self.cert
             verdict.identity = certificate_identity(self.cert)
             verdict.mismatches = []
             if self.failure is not None:
@@ -118,7 +131,7 @@ def verify_blob(verifier: Verifier, sha256_hex: str, bundle_bytes: bytes,
     return recorder.fill(Verdict(None))
 
 
-def verify_dsse(verifier: Verifier, bundle_bytes: bytes, expected: ExpectedIdentity) -> Verdict:
+def verify_dsse(verifier: Verifier, bundle_bytes: bytes, expected: SignerPolicy) -> Verdict:
     """Verify a DSSE bundle; the payload is returned only from a valid signature.
 
     ``verify_dsse`` checks the signature, not what the statement claims: callers

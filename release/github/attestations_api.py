@@ -1,0 +1,128 @@
+"""Reading a repository's artifact attestations from GitHub, for ``release verify --github``.
+
+``GET /repos/{owner}/{repo}/attestations/{subject_digest}`` lists the attestations
+stored for one subject digest (``sha256:<hex>`` of an asset, or ``sha1:<commit>`` for
+GitHub's release attestation), cursor-paginated through ``Link`` headers, with an
+optional ``predicate_type`` filter (``provenance``, ``sbom``, ``release`` or a URI). It
+works anonymously on public repositories; the token, when set, needs ``attestations:
+read``. Each item is ``{bundle, repository_id, bundle_url, initiator}``; a null
+``bundle`` means the bundle is at ``bundle_url``, Snappy-compressed JSON on blob storage,
+fetched with no credential (as ``gh attestation`` does).
+https://docs.github.com/en/rest/repos/attestations#list-attestations
+
+Nothing here is trusted: what is returned is only a candidate, which
+:mod:`release.verify.attestations` verifies like any bundle found in a folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from release.errors import ReleaseError
+from release.github.client import GitHubRefused, ScopedGitHub, TransientError, api_url
+from release.github.snappy import SnappyError, decompress
+from release.permissions import Level, PermissionSet
+
+OPERATION = "repos/list-attestations"
+#: The largest bundle accepted, inline or from ``bundle_url`` (as for bundle files).
+BUNDLE_LIMIT = 4 * 1024 * 1024
+#: At most this many pages of 100 for one digest (gh stops at 1000 attestations too).
+MAX_PAGES = 10
+
+
+@dataclass(frozen=True)
+class FetchedAttestation:
+    """One attestation GitHub listed for ``digest``: where it came from and its bundle."""
+
+    digest: str
+    #: 1-based position in GitHub's answer, for messages.
+    index: int
+    #: The bundle's JSON, or None when it could not be had (``problem`` says why).
+    bundle: bytes | None
+    problem: str | None = None
+    initiator: str | None = None
+
+    @property
+    def origin(self) -> str:
+        return f"GitHub API {self.digest} #{self.index}"
+
+
+def fetch_attestations(gh: ScopedGitHub, digest: str, *, predicate_type: str | None = None
+                       ) -> list[FetchedAttestation]:
+    """Every attestation GitHub lists for ``digest`` in the client's repository."""
+    query: dict[str, str | int] = {"per_page": 100}
+    if predicate_type:
+        query["predicate_type"] = predicate_type
+    found: list[FetchedAttestation] = []
+    for page in gh.pages(OPERATION, {"subject_digest": digest}, query=query,
+                         max_pages=MAX_PAGES, missing_ok=True):
+        items = page.get("attestations") if isinstance(page, dict) else None
+        if not isinstance(items, list):
+            raise ReleaseError(f"GitHub's answer for the attestations of {digest} is not "
+                               "an object with an 'attestations' list", exit_code=1)
+        for item in items:
+            found.append(_one(gh, digest, len(found) + 1, item))
+    return found
+
+
+def _one(gh: ScopedGitHub, digest: str, index: int, item: Any) -> FetchedAttestation:
+    if not isinstance(item, dict):
+        return FetchedAttestation(digest, index, None, "not a JSON object")
+    initiator = item.get("initiator") if isinstance(item.get("initiator"), str) else None
+    bundle, url = item.get("bundle"), item.get("bundle_url")
+    if isinstance(bundle, dict):
+        raw = json.dumps(bundle, separators=(",", ":")).encode("utf-8")
+        if len(raw) > BUNDLE_LIMIT:
+            return FetchedAttestation(digest, index, None, f"the bundle is larger than "
+                                      f"{BUNDLE_LIMIT} bytes", initiator)
+        return FetchedAttestation(digest, index, raw, None, initiator)
+    if not isinstance(url, str) or not url:
+        return FetchedAttestation(digest, index, None, "neither a bundle nor a bundle_url",
+                                  initiator)
+    try:
+        packed = gh.fetch_public(url, BUNDLE_LIMIT)
+        raw = decompress(packed, BUNDLE_LIMIT)
+        json.loads(raw)
+    except (GitHubRefused, TransientError) as exc:
+        return FetchedAttestation(digest, index, None, f"bundle_url: {exc.message}", initiator)
+    except SnappyError as exc:
+        return FetchedAttestation(digest, index, None, f"bundle_url: not Snappy data ({exc})",
+                                  initiator)
+    except ValueError:
+        return FetchedAttestation(digest, index, None, "bundle_url: not JSON", initiator)
+    return FetchedAttestation(digest, index, raw, None, initiator)
+
+
+@dataclass(frozen=True)
+class ReleaseAttestations:
+    """What GitHub holds for a release: per asset digest, and the release attestation."""
+
+    by_digest: dict[str, list[FetchedAttestation]]
+    #: Attestations of the tag's commit with the ``release`` predicate filter.
+    release: list[FetchedAttestation]
+
+
+def fetch_for_release(repository: str, sha256s: list[str], commit: str, *,
+                      environ: Mapping[str, str] | None = None,
+                      log: Callable[[str], None] = lambda _: None) -> ReleaseAttestations:
+    """The attestations of each asset (by sha256) and the release attestation of ``commit``.
+
+    Uses ``GITHUB_API_URL`` and, when set, ``GITHUB_TOKEN``, which is sent only to the API
+    host and this repository's paths (never to a ``bundle_url``).
+    """
+    env = os.environ if environ is None else environ
+    read = PermissionSet({"attestations": Level.READ, "contents": Level.READ})
+    by_digest: dict[str, list[FetchedAttestation]] = {}
+    with ScopedGitHub(repository, read, token=env.get("GITHUB_TOKEN") or None,
+                      stage="verify", base_url=api_url(env), log=log) as gh:
+        for sha in dict.fromkeys(sha256s):
+            by_digest[f"sha256:{sha}"] = fetch_attestations(gh, f"sha256:{sha}")
+        # a tag's commit is a sha1 object id, or sha256 in a SHA-256 repository
+        algorithm = "sha256" if len(commit) == 64 else "sha1"
+        release = (fetch_attestations(gh, f"{algorithm}:{commit}", predicate_type="release")
+                   if commit else [])
+    return ReleaseAttestations(by_digest, release)
