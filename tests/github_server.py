@@ -35,7 +35,14 @@ Behaviour and the GitHub documentation it follows:
   https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-a-json-web-token-jwt-for-a-github-app
   https://docs.github.com/en/rest/apps/installations#revoke-an-installation-access-token
 - Attestations: POST /repos/{o}/{r}/attestations stores a Sigstore bundle, indexed by
-  the subject digests of its in-toto statement.
+  the subject digests of its in-toto statement. GET .../attestations/{sha256:|sha1:HEX}
+  lists them as ``{"attestations": [{bundle, repository_id, bundle_url, initiator}]}``,
+  filtered by ``predicate_type`` (``provenance``, ``sbom``, ``release`` or a URI),
+  ``per_page`` at a time with a cursor (``after``) in a ``Link: <.../repositories/{id}/
+  attestations/...?after=...>; rel="next"`` header. With ``bundle_url_mode`` the bundle
+  is left out and ``bundle_url`` points at its Snappy-compressed JSON on the uploads
+  host (blob storage), as GitHub's newer answers do. :meth:`GitHubServer.add_attestation`
+  stores one made elsewhere (GitHub's own release attestation, ``initiator: github``).
   https://docs.github.com/en/rest/repos/attestations
 - Rate limits: a secondary rate limit is a 403 or 429 with ``retry-after``.
   https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
@@ -195,6 +202,10 @@ class GitHubServer:
         self.apps: dict[int, App] = {}
         self.faults: list[Fault] = []
         self.requests: list[Logged] = []
+        #: Attestation listing: the largest page served, bundles by URL, a forced Link.
+        self.attestations_per_page = 100
+        self.bundle_url_mode = False
+        self.attestations_link: str | None = None
         self._api = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self, "api"))
         self._uploads = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self, "uploads"))
         for srv in (self._api, self._uploads):
@@ -262,6 +273,19 @@ class GitHubServer:
         with self.lock:
             self.faults.append(fault)
         return fault
+
+    def add_attestation(self, full_name: str, bundle: dict[str, Any], *,
+                        initiator: str = "user") -> int:
+        """Store a bundle as GitHub would, under every subject digest of its statement."""
+        statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
+        digests = [f"{alg}:{value}" for subject in statement["subject"]
+                   for alg, value in subject["digest"].items() if alg in ("sha1", "sha256")]
+        with self.lock:
+            att = {"id": next(_ids), "bundle": bundle, "digests": digests,
+                   "initiator": initiator,
+                   "predicate_type": statement.get("predicateType", "")}
+            self.repos[full_name].attestations.append(att)
+        return int(att["id"])
 
     def releases(self, full_name: str) -> list[Release]:
         return list(self.repos[full_name].releases.values())
@@ -363,7 +387,8 @@ def _routes(host: str) -> list[Route]:
             ("PATCH", r"/releases/(?P<rid>\d+)", "update_release"),
             ("DELETE", r"/releases/(?P<rid>\d+)", "delete_release"),
             ("POST", "/attestations", "create_attestation"),
-            ("GET", "/attestations/(?P<digest>sha256:[0-9a-f]{64})", "list_attestations"),
+            ("GET", "/attestations/(?P<digest>sha(?:1|256):[0-9a-f]{40,64})",
+             "list_attestations"),
         ],
         "uploads": [
             ("POST", r"/releases/(?P<rid>\d+)/assets", "upload_asset"),
@@ -377,6 +402,7 @@ def _routes(host: str) -> list[Route]:
                    ("DELETE", host, re.compile(r"^/installation/token$"), "revoke_token")]
     else:
         routes += [("GET", host, re.compile(r"^/_objects/(?P<aid>\d+)$"), "object"),
+                   ("GET", host, re.compile(r"^/_bundles/(?P<att>\d+)$"), "bundle_blob"),
                    ("GET", host, re.compile(
                        r"^/(?P<owner>[^/]+)/(?P<repo>[^/]+)/releases/download/(?P<tag>[^/]+)"
                        r"/(?P<name>[^/]+)$"), "browser_download")]
@@ -429,3 +455,43 @@ def github_server(tmp_path: Path) -> Iterator[GitHubServer]:
     """A running loopback GitHub; add repositories and tokens to it in the test."""
     with GitHubServer(tmp_path / "github-server") as srv:
         yield srv
+
+
+def snappy_compress(data: bytes) -> bytes:
+    """Snappy's raw block format (as GitHub stores bundles): literals and 2-byte-offset
+    copies of earlier 4-byte matches, so a reader's copy paths are exercised."""
+    out = bytearray()
+    size = len(data)
+    while True:  # the uncompressed length, little-endian base 128
+        out.append((size & 0x7F) | (0x80 if size > 0x7F else 0))
+        size >>= 7
+        if not size:
+            break
+    table: dict[bytes, int] = {}
+    pos = literal = 0
+
+    def flush(end: int) -> None:
+        chunk = data[literal:end]
+        while chunk:
+            part, chunk = chunk[:60], chunk[60:]
+            out.append((len(part) - 1) << 2)
+            out.extend(part)
+
+    while pos + 4 <= len(data):
+        key = data[pos:pos + 4]
+        prev = table.get(key)
+        table[key] = pos
+        if prev is None or pos - prev > 0xFFFF:
+            pos += 1
+            continue
+        length = 4
+        while pos + length < len(data) and length < 64 and \
+                data[prev + length] == data[pos + length]:
+            length += 1
+        flush(pos)
+        out.append(((length - 1) << 2) | 2)
+        out.extend((pos - prev).to_bytes(2, "little"))
+        pos += length
+        literal = pos
+    flush(len(data))
+    return bytes(out)

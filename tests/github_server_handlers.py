@@ -11,6 +11,7 @@ import secrets
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
+from urllib.parse import quote
 
 from tests.github_server import (
     LEVELS,
@@ -490,15 +491,51 @@ class Handler(BaseHTTPRequestHandler):
             raise HttpError(422, "Invalid bundle: expected a DSSE envelope with an in-toto "
                                  "statement") from None
         with self.gh.lock:
-            att = {"id": next(_ids), "bundle": bundle, "digests": digests}
+            att = {"id": next(_ids), "bundle": bundle, "digests": digests,
+                   "predicate_type": statement.get("predicateType", "")}
             r.attestations.append(att)
         return 201, {"id": att["id"]}, {}
 
     def ep_list_attestations(self, owner: str, repo: str, digest: str) -> Result:
         r = self._repo(owner, repo, "attestations", "read")
-        found = [{"bundle": a["bundle"], "repository_id": r.id, "bundle_url": None}
-                 for a in r.attestations if digest in a["digests"]]
-        return 200, {"attestations": found}, {}
+        kind = self.query.get("predicate_type", "")
+        wanted = {"provenance": "https://slsa.dev/provenance/",
+                  "release": "https://in-toto.io/attestation/release/",
+                  "sbom": "https://cyclonedx.org/bom"}.get(kind, kind)
+        matching = [a for a in r.attestations if digest in a["digests"] and
+                    str(a.get("predicate_type", "")).startswith(wanted)]
+        per = min(int(self.query.get("per_page", 30)), self.gh.attestations_per_page)
+        after = int(self.query.get("after", 0))
+        chunk = matching[after:after + per]
+        found = [{"bundle": None if self.gh.bundle_url_mode else a["bundle"],
+                  "repository_id": r.id,
+                  "bundle_url": f"{self.gh.uploads_url}/_bundles/{a['id']}"
+                  if self.gh.bundle_url_mode else None,
+                  "initiator": a.get("initiator", "user")} for a in chunk]
+        headers = {}
+        if after + per < len(matching):
+            query = f"per_page={per}&after={after + per}" + (
+                f"&predicate_type={quote(kind, safe='')}" if kind else "")
+            link = (f"{self.gh.api_url}/repositories/{r.id}/attestations/{digest}?{query}")
+            headers["Link"] = f'<{self.gh.attestations_link or link}>; rel="next"'
+        return 200, {"attestations": found}, headers
+
+    def ep_bundle_blob(self, att: str) -> Result:
+        """Blob storage: a bundle's JSON, Snappy-compressed, for anyone with the URL."""
+        from tests.github_server import snappy_compress
+
+        for r in self.gh.repos.values():
+            for a in r.attestations:
+                if a["id"] == int(att):
+                    data = snappy_compress(json.dumps(a["bundle"]).encode())
+                    self._log(200)
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/octet-stream")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    raise _Sent
+        raise HttpError(404, "BlobNotFound")
 
     def ep_mint_token(self, iid: str) -> Result:
         app = self.gh.apps.get(int(iid))

@@ -65,6 +65,8 @@ class AttestationContext:
     complete: bool = False
     #: GitHub must have made a release attestation (``--github`` on an immutable release).
     expect_release: bool = False
+    #: Files ``--ignore`` left out: never "missing" from the release.
+    ignored: frozenset[str] = frozenset()
     _root: TrustedRoot | str | None = None
     _digests: dict[str, str | None] = field(default_factory=dict)
 
@@ -123,7 +125,7 @@ def verify_attestations(ctx: AttestationContext, candidates: list[Candidate]
         if cand.file is not None:
             good[cand.file] = good.get(cand.file, True) and ok
     result.proofs = {f for f, ok in good.items() if ok}
-    if ctx.expect_release and not any(releases.values()):
+    if ctx.expect_release and not releases:  # (one that failed its checks said why)
         _no_release(ctx)
     if sum(releases.values()) > 1:
         ctx.report.failed("release", ctx.policy.identity.tag, "more than one release "
@@ -259,7 +261,8 @@ def _check_claim(ctx: AttestationContext, claim: ReleaseClaim, result: Attestati
     files = {n: sha for n in ctx.names if not is_download_file(n)
              if (sha := ctx.sha256(n)) is not None}
     ok = check_release(claim, repository=ident.repository, tag=ident.tag, commit=ident.commit,
-                       files=files, complete=ctx.complete, report=ctx.report)
+                       files=files, complete=ctx.complete, report=ctx.report,
+                       ignored=ctx.ignored)
     if ok:
         attested = {sha for _, sha in claim.assets}
         for name, sha in files.items():

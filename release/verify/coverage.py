@@ -26,6 +26,7 @@ its own ``UNCOVERED`` line and fails the verification, unless ``--ignore`` names
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from release.verify import checksums
@@ -35,6 +36,8 @@ from release.verify.report import Report
 from release.verify.sigstore_bundles import BUNDLE_SUFFIXES
 
 PROVENANCE_SUFFIX = ".intoto.jsonl"
+#: ``gh attestation download``'s names (see :mod:`release.verify.attestation_sources`).
+_DOWNLOAD = re.compile(r"^(sha256|sha1)[:-]([0-9a-f]{40}|[0-9a-f]{64})\.jsonl$")
 
 
 @dataclass(frozen=True)
@@ -103,9 +106,13 @@ def _reason(folder: ReleaseFolder, name: str, ev: Evidence) -> str | None:
         return ("a key signature, not checked: no --key given" if ev.key is None
                 else "a key signature that did not verify")
     if name.endswith(BUNDLE_SUFFIXES):
-        return "a Sigstore bundle that did not verify"
+        return "a Sigstore bundle that did not verify (or an attestation that attests no " \
+               "file here)"
     if name.endswith(PROVENANCE_SUFFIX):
         return "a statement file not (wholly) covered by a signature that verified"
+    if name.endswith(".jsonl") and _DOWNLOAD.match(name.rsplit("/", 1)[-1]):
+        return ("an attestation file (gh attestation download) not every line of which "
+                "verified, met the policy and attests a file here")
     if checksums.is_checksums_file(name.rsplit("/", 1)[-1]):
         if "/" in name:
             return ("a checksums file in a sub-folder: only the top level of the folder is "

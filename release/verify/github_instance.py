@@ -90,10 +90,14 @@ def _from_tuf() -> TrustedRoot | str:
     public-good instance only. Without one (``python -m sigstore plumbing trust-instance``
     bootstraps it), nothing is fetched and the caller says how to pass the root instead.
     """
-    try:
-        from sigstore._internal.tuf import TrustUpdater
-        from sigstore.models import TrustedRoot
+    from sigstore._internal.tuf import TrustUpdater, _get_dirs
+    from sigstore.models import TrustedRoot
 
+    metadata, _ = _get_dirs(GITHUB_TUF_URL)
+    if not (metadata / "root.json").is_file():
+        # nothing to start TUF from: nothing is fetched, nothing is written
+        return "no trusted root for GitHub's Sigstore instance on this machine"
+    try:
         updater = TrustUpdater(GITHUB_TUF_URL, offline=False)
         return TrustedRoot.from_file(updater.get_trusted_root_path())
     except Exception as exc:  # no bootstrap root, no network, a TUF failure

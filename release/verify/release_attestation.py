@@ -76,7 +76,8 @@ def parse_release(payload: bytes, origin: str) -> ReleaseClaim | str:
 
 
 def check_release(claim: ReleaseClaim, *, repository: str, tag: str, commit: str | None,
-                  files: dict[str, str], complete: bool, report: Report) -> bool:
+                  files: dict[str, str], complete: bool, report: Report,
+                  ignored: frozenset[str] = frozenset()) -> bool:
     """Report the claim against the release; whether nothing failed."""
     ok = True
     purl = f"pkg:github/{repository}@{tag}"
@@ -113,7 +114,9 @@ def check_release(claim: ReleaseClaim, *, repository: str, tag: str, commit: str
     for name, sha in claim.assets:
         if sha in present:
             continue
-        if complete:
+        if name in ignored:
+            report.skipped("release", name, "an asset of the release, left out by --ignore")
+        elif complete:
             ok = False
             report.failed("release", name, "the release held this asset when it was "
                           "published, and it was not downloaded",

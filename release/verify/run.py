@@ -119,7 +119,8 @@ def verify_release(opts: VerifyOptions) -> Report:
     prov_bundles = {p: b for p in provenance if (b := _provenance_bundle(names, p))}
     att_bundles = attestation_sources.bundle_files(folder, names, set(prov_bundles.values()))
     downloads = [n for n in names if attestation_sources.is_download_file(n)]
-    if not sums and not (att_bundles or downloads or opts.fetched):
+    # a downloaded release (--github) is judged whatever it holds: its files get lines
+    if not sums and not (att_bundles or downloads or opts.fetched or opts.complete):
         links = sorted(n for n, item in folder.items.items()
                        if "/" not in n and n not in names and checksums.is_checksums_file(n))
         raise UsageError(f"no checksums file in {directory}" + (
@@ -179,7 +180,8 @@ def _attestation_context(run: _Run) -> AttestationContext:
               if opts.identity else None)
     return AttestationContext(run.report, run.names, lambda n: run.digest(n, "attestation"),
                               run.verifier, opts.github_trust, policy,
-                              opts.require_provenance, opts.complete, opts.expect_release)
+                              opts.require_provenance, opts.complete, opts.expect_release,
+                              frozenset(run.folder.ignored))
 
 
 def _attested(run: _Run, found: list[statements.Statement], artifacts: dict[str, str]
