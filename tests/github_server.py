@@ -205,6 +205,8 @@ class GitHubServer:
         #: Attestation listing: the largest page served, bundles by URL, a forced Link.
         self.attestations_per_page = 100
         self.bundle_url_mode = False
+        #: Where bundle URLs point (default: this server's uploads host, as blob storage).
+        self.bundle_url_base: str | None = None
         self.attestations_link: str | None = None
         self._api = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self, "api"))
         self._uploads = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self, "uploads"))

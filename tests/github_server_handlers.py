@@ -509,7 +509,8 @@ class Handler(BaseHTTPRequestHandler):
         chunk = matching[after:after + per]
         found = [{"bundle": None if self.gh.bundle_url_mode else a["bundle"],
                   "repository_id": r.id,
-                  "bundle_url": f"{self.gh.uploads_url}/_bundles/{a['id']}"
+                  "bundle_url": f"{self.gh.bundle_url_base or self.gh.uploads_url}"
+                                f"/_bundles/{a['id']}"
                   if self.gh.bundle_url_mode else None,
                   "initiator": a.get("initiator", "user")} for a in chunk]
         headers = {}

@@ -51,7 +51,7 @@ class Candidate:
     #: The folder file it came from (None from the API).
     file: str | None
     bundle: bytes | None
-    #: Why there is no bundle to verify (unreadable, malformed line...).
+    #: Why there is no bundle to verify (a malformed line...); "" when already reported.
     problem: str | None = None
 
 
@@ -80,12 +80,11 @@ def from_files(folder: ReleaseFolder, bundles: list[str], downloads: list[str],
     out = []
     for name in bundles:
         data = read(name, METADATA_LIMIT, "a Sigstore bundle", "attestation")
-        out.append(Candidate(name, "asset", name, data,
-                             None if data is not None else "unreadable"))
+        out.append(Candidate(name, "asset", name, data, None if data is not None else ""))
     for name in downloads:
         data = read(name, METADATA_LIMIT, "an attestation file", "attestation")
         if data is None:
-            out.append(Candidate(name, "download", name, None, "unreadable"))
+            out.append(Candidate(name, "download", name, None, ""))
             continue
         out += _lines(name, data)
     return out

@@ -161,7 +161,8 @@ def _one(ctx: AttestationContext, cand: Candidate, result: AttestationResult,
     """Verify one candidate and record what it covers; whether it verified and was used."""
     report = ctx.report
     if cand.bundle is None:
-        report.failed("attestation", cand.origin, f"not verified: {cand.problem}")
+        if cand.problem:  # (an unreadable file was reported when it was read)
+            report.failed("attestation", cand.origin, f"not verified: {cand.problem}")
         return False
     predicate_type = _peek(cand.bundle)
     if predicate_type is None:
@@ -260,9 +261,10 @@ def _check_claim(ctx: AttestationContext, claim: ReleaseClaim, result: Attestati
     ident = ctx.policy.identity
     files = {n: sha for n in ctx.names if not is_download_file(n)
              if (sha := ctx.sha256(n)) is not None}
+    required = set(files) if ctx.complete else set(assets(list(files)))
     ok = check_release(claim, repository=ident.repository, tag=ident.tag, commit=ident.commit,
-                       files=files, complete=ctx.complete, report=ctx.report,
-                       ignored=ctx.ignored)
+                       files=files, required=required, complete=ctx.complete,
+                       report=ctx.report, ignored=ctx.ignored)
     if ok:
         attested = {sha for _, sha in claim.assets}
         for name, sha in files.items():

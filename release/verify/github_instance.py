@@ -59,7 +59,7 @@ class GitHubTrust:
         from sigstore.models import TrustedRoot
 
         if self.trusted_root is not None:
-            _refuse_jsonl(self.trusted_root)
+            check_root_file(self.trusted_root)
             try:
                 return TrustedRoot.from_file(str(self.trusted_root))
             except Exception as exc:  # sigstore raises several kinds for a bad root
@@ -70,7 +70,8 @@ class GitHubTrust:
         return _from_tuf()
 
 
-def _refuse_jsonl(path: Path) -> None:
+def check_root_file(path: Path) -> None:
+    """Refuse what cannot be GitHub's trusted root alone (checked before anything runs)."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -76,9 +76,14 @@ def parse_release(payload: bytes, origin: str) -> ReleaseClaim | str:
 
 
 def check_release(claim: ReleaseClaim, *, repository: str, tag: str, commit: str | None,
-                  files: dict[str, str], complete: bool, report: Report,
+                  files: dict[str, str], required: set[str], complete: bool, report: Report,
                   ignored: frozenset[str] = frozenset()) -> bool:
-    """Report the claim against the release; whether nothing failed."""
+    """Report the claim against the release; whether nothing failed.
+
+    ``files`` are the folder's files (name -> sha256); each of ``required`` must be an
+    asset subject (in a folder, the release's own files: signatures and attestations a
+    consumer saved beside them need not be; from ``--github``, every downloaded asset).
+    """
     ok = True
     purl = f"pkg:github/{repository}@{tag}"
     found = {"repository": claim.repository, "tag": claim.tag, "purl": unquote(claim.purl)}
@@ -104,7 +109,7 @@ def check_release(claim: ReleaseClaim, *, repository: str, tag: str, commit: str
                        "checked: pass --commit")
     attested = {sha for _, sha in claim.assets}
     for name, sha in sorted(files.items()):
-        if sha not in attested:
+        if name in required and sha not in attested:
             ok = False
             report.failed("release", name, "not among the release attestation's assets: "
                           "the release did not hold this file when it was published",
