@@ -244,7 +244,7 @@ def _release(ctx: AttestationContext, cand: Candidate, result: AttestationResult
     else:
         report.passed("signature", cand.origin, f"valid release attestation by "
                       f"{ctx.github.describe()}, timestamped {verdict.signed_at}")
-        claim = parse_release(verdict.payload, cand.origin)
+        claim = parse_release(verdict.payload_type, verdict.payload, cand.origin)
         if isinstance(claim, str):
             report.failed("release", cand.origin, "not a usable release attestation",
                           found=claim)

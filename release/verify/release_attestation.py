@@ -23,7 +23,9 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from release.provenance.slsa import PAYLOAD_TYPE
 from release.verify.report import Report
+from release.verify.statements import STATEMENT_TYPES
 
 RELEASE_PREDICATE = "https://in-toto.io/attestation/release/"
 #: The SAN of GitHub's release attestations on github.com (GHE.com uses another host).
@@ -48,13 +50,20 @@ class ReleaseClaim:
     assets: tuple[tuple[str, str], ...]
 
 
-def parse_release(payload: bytes, origin: str) -> ReleaseClaim | str:
+def parse_release(payload_type: str | None, payload: bytes, origin: str
+                  ) -> ReleaseClaim | str:
     """The claim of a verified payload, or what is malformed in it."""
+    if payload_type != PAYLOAD_TYPE:
+        return f"payload type is {payload_type!r}, expected {PAYLOAD_TYPE!r}"
     try:
         data = json.loads(payload)
     except ValueError as exc:
         return f"the payload is not JSON ({exc})"
-    predicate = data.get("predicate") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or data.get("_type") not in STATEMENT_TYPES:
+        return "not an in-toto statement"
+    if not is_release(str(data.get("predicateType", ""))):
+        return f"predicate type {data.get('predicateType')!r} is not a release's"
+    predicate = data.get("predicate")
     if not isinstance(predicate, dict):
         return "the statement has no predicate object"
     fields = {k: predicate.get(k) for k in ("repository", "tag", "purl")}
