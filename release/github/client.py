@@ -357,13 +357,19 @@ class ScopedGitHub:
         """GET a URL outside GitHub's API (an attestation's ``bundle_url`` on blob
         storage) with no credential at all, at most ``limit`` bytes.
 
-        Only https is fetched, or http to a loopback address (a local test server).
+        Only https is fetched; a loopback address only when the API itself is on loopback
+        (a local test server), and then over http too: a URL from GitHub's answer must
+        not make this machine query its own local services.
         """
         import httpx
 
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
-        if parts.scheme != "https" and not (parts.scheme == "http" and _LOOPBACK.match(host)):
+        local_api = bool(_LOOPBACK.match(self.api.host))
+        if _LOOPBACK.match(host) and not local_api:
+            raise GitHubRefused(f"refusing to fetch {_where(url)}: a loopback address", None, 0)
+        if parts.scheme != "https" and not (parts.scheme == "http" and local_api
+                                            and _LOOPBACK.match(host)):
             raise GitHubRefused(f"refusing to fetch {_where(url)}: only https URLs are "
                                 "fetched", None, 0)
         if self._plain is None:

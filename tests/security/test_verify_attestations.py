@@ -336,3 +336,17 @@ def test_snappy_bomb_is_refused():
         decompress(bomb, 4 * 1024 * 1024)
     with pytest.raises(SnappyError, match="reaches"):
         decompress(bytes([8, 0b001, 5]), 100)  # a copy before any output
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:1/_bundles/1", "https://localhost/x",
+                                 "http://github-bundles.example/x", "file:///etc/passwd"])
+def test_bundle_url_never_reaches_local_services(url):
+    # against the real API host, a bundle_url on this machine or off https is refused
+    # before any connection (a hostile answer must not make the verifier query them)
+    from release.github.client import GitHubRefused, ScopedGitHub
+    from release.permissions import Level, PermissionSet
+
+    gh = ScopedGitHub(REPOSITORY, PermissionSet({"attestations": Level.READ}), token=None,
+                      stage="verify", base_url="https://api.github.com")
+    with pytest.raises(GitHubRefused, match="refusing to fetch"):
+        gh.fetch_public(url, 1024)
