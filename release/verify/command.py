@@ -204,9 +204,9 @@ def _check_attestation_options(args: argparse.Namespace) -> None:
         return
     if not root.is_file():
         raise UsageError(f"--github-trusted-root {root} is not a file")
-    from release.verify.github_instance import check_root_file
+    from release.verify.github_instance import GitHubTrust
 
-    check_root_file(root)
+    GitHubTrust(root).load()  # a file that is not a trusted root is misuse, found now
     if args.trusted_root is not None and args.trusted_root.is_file() and \
             args.trusted_root.read_bytes() == root.read_bytes():
         raise UsageError("--trusted-root and --github-trusted-root are the same trusted root",

@@ -267,10 +267,14 @@ def test_options_keep_the_two_roots_apart(cli, tmp_path, stack, bundles):
     planted = verify(cli, directory, stack, {"github_root": inside})
     assert planted.code == 2 and "--github-trusted-root" in planted.err \
         and "is inside the folder being verified" in planted.err
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("{not json")
+    unreadable = verify(cli, directory, stack, {"github_root": garbage})
+    assert unreadable.code == 2 and "cannot load --github-trusted-root" in unreadable.err
     bad = cli("verify", directory, "--repository", REPOSITORY, "--tag", TAG,
               "--predicate-type", "not a uri")
     assert bad.code == 2 and "--predicate-type 'not a uri' is not a URI" in bad.err
-    assert "Traceback" not in same.err + jsonl.err + planted.err + bad.err
+    assert "Traceback" not in same.err + jsonl.err + planted.err + bad.err + unreadable.err
 
 
 # -- through the attestations API -----------------------------------------------------------
