@@ -18,6 +18,7 @@ import pytest
 
 from release.pipeline.load import load, load_text
 from release.workflows.generate import Options, generate, stage_facts
+from tests.workflows.samples import committed_pipelines
 
 REPO = Path(__file__).resolve().parents[2]
 ENVIRONMENT = "release-approval"
@@ -85,12 +86,9 @@ SHAPES = {
 }
 
 
-def _committed() -> list[Path]:
-    return sorted(p for p in (REPO / "pipelines").rglob("*") if p.suffix in (".yaml", ".yml"))
-
-
 def _cases() -> list[Any]:
-    cases = [pytest.param(path, id=path.relative_to(REPO).as_posix()) for path in _committed()]
+    cases = [pytest.param(path, id=path.relative_to(REPO).as_posix())
+             for path in committed_pipelines()]
     return cases + [pytest.param(name, id=name) for name in SHAPES]
 
 
@@ -143,7 +141,8 @@ def test_the_shapes_have_oidc_stages_where_intended() -> None:
         "oidc-command-at-the-root": ["oidc"],
         "chained-and-last": ["provenance", "sign", "upload"],
     }
-    assert sorted(_workflow(REPO / "pipelines" / "release.yaml")[1]) == ["provenance", "sign"]
+    assert sorted(_workflow(REPO / "pipelines" / "release.yaml")[1]) == [
+        "provenance", "pypi", "sign"]
 
 
 @pytest.mark.parametrize("case", _cases())
@@ -157,8 +156,9 @@ def test_oidc_jobs_run_only_after_their_review_in_the_protected_environment(
     for jid in minting:
         job = jobs[jid]
         assert job["if"] == "github.event_name == 'push'", jid
-        # the approval: a protected environment on the job itself
-        assert job.get("environment") == ENVIRONMENT, jid
+        # the approval: a protected environment on the job itself (the release's, or one
+        # of the stage's own, as PyPI's trusted publisher names `pypi`)
+        assert job.get("environment") in (ENVIRONMENT, "pypi"), jid
         # ... asked only once a review job has shown what this very stage will sign
         reviews = {a for a in _ancestors(jobs, jid) if _stage_of_review(jobs[a]) == jid}
         assert reviews, f"job {jid!r} can start before any review of what it signs"
@@ -188,7 +188,7 @@ def test_the_committed_release_workflow_is_gated_too() -> None:
     jobs: dict[str, dict[str, Any]] = yaml.safe_load(
         (REPO / ".github" / "workflows" / "release.yml").read_text(encoding="utf-8"))["jobs"]
     minting = {jid for jid, job in jobs.items() if _mints_oidc(job)}
-    assert minting == {"sign", "provenance"}
+    assert minting == {"sign", "provenance", "pypi"}
     for jid in minting:
         assert jobs[jid]["environment"], jid
         assert any(_stage_of_review(jobs[a]) == jid for a in _ancestors(jobs, jid)), jid

@@ -81,8 +81,10 @@ def pipeline(text: str, name: str = "pipelines/sample.yaml") -> LoadedPipeline:
 
 
 def committed_pipelines() -> list[Path]:
-    """Every pipeline file of this repository."""
-    return sorted(p for p in (REPO / "pipelines").rglob("*") if p.suffix in (".yaml", ".yml"))
+    """Every pipeline file of this repository: the YAML files under ``pipelines/`` but the
+    hidden ones, which are a pipeline's data (e.g. a ``.tpm-roots.yaml`` certificates file)."""
+    return sorted(p for p in (REPO / "pipelines").rglob("*")
+                  if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
 
 
 def parse(text: str) -> dict[str, Any]:
