@@ -127,6 +127,12 @@ def algorithm(tlv: Tlv, what: str) -> str:
     if not items or len(items) > 2:
         raise DerError(tlv.start, f"{what} holds {len(items)} elements; an algorithm "
                                   "identifier is an OID and at most one parameter")
+    if len(items) == 2:
+        param = items[1]
+        if param.cls == der.UNIVERSAL and param.constructed != (
+                param.number in (der.SEQUENCE, der.SET)):
+            raise DerError(param.start, f"{what}'s parameter is {param.describe()} in the "
+                                        "wrong form (BER, not DER)")
     return der.oid(items[0], f"{what}'s OID")
 
 

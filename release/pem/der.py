@@ -68,8 +68,8 @@ class Tlv:
     def describe(self) -> str:
         if self.cls == UNIVERSAL and self.number in _NAMES:
             return _NAMES[self.number]
-        kind = ("universal", "application", "context-specific", "private")[self.cls]
-        return f"a {kind} [{self.number}] element"
+        kind = ("a universal", "an application", "a context-specific", "a private")[self.cls]
+        return f"{kind} [{self.number}] element"
 
     def children(self) -> list[Tlv]:
         """The elements inside a constructed element, which must fill it exactly."""

@@ -7,7 +7,7 @@ that), and a value that is not a string is shown as ``#`` and its hex, per RFC 4
 
 from __future__ import annotations
 
-from release.pem.der import OID, SEQUENCE, SET, UNIVERSAL, DerError, Tlv, oid
+from release.pem.der import BIT_STRING, OID, SEQUENCE, SET, UNIVERSAL, DerError, Tlv, oid
 
 #: RFC 4514 section 3's short names.
 SHORT_NAMES = {
@@ -18,6 +18,11 @@ SHORT_NAMES = {
 #: String types by universal tag number, and how their bytes decode (X.680 section 41).
 _CODECS = {12: "utf-8", 18: "ascii", 19: "ascii", 20: "latin-1", 22: "ascii", 25: "ascii",
            26: "ascii", 27: "ascii", 28: "utf-32-be", 30: "utf-16-be"}
+#: Universal tags OpenSSL 3 accepts as an attribute value (its ``ASN1_PRINTABLE``, less
+#: the string types it cannot convert to UTF-8: Videotex, Graphic, Visible, General).
+_VALUE_TAGS = frozenset({3, 7, 8, 9, 11, 12, 13, 14, 15, 16, 18, 19, 20, 22, 28, 29, 30})
+#: Those that DER writes primitive (strings, BIT STRING); SEQUENCE is constructed.
+_PRIMITIVE = frozenset({3, 7, 9, 12, 13, 14, 15, 18, 19, 20, 22, 28, 30})
 _SPECIAL = {"\\": "\\\\", '"': '\\"', "+": "\\+", ",": "\\,", ";": "\\;", "<": "\\<",
             ">": "\\>", "\0": "\\00"}
 
@@ -36,9 +41,51 @@ def name_text(tlv: Tlv, what: str) -> str:
                 raise DerError(attribute.start, f"an attribute of {what} is not a type "
                                                 "followed by a value")
             kind = oid(items[0], f"an attribute type in {what}")
-            parts.append(f"{SHORT_NAMES.get(kind, kind)}={value_text(items[1])}")
+            value = items[1]
+            if value.cls != UNIVERSAL or value.number not in _VALUE_TAGS:
+                raise DerError(value.start, f"an attribute value in {what} is "
+                                            f"{value.describe()}, which openssl refuses in "
+                                            "a name")
+            if (value.constructed and value.number in _PRIMITIVE) or (
+                    value.number == SEQUENCE and not value.constructed):
+                raise DerError(value.start, f"an attribute value in {what} is "
+                                            f"{value.describe()} in the wrong form (a "
+                                            "constructed string is BER, not DER)")
+            _check_value(value)
+            parts.append(f"{SHORT_NAMES.get(kind, kind)}={value_text(value)}")
         rdns.append("+".join(parts))
     return ",".join(reversed(rdns))
+
+
+def _check_value(tlv: Tlv) -> None:
+    """A value OpenSSL can load: a constructed one holds elements, a BIT STRING is well
+    formed, and the Unicode string types hold valid characters (OpenSSL converts names to
+    UTF-8 when it loads a certificate and refuses one it cannot convert, so a bundle
+    must not carry it). The one-byte types are read as Latin-1, as OpenSSL reads them."""
+    data, number = tlv.content, tlv.number
+    if tlv.constructed:
+        tlv.children()
+        return
+    if number == BIT_STRING and (not data or data[0] > 7):
+        raise DerError(tlv.start, "a BIT STRING in a name is malformed")
+    if number == 12:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DerError(tlv.body + exc.start, "a UTF8String in a name is not valid "
+                                                 "UTF-8 (openssl refuses it too)") from None
+        return
+    width = {30: 2, 28: 4}.get(number)
+    if width is None:
+        return
+    if len(data) % width:
+        raise DerError(tlv.start, f"a {'BMP' if width == 2 else 'Universal'}String in a name "
+                                  f"is not a whole number of {width}-byte characters")
+    for i in range(0, len(data), width):
+        point = int.from_bytes(data[i:i + width], "big")
+        if 0xD800 <= point <= 0xDFFF or point > 0x10FFFF:
+            raise DerError(tlv.body + i, f"a name holds the invalid character U+{point:04X} "
+                                         "(openssl refuses it too)")
 
 
 def value_text(tlv: Tlv) -> str:
