@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
+import contextlib
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from release.engine import safefs
 from release.engine.credentials import ALLOWED, stage_environment
 from release.engine.sandbox import Workspace
 from release.stages.base import StageContext
@@ -64,5 +65,7 @@ class ContextScope:
 
     def __exit__(self, *exc: object) -> None:
         if self.tmp:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            # what the build left there may be hostile (links, trees thousands deep)
+            with contextlib.suppress(OSError):
+                safefs.remove_tree(Path(self.tmp))
 

@@ -12,6 +12,7 @@ import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from release.engine import safefs
 from release.engine.digest import file_digests
 from release.engine.manifest import ARTIFACT_NAME, MODES, Artifact, ensure_unique_names
 from release.errors import StageFailed
@@ -59,6 +60,18 @@ def record_outputs(out_root: Path, stage: str, outputs: Iterable[tuple[str, str,
     return sorted(arts, key=lambda a: a.path)
 
 
+def checked(folder: Path, name: str, stage: str) -> Path:
+    """``folder/name``, once ``lstat`` says it is a regular file with one name: what a
+    stage reads of its own outputs before the engine records them (never a link, a FIFO
+    that would block the engine, or a hard link to a file of the host)."""
+    path = folder / name
+    st = path.lstat()
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+        raise StageFailed(f"stage {stage!r} output {name!r} is not a regular file of its own "
+                          "(a link, a FIFO or a hard link)", "outputs must be regular files")
+    return path
+
+
 def _normalise(path: Path, stage: str, rel: str) -> int:
     """Give an output its artifact mode and the engine's owner; refuse hard links.
 
@@ -92,28 +105,21 @@ def remove_undeclared(out_root: Path, stage: str, artifacts: list[Artifact]) -> 
     the folders that remain get mode 0755.
     """
     top = out_root / stage
-    keep = {(out_root / a.path).relative_to(top) for a in artifacts}
-    removed = []
-    for root, dirs, files, rootfd in os.fwalk(top, topdown=False, follow_symlinks=False):
-        here = Path(root).relative_to(top)
-        for name in [*files, *dirs]:
-            st = os.stat(name, dir_fd=rootfd, follow_symlinks=False)
-            if stat.S_ISDIR(st.st_mode):
-                if _is_empty(rootfd, name):
-                    os.rmdir(name, dir_fd=rootfd)
-                else:  # a real folder (checked above): its last part is no link
-                    os.chmod(name, FOLDER_MODE, dir_fd=rootfd)
-            elif here / name not in keep:
-                os.unlink(name, dir_fd=rootfd)
-                removed.append((Path(stage) / here / name).as_posix())
+    keep = {(out_root / a.path).relative_to(top).as_posix() for a in artifacts}
+    removed: list[str] = []
+
+    def entry(dirfd: int, name: str, rel: str) -> None:
+        if rel not in keep:
+            os.unlink(name, dir_fd=dirfd)
+            removed.append(f"{stage}/{rel}")
+
+    def leave(dirfd: int, name: str, rel: str) -> None:
+        del rel
+        if safefs.is_empty(dirfd, name):
+            os.rmdir(name, dir_fd=dirfd)
+        else:  # a real folder (the walk saw it as one): its last part is no link
+            os.chmod(name, FOLDER_MODE, dir_fd=dirfd)
+
+    safefs.walk(top, entry=entry, leave=leave)
     top.chmod(FOLDER_MODE)
     return sorted(removed)
-
-
-def _is_empty(dirfd: int, name: str) -> bool:
-    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 dir_fd=dirfd)
-    try:
-        return not os.listdir(fd)  # noqa: PTH208 - a descriptor, not a path
-    finally:
-        os.close(fd)

@@ -15,7 +15,7 @@ import io
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from release.errors import IntegrityError
@@ -104,19 +104,70 @@ def read_bounded(path: Path, limit: int) -> bytes:
     return data
 
 
+def walk(top: Path, *, entry: Callable[[int, str, str], None],
+         leave: Callable[[int, str, str], None]) -> None:
+    """Visit everything below ``top`` without following a link and without recursion.
+
+    ``entry(dirfd, name, rel)`` is called once for each entry that is not a folder (links
+    included, never followed), ``leave(dirfd, name, rel)`` once for each folder after its
+    contents, with ``dirfd`` its parent and ``rel`` the entry's path below ``top``. One
+    folder descriptor is open at a time (the walk climbs back through ``..``), so a tree
+    thousands of folders deep, as a hostile build may leave, costs neither the stack nor
+    the descriptor limit.
+    """
+    fd = os.open(top, _DIR_FLAGS)
+    names: list[str] = []  # the path from top to the current folder
+    prefixes = [""]  # the same, as "a/b/" strings (cheap to extend, however deep)
+    seen: list[set[str]] = [set()]  # per level: entries already visited
+    try:
+        while True:
+            sub = None
+            with os.scandir(fd) as it:
+                for item in it:
+                    if item.name in seen[-1]:
+                        continue
+                    if item.is_dir(follow_symlinks=False):
+                        sub = item.name
+                        break
+                    seen[-1].add(item.name)
+                    entry(fd, item.name, prefixes[-1] + item.name)
+            if sub is not None:
+                child = os.open(sub, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = child
+                names.append(sub)
+                prefixes.append(f"{prefixes[-1]}{sub}/")
+                seen.append(set())
+                continue
+            if not names:
+                return
+            parent = os.open("..", _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = parent
+            name = names.pop()
+            prefixes.pop()
+            seen.pop()
+            seen[-1].add(name)
+            leave(fd, name, prefixes[-1] + name)
+    finally:
+        os.close(fd)
+
+
+def is_empty(dirfd: int, name: str) -> bool:
+    """Whether the folder ``name`` in ``dirfd`` (never a link) holds nothing."""
+    fd = os.open(name, _DIR_FLAGS, dir_fd=dirfd)
+    try:
+        with os.scandir(fd) as it:
+            return next(it, None) is None
+    finally:
+        os.close(fd)
+
+
 def remove_tree(path: Path) -> None:
     """Delete a folder the engine made, without following any link inside it."""
-    st = path.lstat()
-    if not stat.S_ISDIR(st.st_mode):
+    if not stat.S_ISDIR(path.lstat().st_mode):
         path.unlink()
         return
-    for root, dirs, files, rootfd in os.fwalk(path, topdown=False, follow_symlinks=False):
-        del root
-        for name in files:
-            os.unlink(name, dir_fd=rootfd)
-        for name in dirs:
-            if stat.S_ISDIR(os.stat(name, dir_fd=rootfd, follow_symlinks=False).st_mode):
-                os.rmdir(name, dir_fd=rootfd)
-            else:
-                os.unlink(name, dir_fd=rootfd)
+    walk(path, entry=lambda fd, name, _: os.unlink(name, dir_fd=fd),
+         leave=lambda fd, name, _: os.rmdir(name, dir_fd=fd))
     path.rmdir()

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from release.engine import bwrap, reaper, seccomp
+from release.engine import bwrap, reaper, safefs, seccomp
 from release.errors import ReleaseError, StageFailed
 
 
@@ -206,12 +206,15 @@ def _chown_trees(roots: Iterable[Path], uid: int, gid: int) -> None:
             continue
         try:
             os.chown(top, uid, gid)
-            for _, dirs, files, dirfd in os.fwalk(".", dir_fd=top, follow_symlinks=False):
-                for name in (*dirs, *files):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.chown(name, uid, gid, dir_fd=dirfd, follow_symlinks=False)
         finally:
             os.close(top)
+
+        def chown(dirfd: int, name: str, rel: object) -> None:
+            del rel
+            with contextlib.suppress(FileNotFoundError):
+                os.chown(name, uid, gid, dir_fd=dirfd, follow_symlinks=False)
+
+        safefs.walk(root, entry=chown, leave=chown)
 
 
 def _kill(proc: subprocess.Popen[bytes], timed_out: threading.Event) -> None:

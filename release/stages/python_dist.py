@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 
-from release.engine import safefs
+from release.engine import outputs, safefs
 from release.errors import StageFailed
 from release.provenance import pymeta
 from release.stages.base import Effect, Output, PlannedAction, StageConfig, StageContext, StageKind
@@ -110,9 +110,14 @@ class PythonDist(StageKind[PythonDistConfig]):
         # sys.path), outside the source tree, without the stage's `env`
         pip = [sys.executable, "-I", "-m", "pip", "--python", str(py)]
 
+        # the tools' working folder is empty: nothing a lock line names can resolve to a
+        # file of the repository relative to it
+        empty = ws.root / "tools-cwd"
+        empty.mkdir()
+
         def sandboxed(argv: list[str], *, tool: bool, network: bool = False) -> None:
             env = {**(ctx.tool_env if tool else ctx.env), **settings}
-            ctx.sandbox.run(argv, ws, env=env, cwd=ws.root if tool else project,
+            ctx.sandbox.run(argv, ws, env=env, cwd=empty if tool else project,
                             writable=[ctx.out_dir], network=network,
                             timeout=cfg.timeout_seconds, log=ctx.log, cancel=ctx.cancel)
 
@@ -126,6 +131,7 @@ class PythonDist(StageKind[PythonDistConfig]):
             sandboxed([*pip, "download", "--no-cache-dir", "--no-deps", "--require-hashes",
                        "--only-binary=:all:", "--index-url", cfg.index_url, *_trust(ctx.tool_env),
                        "--dest", str(wheels), "-r", str(lock)], tool=True, network=True)
+            python_lock.check_downloaded(wheels, pins)
             ctx.log("build phase: no network from here on")
             sandboxed([*pip, "install", "--no-cache-dir", "--no-index", "--no-deps",
                        "--require-hashes", "--find-links", str(wheels), "-r", str(lock)],
@@ -207,8 +213,9 @@ def _check_outputs(ctx: StageContext[PythonDistConfig],
     wheels = sorted(p.name for p in ctx.out_dir.glob("*.whl"))
     if len(sdists) != 1 or len(wheels) != 1:
         raise StageFailed(f"expected one sdist and one wheel, found {sdists + wheels}")
-    sdist, wheel = (pymeta.read_sdist(ctx.out_dir / sdists[0]),
-                    pymeta.read_wheel(ctx.out_dir / wheels[0]))
+    # the build wrote these: check them as the engine checks outputs before reading
+    sdist, wheel = (pymeta.read_sdist(outputs.checked(ctx.out_dir, sdists[0], ctx.stage_id)),
+                    pymeta.read_wheel(outputs.checked(ctx.out_dir, wheels[0], ctx.stage_id)))
     found = {"sdist": (sdist.name, sdist.version), "wheel": (wheel.name, wheel.version)}
     name = meta.get("project", {}).get("name")
     pinned_version = ctx.source.tag is not None or ctx.pipeline.source.version is not None

@@ -65,8 +65,10 @@ def read_lock(path: Path, rel: str) -> dict[str, Pin]:
         except InvalidRequirement as exc:
             raise StageFailed(f"{where}: not a requirement: {exc}") from None
         specs = list(req.specifier)
-        if req.url or len(specs) != 1 or specs[0].operator not in ("==", "===") \
-                or "*" in specs[0].version:
+        # `==` and a PEP 440 version only: pip reads `name===x/../file.tar.gz` as a local
+        # path, which would make it build (run) a file of the repository
+        if req.url or req.extras or len(specs) != 1 or specs[0].operator != "==" \
+                or not _is_version(specs[0].version):
             raise StageFailed(f"{where}: {spec!r} is not pinned to one version",
                               "write name==version, as `pip-compile --generate-hashes` does")
         bad = [o for o in options if not _HASH.match(o)]
@@ -81,6 +83,37 @@ def read_lock(path: Path, rel: str) -> dict[str, Pin]:
                               f"(first at line {pins[name].line})")
         pins[name] = Pin(name, specs[0].version, number)
     return pins
+
+
+def _is_version(text: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        Version(text)
+    except InvalidVersion:
+        return False
+    return "*" not in text
+
+
+def check_downloaded(folder: Path, pins: dict[str, Pin]) -> None:
+    """What the fetch phase saved is exactly one wheel per pin, named for its version."""
+    from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+
+    found: dict[str, str] = {}
+    for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
+        try:
+            if not entry.is_file() or entry.is_symlink():
+                raise InvalidWheelFilename(entry.name)
+            name, version, _, _ = parse_wheel_filename(entry.name)
+        except InvalidWheelFilename:
+            raise StageFailed(f"the fetch phase saved {entry.name!r}, which is not a wheel",
+                              "the build lock pins wheels only") from None
+        found[canonicalize_name(name)] = str(version)
+    expected = {n: p.version for n, p in pins.items()}
+    if any(n not in expected or not same_version(v, expected[n]) for n, v in found.items()) \
+            or found.keys() != expected.keys():
+        raise StageFailed("the fetch phase saved other wheels than the lock pins: "
+                          f"{sorted(found.items())} for {sorted(expected.items())}")
 
 
 def check_covered(requires: Iterable[object], pins: dict[str, Pin], rel: str | None) -> None:

@@ -285,3 +285,51 @@ def test_a_huge_manifest_is_refused_without_reading_it_whole(repo: Repo, cli, tm
     res = cli("run", path, "--stage", "sums", "--artifacts", handed, "--out", tmp_path / "o")
     assert res.code == 1
     assert "is larger than" in res.err
+
+
+DEEP = """\
+import os, sys
+for top in (sys.argv[1], os.environ["HOME"]):
+    os.chdir(top)
+    for _ in range(5000):
+        os.mkdir("d")
+        os.chdir("d")
+    os.symlink(sys.argv[2], "link")
+"""
+
+
+def test_a_tree_thousands_of_folders_deep_is_cleaned_without_recursion(repo: Repo, cli,
+                                                                        tmp_path, victim):
+    repo.write("deep.py", DEEP)
+    path = pipeline(repo, f"""
+  build:
+    kind: command
+    run: ["sh", "-c", "echo ok > {{out}}/tool && python3 deep.py {{out}} {victim}"]
+    outputs: ["tool"]
+""")
+    out = tmp_path / "out"
+    for _ in range(2):  # the second run replaces the first's folder
+        res = cli("run", path, "--out", out)
+        assert res.code == 0, res.err
+        assert "internal error" not in res.err
+        assert sorted(p.name for p in (out / "build").iterdir()) == ["tool"]
+    assert unchanged(victim)
+
+
+def test_a_lock_line_pip_would_read_as_a_local_file_is_refused(repo: Repo, cli, tmp_path):
+    shutil.copytree(SAMPLE, repo.path, dirs_exist_ok=True)
+    repo.write("lock.txt", "flit-core===x/../src/evil-1.0.tar.gz --hash=sha256:" + "a" * 64
+               + "\n")
+    path = repo.write("release.yaml", """\
+        version: 1
+        name: sample
+        stages:
+          sdk:
+            kind: python-dist
+            build-requirements: lock.txt
+        """)
+    repo.commit()
+    res = cli("run", path, "--out", tmp_path / "out")
+    assert res.code == 1
+    assert "lock.txt:1: 'flit-core===x/../src/evil-1.0.tar.gz' is not pinned" in res.err
+    assert "fetch phase" not in res.err
