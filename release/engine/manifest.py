@@ -10,7 +10,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import re
 import stat
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -21,11 +20,10 @@ from typing import Any
 from release.engine import safefs
 from release.engine.digest import file_digests
 from release.errors import IntegrityError, ReleaseError, StageFailed
+from release.filenames import PLAIN_NAME
 
-#: An artifact's name: it becomes a release asset's name and a line of SHA256SUMS, so
-#: plain characters only (no newline, no slash), as GitHub keeps asset names; never a
-#: leading ``-``, which tools read as an option (``sha256sum -c`` hashes stdin for ``-``).
-ARTIFACT_NAME = re.compile(r"^(?!\.\.?$)(?!-)[A-Za-z0-9._+-]{1,255}$")
+#: An artifact's name: a plain file name (it becomes an asset's name and a SHA256SUMS line).
+ARTIFACT_NAME = PLAIN_NAME
 
 MANIFEST = "manifest.json"
 STAGE_MANIFESTS = "manifests"

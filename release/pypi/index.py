@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from release.errors import StageFailed
+from release.filenames import PLAIN_NAME
 from release.pypi.urls import check_url
 
 if TYPE_CHECKING:
@@ -94,6 +95,12 @@ def project_files(client: IndexClient, urls: IndexUrls, name: str) -> dict[str, 
             sha256 = fragment.get("sha256") or [""]
             found.append(IndexFile(filename, parts._replace(fragment="").geturl(),
                                    _hex(sha256[0])))
+    for f in found:
+        # a name becomes a path when the file is downloaded: a plain file name only
+        if not PLAIN_NAME.match(f.filename):
+            raise StageFailed(f"{what}: the index lists a file named {f.filename!r}, which "
+                              "is not a plain file name", "this is not a package index to "
+                              "trust; check index-url")
     return {f.filename: f for f in found}
 
 

@@ -238,3 +238,45 @@ def test_verify_usage_errors(cli, args, why):
     result = cli("verify", *args)
     assert result.code == 2
     assert why in result.err and "Traceback" not in result.err
+
+
+@pytest.mark.parametrize("filename", ["../../escape-1.0.0.tar.gz", "/tmp/abs-1.0.0.tar.gz",
+                                      "-rf-1.0.0.tar.gz", "sub/dir-1.0.0.tar.gz"])
+def test_verify_pypi_never_writes_outside_its_folder(cli, tmp_path, filename):
+    """A hostile index names its files: a name is a plain file name or nothing is written."""
+    import http.server
+    import threading
+
+    from tests.conftest import SHARED
+
+    body = json.dumps({"meta": {"api-version": "1.1"}, "name": "demo", "files": [
+        {"filename": filename, "url": "/files/x", "hashes": {"sha256": "0" * 64}}]}).encode()
+
+    class Index(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.pypi.simple.v1+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Index)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        dest = tmp_path / "a" / "b" / "dl"
+        result = cli("verify", "--pypi", "demo==1.0.0", "--index-url",
+                     f"http://127.0.0.1:{server.server_address[1]}/simple/", "--repository",
+                     REPOSITORY, "--trusted-root",
+                     SHARED / "fixtures" / "sigstore" / "production" / "trusted_root.json", dest)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.code in (1, 2)
+    assert "is not a plain file name" in result.out + result.err
+    assert "Traceback" not in result.err
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert written == []
+    assert not Path("/tmp/abs-1.0.0.tar.gz").exists()
