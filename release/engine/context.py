@@ -11,6 +11,7 @@ from release.engine import safefs
 from release.engine.credentials import ALLOWED, stage_environment
 from release.engine.sandbox import Workspace
 from release.stages.base import StageContext
+from release.terminal import printable
 
 if TYPE_CHECKING:
     from release.engine.runner import Runner
@@ -52,7 +53,8 @@ class ContextScope:
             a for n in r.pipeline.needs[self.stage] for a in r.produced.get(n, []))
 
         def log(text: str) -> None:
-            r.reporter.line(self.stage, r.redact(text))
+            # a build's output is untrusted: one line each, no control characters
+            r.reporter.line(self.stage, printable(r.redact(text), keep="\t"))
 
         return StageContext(
             stage_id=self.stage, config=config, pipeline=r.pipeline.model,

@@ -186,11 +186,17 @@ class Sandbox:
         return code, timed_out.is_set()
 
 
+#: The longest piece of a build's output line the engine holds; longer lines are split.
+MAX_LINE = 64 * 1024
+
+
 def _stream(proc: subprocess.Popen[bytes], log: Callable[[str], None]) -> None:
     assert proc.stdout is not None
     with proc.stdout:
-        for raw in proc.stdout:
-            log(raw.decode("utf-8", "replace").rstrip("\n"))
+        # at most MAX_LINE bytes at a time: a build printing gigabytes without a newline
+        # costs the engine no memory
+        while raw := proc.stdout.readline(MAX_LINE):
+            log(raw.decode("utf-8", "replace").removesuffix("\n"))
 
 
 def _chown_trees(roots: Iterable[Path], uid: int, gid: int) -> None:

@@ -22,6 +22,13 @@ class CommandConfig(StageConfig):
         "geomys/sandboxed-step, so code it runs (e.g. tests against the latest "
         "dependencies) cannot reach the runner's other credentials.")
 
+    @field_validator("run")
+    @classmethod
+    def _run(cls, value: list[str]) -> list[str]:
+        if any("\0" in arg for arg in value):
+            raise ValueError("an argument holds a NUL character, which no program can receive")
+        return value
+
     @field_validator("outputs")
     @classmethod
     def _outputs(cls, value: list[str]) -> list[str]:

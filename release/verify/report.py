@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from release.terminal import printable
+
 
 class Outcome(enum.Enum):
     PASS = "pass"  # noqa: S105 (an outcome, not a password)
@@ -55,16 +57,6 @@ class Check:
             head += f"\n{'':18}expected: {printable(self.expected or '-')}\n{'':18}found:    " \
                     f"{printable(self.found or '-')}"
         return head
-
-
-def printable(text: str) -> str:
-    """``text`` with every unprintable character escaped (a newline as ``\\n``, ESC as
-    ``\\x1b``, a bidi override as ``\\u202e``, an undecodable byte of a file name as
-    ``\\udcff``), so a name cannot start a line of its own or hide what follows."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                   for c in text)
 
 
 @dataclass

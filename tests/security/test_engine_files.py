@@ -333,3 +333,33 @@ def test_a_lock_line_pip_would_read_as_a_local_file_is_refused(repo: Repo, cli, 
     assert res.code == 1
     assert "lock.txt:1: 'flit-core===x/../src/evil-1.0.tar.gz' is not pinned" in res.err
     assert "fetch phase" not in res.err
+
+
+def test_build_output_cannot_forge_lines_or_workflow_commands(repo: Repo, cli, tmp_path):
+    path = pipeline(repo, r"""
+  build:
+    kind: command
+    run: ["sh", "-c", "printf 'compiling\r::add-mask::x\r\n::warning title=ok::fine\x1b[2K\tdone\n';
+          head -c 300000 /dev/zero | tr '\\0' a; echo; echo ok > {out}/tool"]
+    outputs: ["tool"]
+""")
+    res = cli("run", path, "--out", tmp_path / "out")
+    assert res.code == 0, res.err
+    assert "[build] compiling\\r::add-mask::x\\r" in res.err
+    assert "\x1b" not in res.err and "\r" not in res.err
+    assert "::warning title=ok::fine\\x1b[2K\tdone" in res.err
+    # a 300 kB line arrives in pieces of at most 64 KiB, each on a line of its own
+    pieces = [line for line in res.err.splitlines() if line.startswith("[build] aaaa")]
+    assert len(pieces) == 5 and sum(len(p) - len("[build] ") for p in pieces) == 300000
+
+
+def test_a_nul_in_an_argument_is_a_clear_error(repo: Repo, cli):
+    path = pipeline(repo, """
+  build:
+    kind: command
+    run: ["sh", "-c", "echo \\0 > {out}/x"]
+    outputs: ["x"]
+""")
+    res = cli("plan", path)
+    assert res.code == 2
+    assert "release.yaml:7:10" in res.err and "NUL character" in res.err
