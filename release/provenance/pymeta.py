@@ -25,6 +25,8 @@ _EXTRA = re.compile(r"""\bextra\s*==\s*['"]([^'"]+)['"]""")
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==\s*([^\s;\\]+)")
 #: Largest metadata member read, so a hostile archive cannot exhaust memory.
 _MAX_MEMBER = 4 * 1024 * 1024
+#: Most archive members read while looking for the metadata (each costs time and memory).
+_MAX_MEMBERS = 100_000
 
 
 def normalize(name: str) -> str:
@@ -112,7 +114,10 @@ def read_sdist(path: Path) -> Distribution:
     """The metadata of an sdist (``.tar.gz`` with ``<name>-<version>/PKG-INFO``)."""
     try:
         with tarfile.open(path, "r:*") as tar:
-            for member in tar:
+            for count, member in enumerate(tar):
+                if count >= _MAX_MEMBERS:
+                    raise ReleaseError(f"{path.name} has more than {_MAX_MEMBERS} members "
+                                       "before its PKG-INFO", "is it an sdist?")
                 parts = PurePosixPath(member.name).parts
                 if len(parts) == 2 and parts[1] == "PKG-INFO" and member.isfile():
                     if member.size > _MAX_MEMBER:

@@ -363,3 +363,19 @@ def test_a_nul_in_an_argument_is_a_clear_error(repo: Repo, cli):
     res = cli("plan", path)
     assert res.code == 2
     assert "release.yaml:7:10" in res.err and "NUL character" in res.err
+
+
+def test_an_sdist_of_countless_members_is_refused_early(tmp_path, monkeypatch):
+    import io
+    import tarfile
+
+    from release.errors import ReleaseError
+    from release.provenance import pymeta
+
+    monkeypatch.setattr(pymeta, "_MAX_MEMBERS", 1000)  # 100,000 in use: same code, faster
+    path = tmp_path / "demo-1.0.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for i in range(1001):
+            tar.addfile(tarfile.TarInfo(f"demo-1.0/f{i}"), io.BytesIO())
+    with pytest.raises(ReleaseError, match="more than 1000 members"):
+        pymeta.read_sdist(path)
