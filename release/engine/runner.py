@@ -88,6 +88,12 @@ class Runner:
 
     # -- the whole run --------------------------------------------------------------
     def run(self) -> RunResult:
+        try:
+            return self._run()
+        finally:
+            self.export.close()
+
+    def _run(self) -> RunResult:
         opts = self.options
         if self.source.dirty and not opts.allow_dirty:
             raise UsageError(

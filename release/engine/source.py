@@ -8,12 +8,14 @@ cannot leak into a release.
 from __future__ import annotations
 
 import fnmatch
-import io
 import subprocess
 import tarfile
+import tempfile
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from release.errors import ReleaseError
 
@@ -77,30 +79,46 @@ def server_url(environ: Mapping[str, str]) -> str:
 
 
 class SourceExport:
-    """``git archive`` of the release commit, extracted afresh for each stage."""
+    """``git archive`` of the release commit, extracted afresh for each stage.
+
+    The archive is streamed once into an anonymous temporary file (never held in memory:
+    a commit may hold gigabytes) and each stage extracts from that file.
+    """
 
     def __init__(self, facts: SourceFacts) -> None:
         self.facts = facts
-        self._tar: bytes | None = None
+        self._file: IO[bytes] | None = None
+        self._lock = threading.Lock()  # stages extract in parallel from one file
 
-    def archive(self) -> bytes:
-        if self._tar is None:
+    def _archive(self) -> IO[bytes]:
+        if self._file is None:
+            out = tempfile.TemporaryFile(prefix="release-source-")  # noqa: SIM115 - kept, closed by close()
             proc = subprocess.run(
                 ["git", "-C", str(self.facts.root), "archive", "--format=tar", self.facts.commit],
-                capture_output=True, check=False,
+                stdout=out, stderr=subprocess.PIPE, check=False,
             )
             if proc.returncode != 0:
+                out.close()
                 raise ReleaseError(f"git archive failed: {proc.stderr.decode(errors='replace')}")
-            self._tar = proc.stdout
-        return self._tar
+            self._file = out
+        return self._file
 
     def extract(self, dest: Path) -> None:
         dest.mkdir(parents=True, exist_ok=True)
-        data = self.archive()
-        if not data.strip(b"\0"):
-            return  # a commit with an empty tree: nothing to export
-        try:
-            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-                tar.extractall(dest, filter="data")
-        except (tarfile.TarError, OSError) as exc:
-            raise ReleaseError(f"cannot export commit {self.facts.commit}: {exc}") from exc
+        with self._lock:
+            archive = self._archive()
+            archive.seek(0)
+            head = archive.read(1024)
+            if not head.strip(b"\0"):
+                return  # a commit with an empty tree: nothing to export
+            archive.seek(0)
+            try:
+                with tarfile.open(fileobj=archive, mode="r|") as tar:
+                    tar.extractall(dest, filter="data")
+            except (tarfile.TarError, OSError) as exc:
+                raise ReleaseError(f"cannot export commit {self.facts.commit}: {exc}") from exc
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
