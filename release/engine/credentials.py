@@ -8,6 +8,7 @@ GitHub Actions never.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -34,7 +35,8 @@ GATED = frozenset({GITHUB_TOKEN, *OIDC_VARIABLES})
 #: Variables the engine sets itself for every stage (besides ``ALLOWED`` and the caches).
 ENGINE_SET = frozenset({"HOME", "TMPDIR", "LANG", "LC_ALL", "TZ", "SOURCE_DATE_EPOCH"})
 
-__all__ = ["ALLOWED", "GATED", "looks_secret", "refused_variable", "stage_environment"]
+__all__ = ["ALLOWED", "GATED", "holds_credential", "looks_secret", "refused_variable",
+           "stage_environment"]
 
 #: Variables that make a loader, a shell or an interpreter run code or read files that
 #: the build did not name: the dynamic loader (``LD_PRELOAD``, ``LD_AUDIT``), shells'
@@ -60,6 +62,19 @@ _NOT_STEERING = frozenset({"PYTHONHASHSEED", "PYTHONUTF8", "PYTHONIOENCODING", "
                            "GOTOOLCHAIN", "CGO_ENABLED", "CARGO_BUILD_TARGET",
                            "CARGO_PROFILE_RELEASE_DEBUG", "CARGO_INCREMENTAL",
                            "NODE_ENV"})
+
+
+_CREDENTIAL_NAME = re.compile(r"AUTH|_KEY(_ID)?$|ACCESS_KEY|COOKIE|KUBECONFIG|DOCKER_CONFIG|"
+                              r"NETRC", re.IGNORECASE)
+_URL_WITH_PASSWORD = re.compile(r"://[^/@\s:]*:[^/@\s]+@")
+
+
+def holds_credential(name: str, value: str) -> bool:
+    """Whether a variable (by name, or by a password in a URL value) gives access to
+    something: what a build must not read from the engine's environment."""
+    return bool(value) and (looks_secret(name) or name in GATED
+                            or bool(_CREDENTIAL_NAME.search(name))
+                            or bool(_URL_WITH_PASSWORD.search(value)))
 
 
 def refused_variable(name: str) -> str | None:

@@ -19,7 +19,7 @@ from typing import Any
 from release.engine import manifest, outdir, outputs, safefs
 from release.engine.approval import ApprovedPlan
 from release.engine.context import ContextScope
-from release.engine.credentials import GATED, looks_secret
+from release.engine.credentials import holds_credential
 from release.engine.digest import file_digest
 from release.engine.manifest import Artifact
 from release.engine.redaction import Redactor
@@ -141,12 +141,10 @@ class Runner:
         them from ``/proc/<engine>/environ``, whatever each stage's environment says."""
         if self.options.no_sandbox_with_credentials:
             return
-        names = set(GATED) | {n for s in selected
-                              for n in self.pipeline.kind(s).secret_variables(
-                                  self.pipeline.config(s))}
+        named = {n for s in selected
+                 for n in self.pipeline.kind(s).secret_variables(self.pipeline.config(s))}
         found = sorted(n for n, v in self.environ.items()
-                       if v and (n in names or n.startswith("ACTIONS_")
-                                 or looks_secret(n)))
+                       if v and (n in named or holds_credential(n, v)))
         if found:
             raise UsageError(
                 f"--no-sandbox with credentials in the environment: {', '.join(found)}",

@@ -205,6 +205,18 @@ def test_no_sandbox_is_refused_while_credentials_are_set(repo: Repo, cli, tmp_pa
     res = cli("run", path, "--out", tmp_path / "b", "--no-sandbox",
               "--no-sandbox-with-credentials")
     assert res.code == 0, res.err
+    monkeypatch.delenv("GITHUB_TOKEN")
+    monkeypatch.delenv("PYPI_API_TOKEN")
+    # credentials by other names, or a password inside a URL
+    for name, value in (("SSH_AUTH_SOCK", "/run/user/0/agent.sock"),
+                        ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
+                        ("DOCKER_AUTH_CONFIG", "{}"),
+                        ("DATABASE_URL", "postgres://admin:hunter2@db.internal/app")):
+        monkeypatch.setenv(name, value)
+        res = cli("run", path, "--out", tmp_path / name, "--no-sandbox")
+        assert res.code == 2 and name in res.err, (name, res.err)
+        assert "hunter2" not in res.err
+        monkeypatch.delenv(name)
 
 
 def _hostile_python_project(repo: Repo) -> Path:
