@@ -97,8 +97,15 @@ def checked_digest(path: Path, expected: str) -> bytes:
     import hashlib
 
     from release.errors import IntegrityError
+    from release.signing.dsse import PAE_PREFIX
 
     with path.open("rb") as f:
+        if f.read(len(PAE_PREFIX)) == PAE_PREFIX:
+            raise IntegrityError(
+                f"{path.name} starts as a DSSE signing input ({PAE_PREFIX!r}): its signature "
+                "could be taken for a signed statement's, so it is not signed",
+                "a build that writes such a file is forging provenance; do not release it")
+        f.seek(0)
         digest = hashlib.file_digest(f, "sha256")
     if digest.hexdigest() != expected:
         raise IntegrityError(

@@ -14,6 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+#: How every signing input of DSSE starts. A detached signature over a file starting so
+#: could equally be an envelope's signature over a statement (the same key signs both
+#: as ECDSA over SHA-256), so no such file is signed or accepted as signed.
+PAE_PREFIX = b"DSSEv1 "
+
 
 def pae(payload_type: str, payload: bytes) -> bytes:
     """``DSSEv1 SP LEN(type) SP type SP LEN(body) SP body``, lengths as ASCII decimals of bytes."""

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from release.errors import UsageError
+from release.signing.dsse import PAE_PREFIX, pae
 from release.verify import statements
 from release.verify.folder import METADATA_LIMIT, SMALL_LIMIT, FolderError, ReleaseFolder
 from release.verify.identity import ExpectedIdentity
-from release.verify.keys import SIG_SUFFIX, PublicKey, pae
+from release.verify.keys import SIG_SUFFIX, PublicKey
 from release.verify.report import Report
 from release.verify.sigstore_bundles import BUNDLE_SUFFIXES, Verdict
 
@@ -98,6 +99,12 @@ def signatures(run: Run, artifacts: dict[str, str], skip: set[str]) -> None:
             continue
         if bundle_suffix is None:
             assert run.key is not None
+            if _dsse_shaped(run, target):
+                run.report.failed("signature", name, f"{target} is shaped like a DSSE signing "
+                                  "input: a key signature over it could be a forged statement's",
+                                  expected="an artifact", found=f"a file starting {PAE_PREFIX!r}")
+                _signed(run, name, target, False)
+                continue
             signature = run.read(name, SMALL_LIMIT, "a signature", "signature")
             ok = signature is not None and run.key.verify_digest(signature, digest)
             if signature is not None:
@@ -114,6 +121,15 @@ def signatures(run: Run, artifacts: dict[str, str], skip: set[str]) -> None:
         verdict = verify_blob(run.verifier(), digest, bundle, identity)
         ok = _verdict_lines(run, name, f"over {target}", verdict)
         _signed(run, name, target, ok)
+
+
+def _dsse_shaped(run: Run, name: str) -> bool:
+    """Whether the file starts as every DSSE signing input does (see ``PAE_PREFIX``)."""
+    try:
+        with run.folder.open(name) as f:
+            return f.read(len(PAE_PREFIX)) == PAE_PREFIX
+    except (FolderError, OSError):
+        return False
 
 
 def _signed(run: Run, signature: str, target: str, ok: bool) -> None:

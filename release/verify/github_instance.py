@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from release.errors import UsageError
-from release.verify.keys import pae
+from release.signing.dsse import pae
 
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate

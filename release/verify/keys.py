@@ -104,9 +104,3 @@ def _candidates(signature: bytes) -> list[bytes]:
                                           altchars=b"-_" if b"-" in text or b"_" in text
                                           else None))
     return found
-
-
-def pae(payload_type: str, payload: bytes) -> bytes:
-    """DSSE's pre-authentication encoding: what an envelope's signatures cover."""
-    kind = payload_type.encode("utf-8")
-    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)

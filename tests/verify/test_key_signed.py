@@ -11,7 +11,7 @@ import pytest
 
 from release.engine.source import SourceFacts
 from release.provenance.slsa import LOCAL_BUILDER_ID, build_provenance_statement
-from release.verify.keys import pae
+from release.signing.dsse import pae
 from tests.verify.conftest import sha256sums
 
 COMMIT = "1f2e3d4c5b6a79881f2e3d4c5b6a79881f2e3d4c"
