@@ -108,6 +108,8 @@ def read_tlv(buf: bytes, offset: int, limit: int) -> Tlv:
                 break
         if number < 0x1F:
             raise DerError(offset, "a small tag number written in the long form")
+    if cls == UNIVERSAL and number == 0:
+        raise DerError(offset, "an end-of-contents marker (BER, not DER)")
     if pos >= limit:
         raise DerError(pos, "the data ends inside an element's header (truncated)")
     head = buf[pos]
