@@ -3,6 +3,13 @@
 Read with the lenient reader of :mod:`release.pem.der`, never re-encoded: the
 fingerprint is the digest of the exact bytes of the file, and the bundle carries those
 bytes. RFC 5280 section 4.1 gives the structure walked here.
+
+Where this differs from what ``openssl x509`` loads (a differential test against openssl
+in tests/pem holds it to this list): refused are BER framing, bytes after the
+certificate, a validity time or a basicConstraints extension that cannot be read (the
+bundle checks both; openssl decodes neither when it loads) and a duplicated extension
+(Go refuses it, OpenSSL's verifier marks it invalid). Accepted without a look is the
+public key: the pin binds the bytes, and the bundle never uses the key.
 """
 
 from __future__ import annotations
