@@ -19,6 +19,7 @@ credential (the caller checks the bytes against GitHub's digest).
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import time
@@ -45,6 +46,8 @@ UPLOAD_OPERATION = "repos/upload-release-asset"
 DOWNLOAD_OPERATION = "repos/get-release-asset"
 PER_PAGE = 100
 _MAX_REDIRECTS = 5
+#: The largest JSON answer read (a release with its assets is a few hundred KiB).
+MAX_RESPONSE = 32 * 2**20
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _LOOPBACK = re.compile(r"^(?:127(?:\.\d{1,3}){3}|::1|localhost)$")
 
@@ -281,10 +284,26 @@ class ScopedGitHub:
         op = self.check(op_id)
         target = url or self.url(op, params)
         resp = self._send(op, target, query=query, body=body, content=content,
-                          headers=headers, missing_ok=missing_ok)
-        if resp is None or resp.status_code == 204 or not resp.content:
+                          headers=headers, missing_ok=missing_ok, stream=True)
+        if resp is None:
             return None
-        return resp.json()
+        try:
+            data = bytearray()
+            for chunk in resp.iter_bytes():
+                data += chunk
+                if len(data) > MAX_RESPONSE:
+                    raise GitHubRefused(f"GitHub's answer to {op.method} {_path(target)} is "
+                                        f"larger than {MAX_RESPONSE // 2**20} MiB", None,
+                                        resp.status_code)
+        finally:
+            resp.close()
+        if resp.status_code == 204 or not data:
+            return None
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise GitHubRefused(f"GitHub's answer to {op.method} {_path(target)} is not JSON",
+                                None, resp.status_code) from None
 
     def paged(self, op_id: str, params: Mapping[str, str | int] | None = None
               ) -> Iterator[Any]:

@@ -62,6 +62,12 @@ def download_release(repository: str, tag: str, dest: Path, *,
         if release is None:
             raise ReleaseError(f"{repository} has no published release {tag}",
                                "check the tag; drafts cannot be verified")
+        assets = release.get("assets") if isinstance(release, dict) else None
+        if not isinstance(assets, list) or not all(isinstance(a, dict) for a in assets) \
+                or not isinstance(release.get("id"), int):
+            raise ReleaseError(f"GitHub's answer for release {tag} of {repository} is not "
+                               "shaped as GitHub documents it (an object with an id and a "
+                               "list of assets)", "is GITHUB_API_URL a GitHub API?")
         immutable = bool(release.get("immutable"))
         if require_immutable and not immutable:
             raise IntegrityError(f"release {tag} of {repository} is not immutable: its assets "
@@ -69,7 +75,7 @@ def download_release(repository: str, tag: str, dest: Path, *,
                                  "ask the maintainers to enable immutable releases")
         target = resolve_tag(gh, tag)
         commit = target["sha"] if target and target["type"] == "commit" else ""
-        got = [_fetch(gh, asset, dest, log) for asset in release.get("assets", [])]
+        got = [_fetch(gh, asset, dest, log) for asset in assets]
     return DownloadedRelease(repository, tag, int(release["id"]),
                              str(release.get("html_url", "")), immutable, commit, tuple(got))
 
