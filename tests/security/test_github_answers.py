@@ -3,6 +3,7 @@ malformed answers are clear errors, never an exhausted memory or an internal err
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import threading
@@ -24,10 +25,8 @@ def hostile_api() -> Iterator[dict[str, bytes]]:
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            try:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
 
         def log_message(self, *args: object) -> None:
             pass
