@@ -8,6 +8,7 @@ config asks. Bundles are Sigstore bundle v0.3 JSON.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -48,8 +49,11 @@ def describe_instance(instance: str | None, trust_config: Path | None, shown: st
         found = [s.get("url", "?") for s in signing.get(key, []) if isinstance(s, dict)]
         return ", ".join(dict.fromkeys(found)) or "none"
 
+    # the digest binds the whole file (trusted root, timestamp authorities, OIDC URLs)
+    # into a reviewed plan, not only the URLs shown
+    digest = hashlib.sha256(trust_config.read_bytes()).hexdigest()
     return (f"the private Sigstore instance of {shown} (Fulcio {urls('caUrls')}, "
-            f"Rekor {urls('rekorTlogUrls')})")
+            f"Rekor {urls('rekorTlogUrls')}; file sha256:{digest})")
 
 
 def load_trust_config(instance: str | None, trust_config: Path | None,

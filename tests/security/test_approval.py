@@ -347,6 +347,30 @@ def test_another_signing_identity(repo: Repo, cli: Cli, tmp_path: Path,
     assert not (tmp_path / "out").exists()
 
 
+def test_a_trust_config_changed_in_place(repo: Repo, cli: Cli, tmp_path: Path) -> None:
+    """Same path, same URLs, another trusted root: the file's digest is bound too."""
+    trust = tmp_path / "trust.json"
+    config = {"mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",
+              "trustedRoot": {"tlogs": []},
+              "signingConfig": {"caUrls": [{"url": "https://fulcio.example"}],
+                                "rekorTlogUrls": [{"url": "https://rekor.example"}]}}
+    trust.write_text(json.dumps(config))
+    pipeline = repo.write("release.yaml", SIGNED + f"    trust-config: {trust}\n")
+    repo.commit()
+    repo.tag(TAG)
+    review = tmp_path / "review.json"
+    res = cli("run", pipeline, "--out", tmp_path / "dry", "--dry-run", "--report", review,
+              cwd=repo.path)
+    assert res.code == 0, res.out + res.err
+    config["trustedRoot"] = {"tlogs": [{"baseUrl": "https://rekor.attacker.example"}]}
+    trust.write_text(json.dumps(config))
+    res = cli("run", pipeline, "--out", tmp_path / "out", "--approved-plan", review,
+              cwd=repo.path)
+    assert res.code == 1, res.out + res.err
+    assert "'would sign with'" in res.err and "file sha256:" in res.err
+    assert not (tmp_path / "out").exists()
+
+
 # -- images: tag and registry -------------------------------------------------------------
 def _image(repo: Repo, cli: Cli, tmp_path: Path, registry: LocalRegistry,  # noqa: F811
            name: str) -> tuple[Path, Path]:
