@@ -117,22 +117,12 @@ def describe_signer(ctx: StageContext[C]) -> tuple[str, str]:
     if cfg.backend == "key":
         assert cfg.key is not None
         passphrase = f", passphrase from ${cfg.passphrase_env}" if cfg.passphrase_env else ""
-        return (f"the key in {cfg.key} ({_file_digest(repository_path(ctx, cfg.key))})"
-                f"{passphrase}", "offline (no transparency log)")
+        # the key file is not read in a plan, not even to hash it: it is a credential
+        return f"the key in {cfg.key}{passphrase}", "offline (no transparency log)"
     identity = expected_identity(ctx.env, ctx.source.repository, ctx.source.ref,
                                  cfg.identity_token_env)
     trust = repository_path(ctx, cfg.trust_config) if cfg.trust_config else None
     return identity, describe_instance(cfg.instance, trust, cfg.trust_config or "")
-
-
-def _file_digest(path: Path) -> str:
-    """The key file's digest binds it into a reviewed plan (its path alone would not)."""
-    import hashlib
-
-    try:
-        return "file sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError as exc:
-        return f"unreadable: {exc.strerror}"
 
 
 def open_signer(ctx: StageContext[C]) -> Signer:

@@ -36,7 +36,8 @@ def test_dry_run_reads_no_credential(repo, cli, sigstore_stack, github_oidc, mon
     sums = (out / "checksums" / "SHA256SUMS").read_bytes()
     digest = hashlib.sha256(sums).hexdigest()
     assert re.search(rf"would sign SHA256SUMS at the private Sigstore instance of \S+ "
-                     rf"\(Fulcio http://127\.0\.0\.1:\d+, Rekor http://127\.0\.0\.1:\d+\) "
+                     rf"\(Fulcio http://127\.0\.0\.1:\d+, Rekor http://127\.0\.0\.1:\d+; "
+                     rf"file sha256:[0-9a-f]{{64}}\) "
                      rf"\(`sha256:{digest}`; needs id-token: write; as the OIDC identity of "
                      rf"the job: https://github\.com/owner/repo/\.github/workflows/WORKFLOW"
                      rf"@refs/tags/v1\.0\.0", review), review
