@@ -15,8 +15,10 @@ What each backend writes beside a file ``F``:
   verify-blob --key KEY.pub --signature F.sig F`` (cosign base64-encodes a signature
   file that is not already base64). The public key is a PEM artifact of its own; its
   fingerprint, ``sha256:`` + the lowercase hex SHA-256 of its DER SubjectPublicKeyInfo,
-  is recorded in the annotations of every signature and is the ``keyid`` of every DSSE
-  envelope it signs.
+  is recorded in the annotations of every signature. The ``keyid`` of every DSSE
+  envelope it signs is securesystemslib's default key ID of the key (what in-toto
+  verifiers match by default). A file starting as a DSSE signing input is never
+  signed (see :mod:`release.signing.dsse`).
 """
 
 from __future__ import annotations
