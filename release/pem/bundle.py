@@ -16,8 +16,9 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from release.pem.certificate import CertificateFacts, colon_hex, printable
+from release.pem.certificate import CertificateFacts, colon_hex
 from release.pem.entry import CertificateSource
+from release.terminal import printable
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",

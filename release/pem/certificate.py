@@ -22,6 +22,7 @@ from release.pem import der
 from release.pem.armor import ArmorError, armor, unarmor
 from release.pem.der import CONTEXT, DerError, Tlv
 from release.pem.names import name_text
+from release.terminal import printable
 
 #: Digest algorithms a certificate can be pinned by, strongest last but SHA-1.
 DIGESTS = ("sha256", "sha384", "sha512", "sha1")
@@ -192,11 +193,6 @@ def _basic_constraints(value: Tlv) -> bool:
     if items:
         der.integer(items[0], "basicConstraints pathLenConstraint")
     return is_ca
-
-
-def printable(text: str) -> str:
-    """Escape control characters, so a crafted name cannot break out of a comment line."""
-    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
 
 
 def colon_hex(digest: str) -> str:

@@ -273,8 +273,8 @@ def test_names_cannot_break_out_of_comment_lines(repo: Repo, cli, tmp_path: Path
     count = subprocess.run(["openssl", "storeutl", "-noout", "-certs", str(bundle)],
                            capture_output=True, text=True, check=True).stdout
     assert "Total found: 1" in count
-    assert "# Owner: NTC\\x0d\\x0a# Owner: MSFT\n" in text
-    assert "# Certificate: Name\\x0a-----END CERTIFICATE-----\n" in text
+    assert "# Owner: NTC\\r\\n# Owner: MSFT\n" in text
+    assert "# Certificate: Name\\n-----END CERTIFICATE-----\n" in text
     inside = False
     for line in text.splitlines():  # every line is a comment, blank, or inside the block
         inside = inside or line == "-----BEGIN CERTIFICATE-----"
