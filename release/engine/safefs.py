@@ -14,9 +14,11 @@ import contextlib
 import io
 import os
 import secrets
+import shutil
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from release.errors import IntegrityError
 
@@ -49,29 +51,23 @@ def make_folder(path: Path) -> None:
 
 def write_file(folder: Path, name: str, data: bytes, mode: int = 0o644) -> Path:
     """Write ``folder/name`` atomically, replacing (never following) what is there."""
-    with open_folder(folder) as dirfd:
-        tmp = f".{name}.{secrets.token_hex(8)}.tmp"
-        fd = os.open(tmp, _NEW_FLAGS, mode, dir_fd=dirfd)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.rename(tmp, name, src_dir_fd=dirfd, dst_dir_fd=dirfd)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp, dir_fd=dirfd)
-            raise
-    return folder / name
+    return _replace(folder, name, mode, lambda out: out.write(data))
 
 
 def copy_file(source: Path, folder: Path, name: str) -> Path:
     """Copy a regular file (never a link) into ``folder/name``, as :func:`write_file` does."""
-    with open_regular(source) as src, open_folder(folder) as dirfd:
+    with open_regular(source) as src:
+        return _replace(folder, name, 0o644, lambda out: shutil.copyfileobj(src, out, 1 << 20))
+
+
+def _replace(folder: Path, name: str, mode: int, fill: Callable[[BinaryIO], object]) -> Path:
+    """Create a new file beside ``name`` (exclusive, no-follow), fill it, rename it over."""
+    with open_folder(folder) as dirfd:
         tmp = f".{name}.{secrets.token_hex(8)}.tmp"
-        fd = os.open(tmp, _NEW_FLAGS, 0o644, dir_fd=dirfd)
+        fd = os.open(tmp, _NEW_FLAGS, mode, dir_fd=dirfd)
         try:
-            with os.fdopen(fd, "wb") as dst:
-                while chunk := src.read(1 << 20):
-                    dst.write(chunk)
+            with os.fdopen(fd, "wb") as out:
+                fill(out)
             os.rename(tmp, name, src_dir_fd=dirfd, dst_dir_fd=dirfd)
         except BaseException:
             with contextlib.suppress(OSError):
