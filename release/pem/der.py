@@ -225,3 +225,16 @@ def time(tlv: Tlv, what: str) -> dt.datetime:
                            int(second or 0), tzinfo=dt.timezone(offset)).astimezone(dt.UTC)
     except (ValueError, OverflowError):
         raise DerError(tlv.start, f"{what} {text!r} is not a valid date and time") from None
+
+
+def utf8_string(raw: bytes) -> str:
+    """The text of a whole DER UTF8String (tag 12), as Fulcio encodes its certificate
+    extensions; anything else is shown escaped."""
+    if len(raw) >= 2 and raw[0] == 0x0C:
+        length, start = raw[1], 2
+        if length & 0x80:
+            count = length & 0x7F
+            length, start = int.from_bytes(raw[2:2 + count], "big"), 2 + count
+        if start + length == len(raw):
+            return raw[start:].decode("utf-8", errors="replace")
+    return raw.decode("utf-8", errors="backslashreplace")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from release.errors import ReleaseError, StageFailed
+from release.pem.der import utf8_string
 from release.signing import (
     BACKEND,
     BUNDLE_SUFFIX,
@@ -152,20 +153,11 @@ def _notes(bundle: Bundle) -> dict[str, str]:
         except x509.ExtensionNotFound:
             continue
         raw = ext.value if isinstance(ext, x509.UnrecognizedExtension) else b""
-        notes[ISSUER] = _der_utf8(raw) if oid.endswith(".8") else raw.decode("utf-8", "replace")
+        notes[ISSUER] = utf8_string(raw) if oid.endswith(".8") else raw.decode("utf-8", "replace")
         break
     return notes
 
 
-def _der_utf8(raw: bytes) -> str:
-    """The text of a DER UTF8String (tag 12), as Fulcio encodes its v2 extensions."""
-    if len(raw) >= 2 and raw[0] == 0x0C:
-        length, start = raw[1], 2
-        if length & 0x80:
-            count = length & 0x7F
-            length, start = int.from_bytes(raw[2:2 + count], "big"), 2 + count
-        return raw[start:start + length].decode("utf-8", "replace")
-    return raw.decode("utf-8", "replace")
 
 
 @contextlib.contextmanager

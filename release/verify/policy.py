@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from release.pem.der import utf8_string
 from release.verify.identity import GITHUB_ISSUER, ExpectedIdentity, certificate_identity
 
 if TYPE_CHECKING:
@@ -135,17 +136,5 @@ def certificate_facts(cert: Certificate) -> dict[str, str]:
             continue
         raw = getattr(ext, "value", b"")
         if isinstance(raw, bytes):
-            facts[key] = der_utf8(raw)
+            facts[key] = utf8_string(raw)
     return facts
-
-
-def der_utf8(raw: bytes) -> str:
-    """The text of a DER UTF8String (tag 12); anything else is shown escaped."""
-    if len(raw) >= 2 and raw[0] == 0x0C:
-        length, start = raw[1], 2
-        if length & 0x80:
-            count = length & 0x7F
-            length, start = int.from_bytes(raw[2:2 + count], "big"), 2 + count
-        if start + length == len(raw):
-            return raw[start:].decode("utf-8", errors="replace")
-    return raw.decode("utf-8", errors="backslashreplace")
