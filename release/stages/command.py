@@ -1,18 +1,65 @@
-"""``command``: run a toolchain (go build, cargo, zipapp...) in the sandbox; declare outputs."""
+"""``command``: run a toolchain (go build, cargo, zipapp...) in the sandbox; declare outputs.
+
+An optional ``fetch:`` argv runs first with the network on, in the same workspace and
+environment, and must only download what the committed ``locks:`` pin by hash; then
+``run:`` runs with no network. docs/security.md ("The fetch phase of command stages")
+says what the fetch phase can and cannot do.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import stat
+import subprocess
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from release.errors import ReleaseError
 from release.permissions import PermissionSet
-from release.stages.base import Output, PlannedAction, StageConfig, StageContext, StageKind
+from release.stages.base import (
+    Effect,
+    Output,
+    PlannedAction,
+    StageConfig,
+    StageContext,
+    StageKind,
+)
+
+#: The fetchers a ``fetch:`` argv may start with, the subcommand, and the flags that keep
+#: each one to downloading what its lock pins without running code of the repository or
+#: of a package: npm runs lifecycle scripts (``preinstall``, ``install``, ``postinstall``,
+#: ``prepare``) of the project and of every package unless ``--ignore-scripts``; pip
+#: builds an sdist's metadata (runs its ``setup.py``) unless only wheels are allowed;
+#: ``cargo fetch`` and ``go mod download`` run no package code.
+FETCHERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "npm": (("ci",), ("--ignore-scripts",)),
+    "go": (("mod", "download"), ()),
+    "cargo": (("fetch",), ("--locked",)),
+    "pip": (("download",), ("--require-hashes", "--only-binary=:all:")),
+    "pip3": (("download",), ("--require-hashes", "--only-binary=:all:")),
+}
+#: Set in the fetch phase whatever the repository's own configuration says: environment
+#: settings override a project's ``.npmrc``; ``GOTOOLCHAIN=local`` stops ``go`` from
+#: downloading and running the toolchain a ``go.mod`` names.
+FETCH_ENV = {"npm_config_ignore_scripts": "true", "GOTOOLCHAIN": "local",
+             "GOFLAGS": "-mod=readonly", "PIP_CONFIG_FILE": os.devnull}
 
 
 class CommandConfig(StageConfig):
     kind: Literal["command"]
     run: list[str] = Field(min_length=1, description="argv; `{out}` is the output directory.")
+    fetch: list[str] | None = Field(
+        default=None, min_length=1,
+        description="argv run before `run` with the network on, to download what `locks` "
+        "pin by hash: `npm ci --ignore-scripts`, `go mod download`, `cargo fetch --locked`, "
+        "`pip download --require-hashes --only-binary=:all:`.")
+    locks: list[str] = Field(
+        default_factory=list,
+        description="Committed files (relative to the source root) that pin the fetch by "
+        "hash, e.g. [go.sum] or [package-lock.json].")
     outputs: list[str] = Field(min_length=1, description="Files or globs relative to {out}.")
     artifact_kind: str = Field(default="binary", alias="artifact-kind",
                                pattern=r"^[a-z][a-z0-9-]*$")
@@ -28,6 +75,50 @@ class CommandConfig(StageConfig):
         if any("\0" in arg for arg in value):
             raise ValueError("an argument holds a NUL character, which no program can receive")
         return value
+
+    @field_validator("fetch")
+    @classmethod
+    def _fetch(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        if any("\0" in arg or "{out}" in arg for arg in value):
+            raise ValueError("a fetch argument holds a NUL character or {out}: the fetch "
+                             "phase writes only in the workspace")
+        name = value[0]
+        if name not in FETCHERS:
+            raise ValueError(f"fetch runs {name!r}; it must start with one of "
+                             f"{', '.join(sorted(FETCHERS))} (a fetcher on PATH that only "
+                             "downloads what a lock pins; no script of the repository)")
+        sub, flags = FETCHERS[name]
+        if tuple(value[1:1 + len(sub)]) != sub:
+            raise ValueError(f"fetch with {name} must be `{name} {' '.join(sub)}`")
+        missing = [f for f in flags if f not in value]
+        if missing:
+            raise ValueError(f"fetch with {name} needs {' '.join(missing)}: without it the "
+                             "fetch could run code of the repository or of a package")
+        return value
+
+    @field_validator("locks")
+    @classmethod
+    def _locks(cls, value: list[str]) -> list[str]:
+        for lock in value:
+            parts = PurePosixPath(lock).parts
+            if (not lock or lock.startswith("/") or "\0" in lock or ".." in parts
+                    or "\\" in lock or lock != PurePosixPath(lock).as_posix()):
+                raise ValueError(f"lock {lock!r} must be a plain relative path inside the "
+                                 "source tree")
+        if len(set(value)) != len(value):
+            raise ValueError("a lock is named twice")
+        return value
+
+    @model_validator(mode="after")
+    def _fetch_needs_locks(self) -> CommandConfig:
+        if self.fetch is not None and not self.locks:
+            raise ValueError("`fetch` needs `locks`: the committed files that pin by hash "
+                             "what it downloads (e.g. [package-lock.json])")
+        if self.locks and self.fetch is None:
+            raise ValueError("`locks` without `fetch`: name the fetch command they pin")
+        return self
 
     @field_validator("outputs")
     @classmethod
@@ -50,24 +141,118 @@ class Command(StageKind[CommandConfig]):
     def declared_outputs(self, config: CommandConfig) -> list[str]:
         return list(config.outputs)
 
+    def effects(self, config: CommandConfig) -> Effect:
+        return Effect.NETWORK if config.fetch else Effect.LOCAL
+
     def plan(self, ctx: StageContext[CommandConfig]) -> list[PlannedAction]:
-        argv = " ".join(a.replace("{out}", str(ctx.out_dir)) for a in ctx.config.run)
-        return [PlannedAction("run", argv)]
+        actions = []
+        cfg = ctx.config
+        if cfg.fetch:
+            actions.append(PlannedAction("fetch (network on, pinned by locks)",
+                                         " ".join(cfg.fetch)))
+            for lock in cfg.locks:
+                actions.append(PlannedAction("lock", lock,
+                                             digest=committed_digest(ctx.source.root,
+                                                                     ctx.source.commit, lock)))
+        argv = " ".join(a.replace("{out}", str(ctx.out_dir)) for a in cfg.run)
+        actions.append(PlannedAction("run, no network" if cfg.fetch else "run", argv))
+        return actions
 
     def run(self, ctx: StageContext[CommandConfig]) -> list[Output]:
-        argv = [a.replace("{out}", str(ctx.out_dir)) for a in ctx.config.run]
+        cfg = ctx.config
+        argv = [a.replace("{out}", str(ctx.out_dir)) for a in cfg.run]
         ws = ctx.workspace
+        locks: dict[str, str] = {}
+        if cfg.fetch:
+            locks = check_locks(ctx.source.root, ctx.source.commit, ws.src, cfg.locks)
+            ctx.log(f"fetch phase: {' '.join(cfg.fetch)} (network on), pinned by "
+                    + ", ".join(f"{k} sha256:{v}" for k, v in locks.items()))
+            # the fetch writes only in the workspace: the output folder is not mounted
+            ctx.sandbox.run(cfg.fetch, ws, env={**ctx.env, **FETCH_ENV}, cwd=ws.src,
+                            network=True, timeout=cfg.timeout_seconds, log=ctx.log,
+                            cancel=ctx.cancel)
+            # the fetch may not rewrite what pins it
+            again = {k: _regular_digest(ws.src, k) for k in locks}
+            if again != locks:
+                changed = sorted(k for k in locks if again[k] != locks[k])
+                raise ReleaseError(f"the fetch changed its lock {', '.join(changed)}",
+                                   "the lock must pin every download already: regenerate "
+                                   "and commit it (e.g. `npm install`), then release")
+            ctx.log("build phase: no network from here on")
         ctx.sandbox.run(
             argv, ws, env=ctx.env, cwd=ws.src, writable=[ctx.out_dir],
             readable=[ctx.input_path(a) for a in ctx.inputs],
-            timeout=ctx.config.timeout_seconds, log=ctx.log, cancel=ctx.cancel,
+            timeout=cfg.timeout_seconds, log=ctx.log, cancel=ctx.cancel,
         )
+        notes = {f"lock:{k}": v for k, v in locks.items()}
         found: list[str] = []
-        for pattern in ctx.config.outputs:
+        for pattern in cfg.outputs:
             matches = sorted(p.relative_to(ctx.out_dir).as_posix()
                              for p in ctx.out_dir.glob(pattern))
             if not matches:
                 matches = [pattern]  # reported as missing by the engine
             found.extend(m for m in matches if m not in found)
-        return [Output(m, ctx.config.artifact_kind) for m in found]
+        return [Output(m, cfg.artifact_kind, notes) for m in found]
 
+
+
+def committed_digest(root: Path, commit: str, lock: str) -> str:
+    """sha256 of ``lock`` as committed in ``commit``; an error if it is not a committed file."""
+    listing = subprocess.run(["git", "-C", str(root), "ls-tree", "-z", commit, "--", lock],
+                             capture_output=True, check=False)
+    entry = listing.stdout.split(b"\0")[0].decode("utf-8", "replace")
+    mode, _, rest = entry.partition(" ")
+    if listing.returncode != 0 or not entry or rest.split("\t", 1)[-1] != lock:
+        raise ReleaseError(f"lock {lock!r} is not a file of commit {commit[:12]}",
+                           "commit the lock file: the fetch is pinned by what is committed")
+    if mode not in ("100644", "100755"):
+        raise ReleaseError(f"lock {lock!r} is not a regular file in commit {commit[:12]} "
+                           f"(git mode {mode})", "commit the lock itself, not a link or folder")
+    blob = subprocess.run(["git", "-C", str(root), "cat-file", "blob", f"{commit}:{lock}"],
+                          capture_output=True, check=False)
+    if blob.returncode != 0:
+        raise ReleaseError(f"lock {lock!r} cannot be read from commit {commit[:12]}")
+    return hashlib.sha256(blob.stdout).hexdigest()
+
+
+def check_locks(root: Path, commit: str, src: Path, locks: list[str]) -> dict[str, str]:
+    """Each lock's committed sha256, after checking that the working tree and the export
+    hold the same bytes: a fetch is pinned by committed locks only, even with --allow-dirty."""
+    found: dict[str, str] = {}
+    for lock in locks:
+        digest = committed_digest(root, commit, lock)
+        try:
+            here = _regular_digest(root, lock)
+        except ReleaseError:
+            here = "missing"
+        if here != digest:
+            raise ReleaseError(f"lock {lock!r} differs in the working tree from commit "
+                               f"{commit[:12]} (sha256 {digest}, working tree {here})",
+                               "commit the lock (or restore it), then release")
+        if _regular_digest(src, lock) != digest:
+            raise ReleaseError(f"lock {lock!r} of the source export is not the committed one")
+        found[lock] = digest
+    return found
+
+
+def _regular_digest(root: Path, rel: str) -> str:
+    """sha256 of the regular file ``root/rel``, reached without following any link."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in PurePosixPath(rel).parts:
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+            try:
+                nfd = os.open(part, flags, dir_fd=fd)
+            except OSError as exc:
+                raise ReleaseError(f"lock {rel!r}: {exc.strerror}",
+                                   "a lock is a regular file, reached without links") from None
+            os.close(fd)
+            fd = nfd
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ReleaseError(f"lock {rel!r} is not a regular file")
+        digest = hashlib.sha256()
+        while chunk := os.read(fd, 1 << 20):
+            digest.update(chunk)
+        return digest.hexdigest()
+    finally:
+        os.close(fd)

@@ -1,0 +1,159 @@
+"""Attacks on the fetch phase of ``command`` stages (real npm, bubblewrap, a loopback
+registry; only loopback addresses are ever targets of the traffic these tests create)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Repo, git
+from tests.stages import npm_registry
+from tests.stages.npm_registry import Registry
+from tests.stages.test_command_fetch import npm_project, registry  # noqa: F401
+
+#: An install script that would phone the registry if it ran.
+PHONE = ("node -e \"require('http').get('http://127.0.0.1:'+process.env.npm_config_port"
+         "+'/pwned')\"")
+
+
+def _stage_fails(result: object, text: str) -> None:
+    assert result.code == 1, result.err  # type: ignore[attr-defined]
+    assert text in result.err, result.err  # type: ignore[attr-defined]
+
+
+def test_lock_not_committed_is_refused(repo: Repo, cli, registry: Registry,  # noqa: F811
+                                       tmp_path: Path) -> None:
+    path = npm_project(repo, registry)
+    git(repo.path, "rm", "-q", "--cached", "package-lock.json")
+    repo.write(".gitignore", "package-lock.json\n")
+    repo.commit("drop the lock")
+    result = cli("run", path, "--out", tmp_path / "out")
+    _stage_fails(result, "lock 'package-lock.json' is not a file of commit")
+    assert registry.requests == []
+
+
+def test_lock_changed_in_the_working_tree_is_refused(repo: Repo, cli, registry: Registry,  # noqa: F811
+                                                     tmp_path: Path) -> None:
+    path = npm_project(repo, registry)
+    with (repo.path / "package-lock.json").open("a") as f:
+        f.write("\n")
+    result = cli("run", path, "--out", tmp_path / "out", "--allow-dirty")
+    _stage_fails(result, "lock 'package-lock.json' differs in the working tree")
+    assert registry.requests == []
+
+
+def test_a_changed_lock_digest_fails_the_fetch(repo: Repo, cli, registry: Registry,  # noqa: F811
+                                               tmp_path: Path) -> None:
+    path = npm_project(repo, registry)
+    lock = json.loads((repo.path / "package-lock.json").read_text())
+    entry = lock["packages"]["node_modules/tiny"]
+    entry["integrity"] = "sha512-" + "A" * 86 + "=="
+    (repo.path / "package-lock.json").write_text(json.dumps(lock))
+    repo.commit("a lock that pins other bytes")
+    result = cli("run", path, "--out", tmp_path / "out")
+    assert result.code == 1
+    assert "EINTEGRITY" in result.err or "integrity" in result.err.lower(), result.err
+    assert not (tmp_path / "out" / "app" / "tiny.js").exists()
+
+
+def test_a_symlinked_lock_is_refused(repo: Repo, cli, registry: Registry,  # noqa: F811
+                                     tmp_path: Path) -> None:
+    path = npm_project(repo, registry)
+    os.rename(repo.path / "package-lock.json", repo.path / "real-lock.json")
+    os.symlink("real-lock.json", repo.path / "package-lock.json")
+    repo.commit("the lock is a link")
+    result = cli("run", path, "--out", tmp_path / "out")
+    _stage_fails(result, "is not a regular file in commit")
+
+
+def test_a_lock_through_a_symlinked_folder_is_refused(repo: Repo, cli, registry: Registry,  # noqa: F811
+                                                      tmp_path: Path) -> None:
+    path = npm_project(repo, registry)
+    (repo.path / "real").mkdir()
+    os.symlink("real", repo.path / "via")
+    os.rename(repo.path / "package-lock.json", repo.path / "real" / "package-lock.json")
+    text = path.read_text().replace("locks: [package-lock.json]", "locks: [via/package-lock.json]")
+    path.write_text(text)
+    repo.commit("the lock is behind a link")
+    result = cli("run", path, "--out", tmp_path / "out")
+    _stage_fails(result, "lock 'via/package-lock.json' is not a file of commit")
+
+
+@pytest.mark.parametrize(("locks", "message"), [
+    ("[../outside.lock]", "must be a plain relative path inside the source tree"),
+    ("[/etc/passwd]", "must be a plain relative path inside the source tree"),
+    ("[./package-lock.json]", "must be a plain relative path"),
+    ("[]", "`fetch` needs `locks`"),
+])
+def test_lock_paths_outside_the_tree_are_invalid_input(repo: Repo, cli, registry: Registry,  # noqa: F811
+                                                       locks: str, message: str) -> None:
+    path = npm_project(repo, registry)
+    path.write_text(path.read_text().replace("locks: [package-lock.json]", f"locks: {locks}"))
+    result = cli("plan", path)
+    assert result.code == 2, result.err
+    assert message in result.err and "release.yaml:" in result.err
+    assert "Traceback" not in result.err
+
+
+@pytest.mark.parametrize(("fetch", "message"), [
+    ('["npm", "ci"]', "needs --ignore-scripts"),
+    ('["npm", "install", "--ignore-scripts"]', "must be `npm ci`"),
+    ('["sh", "-c", "npm ci --ignore-scripts"]', "it must start with one of"),
+    ('["./scripts/fetch.sh"]', "it must start with one of"),
+    ('["pip", "download", "--require-hashes", "-r", "r.txt"]', "--only-binary=:all:"),
+    ('["npm", "ci", "--ignore-scripts", "--prefix={out}"]', "writes only in the workspace"),
+])
+def test_fetch_argv_that_could_run_code_is_refused(repo: Repo, cli, registry: Registry,  # noqa: F811
+                                                   fetch: str, message: str) -> None:
+    path = npm_project(repo, registry)
+    text = path.read_text().replace('fetch: ["npm", "ci", "--ignore-scripts"]', f"fetch: {fetch}")
+    path.write_text(text)
+    result = cli("plan", path)
+    assert result.code == 2, result.err
+    assert message in result.err and "release.yaml:" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_install_scripts_do_not_run_even_if_the_repository_asks(
+        repo: Repo, cli, registry: Registry, tmp_path: Path) -> None:  # noqa: F811
+    # the package and the project both carry install scripts; the project's .npmrc
+    # tries to turn scripts back on: the engine's environment setting wins
+    path = npm_project(repo, registry, scripts={"postinstall": PHONE, "install": PHONE})
+    package = json.loads((repo.path / "package.json").read_text())
+    package["scripts"] = {"preinstall": PHONE, "postinstall": PHONE, "prepare": PHONE}
+    (repo.path / "package.json").write_text(json.dumps(package))
+    with (repo.path / ".npmrc").open("a") as f:
+        f.write(f"ignore-scripts=false\nport={registry.port}\n")
+    repo.commit("scripts everywhere")
+    result = cli("run", path, "--out", tmp_path / "out")
+    assert result.code == 0, result.err
+    assert "/tiny/-/tiny-1.0.0.tgz" in registry.requests
+    assert "/pwned" not in registry.requests
+
+
+def test_scripts_would_phone_without_the_guard(repo: Repo, registry: Registry,  # noqa: F811
+                                               tmp_path: Path) -> None:
+    """The attack is real: the same project under plain ``npm ci`` runs the scripts."""
+    import subprocess
+    npm_project(repo, registry, scripts={"postinstall": PHONE})
+    with (repo.path / ".npmrc").open("a") as f:
+        f.write(f"port={registry.port}\n")
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    subprocess.run(["npm", "ci"], cwd=repo.path, env=env, check=True, capture_output=True,
+                   timeout=120)
+    assert "/pwned" in registry.requests
+
+
+def test_build_phase_cannot_reach_the_registry_the_fetch_reached(
+        repo: Repo, cli, registry: Registry, tmp_path: Path) -> None:  # noqa: F811
+    path = npm_project(repo, registry)
+    result = cli("run", path, "--out", tmp_path / "out")
+    assert result.code == 0, result.err
+    fetched = len(registry.requests)
+    assert fetched > 0
+    assert (tmp_path / "out" / "app" / "probe.txt").read_text().startswith("blocked")
+    assert len(registry.requests) == fetched
+    _ = npm_registry  # the registry module is the one the stage tests use
