@@ -267,11 +267,18 @@ def _job(f: StageFacts, options: Options, *, mode: str,
     if mode == "release" and f.protected:
         job["environment"] = f.environment or options.environment
     job["timeout-minutes"] = min(MAX_JOB_MINUTES, f.minutes + SETUP_MINUTES)
-    if mode != "review" and not f.sandboxed and (mode == "release" or f.dry_run_outputs):
-        # the digest of the manifest it uploads: later jobs check the hand-off against it
-        job["outputs"] = {"manifest": "${{ steps.run.outputs.manifest }}"}
+    if _reports_manifest(f, mode):
+        # the digest of the manifest it uploads: later jobs check the hand-off against it;
+        # a sandboxed run cannot write the step output, a step after it hashes the manifest
+        step = "digest" if f.sandboxed else "run"
+        job["outputs"] = {"manifest": f"${{{{ steps.{step}.outputs.manifest }}}}"}
     job["steps"] = _steps(f, options, mode, facts)
     return job
+
+
+def _reports_manifest(f: StageFacts, mode: str) -> bool:
+    """Whether the job uploads outputs, and so reports their manifest's digest."""
+    return mode != "review" and (mode == "release" or f.dry_run_outputs)
 
 
 def _steps(f: StageFacts, options: Options, mode: str,
@@ -288,14 +295,21 @@ def _steps(f: StageFacts, options: Options, mode: str,
         if f.token:
             env[JOB_TOKEN] = "${{ github.token }}"
         env.update({name: f"${{{{ secrets.{name} }}}}" for name in f.secrets})
-    expect = [] if f.sandboxed else [n for n in f.needs if not facts[n].sandboxed]
+    # every need, sandboxed or not, reported the digest of its manifest as a job output:
+    # the hand-off is bound by GitHub, never only by what the artifact store serves
+    expect = list(f.needs)
     prefix = "dry-run-" if mode == "dry-run" else ""
-    env.update({steps.manifest_variable(n): f"${{{{ needs.{prefix}{n}.outputs.manifest }}}}"
-                for n in expect})
+    digests = {steps.manifest_variable(n): f"${{{{ needs.{prefix}{n}.outputs.manifest }}}}"
+               for n in expect}
+    if f.sandboxed and digests:
+        out.append(steps.check_digests(digests))
+    env.update(digests)
     report = f"{steps.OUT}/review-{f.stage}.md" if mode == "review" else None
     out.append(steps.run_stage(options.pipeline, f.stage, dry_run=dry, has_inputs=bool(f.needs),
                                report=report, env=env, minutes=f.minutes,
                                sandboxed=f.sandboxed, expect=expect))
+    if f.sandboxed and _reports_manifest(f, mode):
+        out.append(steps.report_manifest(f.stage))
     if report:
         out.append(steps.upload_report(f.stage, report))
     elif not dry or f.dry_run_outputs:

@@ -3,6 +3,9 @@
 Every ``uses:`` comes from :mod:`release.workflows.pins`. No step puts a ``${{ }}``
 expression inside ``run:``: values reach shell scripts through ``env:`` only, so no
 context value can become shell code (https://docs.github.com/en/actions/security-for-github-actions/security-guides/security-hardening-for-github-actions#understanding-the-risk-of-script-injections).
+The one exception is the command of a sandboxed step, whose sandbox passes no variable
+in: it carries its needs' manifest digests as expressions, each checked to be 64 hex
+digits by an ``env:`` step before it.
 """
 
 from __future__ import annotations
@@ -97,7 +100,8 @@ def run_stage(pipeline: str, stage: str, *, dry_run: bool, has_inputs: bool,
               report: str | None, env: Mapping[str, str], minutes: int,
               sandboxed: bool, expect: Sequence[str] = ()) -> dict[str, object]:
     """The step that runs the stage. ``expect`` names the needs whose manifest digest, as
-    their jobs reported it (job outputs, passed through ``env``), binds the hand-off."""
+    their jobs reported it (job outputs, passed through ``env``; in a sandboxed step the
+    expressions of ``env`` go on the command line), binds the hand-off."""
     argv = ["release", "run", pipeline, "--stage", stage]
     if has_inputs:
         argv += ["--artifacts", ARTIFACTS]
@@ -108,7 +112,13 @@ def run_stage(pipeline: str, stage: str, *, dry_run: bool, has_inputs: bool,
         argv += ["--report", report]
     command = shlex.join(argv)
     for need in expect:
-        command += f' --expect-manifest "{need}=${{{manifest_variable(need)}}}"'
+        if sandboxed:
+            # the sandbox passes no outer variable in: the digest itself goes on the command
+            # line, as GitHub expands the input before the step runs; the check step before
+            # (:func:`check_digests`) has made sure the value is 64 hex digits
+            command += f' --expect-manifest "{need}={env[manifest_variable(need)]}"'
+        else:
+            command += f' --expect-manifest "{need}=${{{manifest_variable(need)}}}"'
     command += "\n"
     title = f"{'Dry-run' if dry_run else 'Run'} stage {stage}"
     step: dict[str, object] = {"name": title, "id": "run"}
@@ -124,6 +134,29 @@ def run_stage(pipeline: str, stage: str, *, dry_run: bool, has_inputs: bool,
         step["run"] = command
     step["timeout-minutes"] = minutes
     return step
+
+
+def check_digests(env: Mapping[str, str]) -> dict[str, object]:
+    """Before a sandboxed run: every need's reported digest is 64 hex digits, so the
+    expression that puts it on the sandboxed command line cannot carry shell code."""
+    script = "".join(f'[[ "${{{name}}}" =~ ^[0-9a-f]{{64}}$ ]] || '
+                     f'{{ echo "::error::{name} is no sha256 digest"; exit 1; }}\n'
+                     for name in env)
+    return {"name": "Check the manifest digests of the needs", "env": dict(env), "run": script}
+
+
+def report_manifest(stage: str) -> dict[str, object]:
+    """After a sandboxed run, outside the sandbox: the sha256 of the manifest it produced,
+    as ``release run`` reports it in an unsandboxed job, becomes the step output
+    ``manifest``. The workspace is untrusted now: only a regular file is hashed."""
+    path = shlex.quote(f"{OUT}/manifests/{stage}.json")
+    script = (f"manifest={path}\n"
+              'if [ -L "$manifest" ] || [ ! -f "$manifest" ]; then\n'
+              '  echo "::error::$manifest is not a regular file"; exit 1\n'
+              "fi\n"
+              'digest=$(sha256sum -- "$manifest")\n'
+              'echo "manifest=${digest%% *}" >> "$GITHUB_OUTPUT"\n')
+    return {"name": f"Report the manifest digest of {stage}", "id": "digest", "run": script}
 
 
 def upload(stage: str) -> dict[str, object]:

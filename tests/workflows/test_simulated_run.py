@@ -76,11 +76,14 @@ def _download(checkout: Path, spec: dict[str, Any], store: Path) -> None:
 
 
 def simulate(repo: Repo, text: str, event: str, tmp: Path, cli: Callable[..., CliResult],
-             only: set[str] | None = None, approve: bool = True) -> Path:
+             only: set[str] | None = None, approve: bool = True,
+             tamper: tuple[str, Callable[[Path], None]] | None = None) -> Path:
     """Run the jobs of ``event`` (or ``only`` those); returns the artifact store.
 
     With ``approve=False`` no deployment is approved: a job with ``environment:`` waits
-    forever, and so does every job that needs it, as GitHub leaves them pending.
+    forever, and so does every job that needs it, as GitHub leaves them pending. With
+    ``tamper=(JOB, change)``, ``change(store)`` runs before job JOB: an artifact store
+    that serves something else than what was uploaded.
     """
     store = tmp / "store"
     store.mkdir(parents=True)
@@ -94,30 +97,54 @@ def simulate(repo: Repo, text: str, event: str, tmp: Path, cli: Callable[..., Cl
                                                                                      [])):
             pending.add(jid)
             continue
+        if tamper is not None and tamper[0] == jid:
+            tamper[1](store)
         checkout = tmp / "jobs" / jid
         subprocess.run(["git", "clone", "-q", str(repo.path), str(checkout)], check=True)
-        step_outputs: dict[str, str] = {}
-        for step in jobs[jid]["steps"]:
+        step_outputs: dict[str, dict[str, str]] = {}
+        for index, step in enumerate(jobs[jid]["steps"]):
             uses, script = step.get("uses", ""), step.get("run", "")
+            env = {k: _expression(v, outputs) for k, v in step.get("env", {}).items()}
+            github_output = tmp / "jobs" / f"{jid}.{index}.output"
             if uses.startswith("actions/download-artifact@"):
                 _download(checkout, step["with"], store)
             elif uses.startswith("actions/upload-artifact@"):
                 _upload(checkout, step["with"], store)
+            elif uses.startswith("geomys/sandboxed-step@"):
+                # GitHub expands the input's expressions; the sandbox passes no outer
+                # variable in, GITHUB_OUTPUT neither (the sandbox itself is not replayed)
+                script = _expressions(step["with"]["run"], outputs)
+                assert script.startswith("release run "), script
+                result = cli(*shlex.split(script)[1:], cwd=checkout)
+                assert result.code == 0, f"job {jid}: {result.err}"
             elif script.startswith("release run "):
-                env = {k: _expression(v, outputs) for k, v in step.get("env", {}).items()}
                 for name, value in env.items():
                     script = script.replace("${" + name + "}", value)
-                github_output = tmp / "jobs" / f"{jid}.output"
                 with pytest.MonkeyPatch.context() as mp:
                     mp.setenv("GITHUB_OUTPUT", str(github_output))
                     result = cli(*shlex.split(script)[1:], cwd=checkout)
                 assert result.code == 0, f"job {jid}: {result.err}"
-                if github_output.exists():
-                    step_outputs = dict(line.split("=", 1) for line in
-                                        github_output.read_text().splitlines())
-        outputs[jid] = {k: _expression(v, {"run": step_outputs}, "steps")
+            elif step["name"].startswith(_SHELL_STEPS):
+                # the digest checks and reports around a sandboxed run, as bash runs them
+                subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=checkout,
+                               env={"PATH": os.environ["PATH"], **env,
+                                    "GITHUB_OUTPUT": str(github_output)}, check=True)
+            if "id" in step and github_output.exists():
+                step_outputs[step["id"]] = dict(line.split("=", 1) for line in
+                                                github_output.read_text().splitlines())
+        outputs[jid] = {k: _expression(v, step_outputs, "steps")
                         for k, v in jobs[jid].get("outputs", {}).items()}
     return store
+
+
+#: Shell steps replayed as they are (install and AppArmor steps are not).
+_SHELL_STEPS = ("Check the manifest digests", "Report the manifest digest")
+
+
+def _expressions(text: str, known: dict[str, dict[str, str]]) -> str:
+    """Every ``${{ needs.J.outputs.K }}`` inside ``text``, as GitHub expands an input."""
+    return re.sub(r"\$\{\{ needs\.[\w-]+\.outputs\.[\w-]+ \}\}",
+                  lambda m: _expression(m[0], known), text)
 
 
 def _expression(value: str, known: dict[str, dict[str, str]], scope: str = "needs") -> str:
@@ -188,6 +215,73 @@ def test_a_tampered_artifact_fails_the_downstream_job(
                  "--out", "_release/out", cwd=checkout)
     assert result.code == 1
     assert "changed after stage 'tool' produced it" in result.err
+
+
+#: LOCAL with ``sandbox: true`` stages at the root (tool), consuming an unsandboxed
+#: stage (docs, needing notes) and consuming another sandboxed stage (docs2, needing docs).
+SANDBOXED = (LOCAL.replace('    outputs: ["tool", ".hidden"]\n',
+                           '    outputs: ["tool", ".hidden"]\n    sandbox: true\n')
+             .replace('    outputs: ["docs.txt"]\n', '    outputs: ["docs.txt"]\n'
+                      '    sandbox: true\n  docs2:\n    kind: command\n'
+                      '    needs: [docs]\n    run: ["sh", "-c", "printf 2 > {out}/docs2.txt"]\n'
+                      '    outputs: ["docs2.txt"]\n    sandbox: true\n')
+             .replace("needs: [tool, docs, notes]", "needs: [tool, docs, docs2, notes]"))
+
+
+@pytest.fixture
+def sandboxed(repo: Repo) -> tuple[Repo, str]:
+    repo.write(PIPELINE, SANDBOXED)
+    repo.commit("pipeline")
+    repo.tag("v1.2.3")
+    from release.pipeline.load import load
+
+    return repo, generate(load(repo.path / PIPELINE), Options(PIPELINE))
+
+
+def test_sandboxed_jobs_hand_off_bound_manifests(
+        sandboxed: tuple[Repo, str], tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+    repo, text = sandboxed
+    jobs = job_set(parse(text), "push")
+    assert {j for j in jobs if any(s.get("uses", "").startswith("geomys/sandboxed-step@")
+                                   for s in jobs[j]["steps"])} == {"tool", "docs", "docs2"}
+    local = cli("run", PIPELINE, "--out", tmp_path / "local", cwd=repo.path)
+    assert local.code == 0, local.err
+    expected = json.loads((tmp_path / "local" / "manifest.json").read_text())["artifacts"]
+    store = simulate(repo, text, "push", tmp_path / "sim", cli)
+    assert _merged(store) == expected
+
+
+def _replace_and_fix_manifest(stage: str, name: str) -> Callable[[Path], None]:
+    """Swap one artifact of ``stage`` in the store and fix its manifest to match."""
+    def change(store: Path) -> None:
+        import hashlib
+
+        (store / f"stage-{stage}" / stage / name).write_text("swapped")
+        path = store / f"stage-{stage}" / "manifests" / f"{stage}.json"
+        data = json.loads(path.read_text())
+        for art in data["artifacts"]:
+            if art["name"] == name:
+                art["sha256"] = hashlib.sha256(b"swapped").hexdigest()
+                art["size"] = len(b"swapped")
+        path.write_text(json.dumps(data))
+    return change
+
+
+@pytest.mark.parametrize(("stage", "name", "consumer"), [
+    ("tool", "tool", "checksums"),  # sandboxed at the root, consumed by an unsandboxed job
+    ("docs", "docs.txt", "docs2"),  # sandboxed, consumed by another sandboxed job
+    ("notes", "NOTES", "docs"),  # unsandboxed, consumed by a sandboxed job
+])
+def test_a_replaced_artifact_with_a_fixed_manifest_fails_the_consuming_job(
+        sandboxed: tuple[Repo, str], tmp_path: Path, cli: Callable[..., CliResult],
+        stage: str, name: str, consumer: str) -> None:
+    """The red team's hand-off: replace a sandboxed stage's output in the artifact store
+    and make its manifest match; the digest its job reported through GitHub does not."""
+    repo, text = sandboxed
+    with pytest.raises(AssertionError, match=f"job {consumer}: .*the manifest of stage "
+                                             f"'{stage}' .* is not the one its job reported"):
+        simulate(repo, text, "push", tmp_path / "sim", cli,
+                 tamper=(consumer, _replace_and_fix_manifest(stage, name)))
 
 
 def simulate_until(repo: Repo, text: str, tmp: Path, cli: Callable[..., CliResult],
