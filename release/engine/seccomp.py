@@ -9,10 +9,11 @@ surface, like Flatpak's). A blocked call returns EPERM, so tools that probe for 
 feature degrade instead of dying; ``clone3`` returns ENOSYS, because its flags live in
 memory a filter cannot read, and ENOSYS makes libc fall back to ``clone``, whose flags
 it can (as Docker and Flatpak do); io_uring also returns ENOSYS, which its users read
-as "not built into this kernel". Only the native ABI is allowed: a call through another
-one (i386 or x32 on x86_64, arm32 on aarch64) kills the process, since a filter written
-for one table of system-call numbers means nothing in another. docs/security.md lists
-the calls and why.
+as "not built into this kernel". ``socket`` and ``socketpair`` are allowed for four
+address families only; any other fails with EAFNOSUPPORT. Only the native ABI is
+allowed: a call through another one (i386 or x32 on x86_64, arm32 on aarch64) kills the
+process, since a filter written for one table of system-call numbers means nothing in
+another. docs/security.md lists the calls and why.
 """
 
 from __future__ import annotations
@@ -56,6 +57,13 @@ CLONE_NEWTIME = 0x00000080
 
 #: ioctls that push input into a terminal or drive the console (TIOCSTI, TIOCLINUX).
 DENIED_IOCTLS = (0x5412, 0x541C)
+
+#: Socket families (address families) a build may create, with socket(2) and
+#: socketpair(2): AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK (which libc's getaddrinfo
+#: and tools listing interfaces use). Every other family fails with EAFNOSUPPORT, as on a
+#: kernel without it: AF_VSOCK, which --unshare-net does not isolate (the host's vsock
+#: port space, hypervisor services), AF_PACKET, AF_ALG, AF_TIPC, AF_RDS, AF_BLUETOOTH...
+ALLOWED_FAMILIES = {"AF_UNIX": 1, "AF_INET": 2, "AF_INET6": 10, "AF_NETLINK": 16}
 
 #: personality(2) flags that weaken exploit mitigations: no address randomisation,
 #: readable-means-executable, the legacy memory layout, a mapping at address zero.
@@ -132,6 +140,10 @@ def program() -> bytes:
         for request in DENIED_IOCTLS:
             # the request is an int: compare the low 32 bits only, whatever is above
             rule(eperm, "ioctl", sc.Arg(1, sc.MASKED_EQ, 0xFFFFFFFF, request))
+        eafnosupport = sc.ERRNO(errno.EAFNOSUPPORT)
+        for name in ("socket", "socketpair"):
+            for arg in _family_denials(max(ALLOWED_FAMILIES.values())):
+                rule(eafnosupport, name, sc.Arg(0, sc.MASKED_EQ, *arg))
         for flag in DENIED_PERSONALITY:
             # "flag set and not the query 0xffffffff": one rule per bit that would
             # differ from the query (libseccomp compares an argument once per rule)
@@ -145,6 +157,26 @@ def program() -> bytes:
     except OSError as exc:
         raise ReleaseError(f"libseccomp could not compile the sandbox's filter: {exc}",
                            _HINT) from exc
+
+
+def _family_denials(highest: int) -> list[tuple[int, int]]:
+    """(mask, value) pairs of MASKED_EQ comparisons on socket(2)'s domain, one rule each
+    (the rules of one call are ORed), matching exactly the families not allowed.
+
+    The domain is an int: only its low 32 bits count, whatever is above (a plain GT
+    compares all 64). So "a gap below the highest allowed family" is an EQ on the low 32
+    bits, and "above it" is a bit of the low 32 set above the highest one's top bit, or
+    that top bit with any lower bit the highest one does not have; ``highest`` must be a
+    power of two (AF_NETLINK, 16) for that second form to be exact.
+    """
+    assert highest & (highest - 1) == 0, "the highest allowed family is a power of two"
+    allowed = set(ALLOWED_FAMILIES.values())
+    low32 = 0xFFFFFFFF
+    gaps = [(low32, family) for family in range(highest) if family not in allowed]
+    top = highest.bit_length() - 1
+    above = [(1 << bit, 1 << bit) for bit in range(top + 1, 32)]
+    above += [(highest | 1 << bit, highest | 1 << bit) for bit in range(top)]
+    return gaps + above
 
 
 def problem() -> str | None:

@@ -246,6 +246,76 @@ def test_kernel_attack_surface_is_filtered(repo: Repo, cli, tmp_path: Path) -> N
     }
 
 
+SOCKETS = """\
+import ctypes, errno, platform, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+SOCKET = {"x86_64": 41, "aarch64": 198}[platform.machine()]
+def attempt(family, kind):
+    try:
+        socket.socket(family, kind).close()
+        return "ok"
+    except OSError as exc:
+        return errno.errorcode[exc.errno]
+def raw(domain, kind):
+    # the domain as a 64-bit register: the kernel reads its low 32 bits only (an int)
+    ctypes.set_errno(0)
+    fd = libc.syscall(SOCKET, ctypes.c_long(domain), kind, 0)
+    return "ok" if fd != -1 else errno.errorcode[ctypes.get_errno()]
+results = {
+    "vsock": attempt(40, socket.SOCK_STREAM),
+    "alg": attempt(38, socket.SOCK_SEQPACKET),
+    "packet": attempt(17, socket.SOCK_RAW),
+    "tipc": attempt(30, socket.SOCK_RDM),
+    "rds": attempt(21, socket.SOCK_SEQPACKET),
+    "key": attempt(15, socket.SOCK_RAW),
+    "unspec": attempt(0, socket.SOCK_STREAM),
+    "unix": attempt(socket.AF_UNIX, socket.SOCK_STREAM),
+    "inet": attempt(socket.AF_INET, socket.SOCK_STREAM),
+    "inet-udp": attempt(socket.AF_INET, socket.SOCK_DGRAM),
+    "inet6": attempt(socket.AF_INET6, socket.SOCK_STREAM),
+    "netlink": attempt(socket.AF_NETLINK, socket.SOCK_RAW),
+    "raw-inet-high-bits": raw(1 << 32 | socket.AF_INET, socket.SOCK_STREAM),
+    "raw-vsock-high-bits": raw(1 << 32 | 40, socket.SOCK_STREAM),
+    "raw-negative": raw(-1, socket.SOCK_STREAM),
+}
+for name, family in (("pair-unix", socket.AF_UNIX), ("pair-vsock", 40)):
+    try:
+        a, b = socket.socketpair(family, socket.SOCK_STREAM)
+        a.close(), b.close()
+        results[name] = "ok"
+    except OSError as exc:
+        results[name] = errno.errorcode[exc.errno]
+with open(sys.argv[1] + "/report.txt", "w") as r:
+    r.writelines(f"{k}={v}\\n" for k, v in results.items())
+"""
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "aarch64"), reason="x86_64, aarch64")
+def test_only_unix_inet_and_netlink_sockets_can_be_made(repo: Repo, cli, tmp_path: Path) -> None:
+    """AF_VSOCK is not isolated by the network namespace (the host's vsock port space,
+    the hypervisor's services); AF_ALG, AF_PACKET, TIPC, RDS... are kernel attack surface
+    a build never needs. socket(2) and socketpair(2) allow four families, on the domain's
+    low 32 bits as the kernel reads it; any other fails with EAFNOSUPPORT."""
+    repo.write("sockets.py", SOCKETS)
+    path = pipeline(repo, f"""
+  probe:
+    kind: command
+    run: ["{PY}", "sockets.py", "{{out}}"]
+    outputs: ["report.txt"]
+""")
+    out = tmp_path / "out"
+    res = cli("run", path, "--out", out)
+    assert res.code == 0, res.err
+    refused = "EAFNOSUPPORT"
+    assert report(out, "probe") == {
+        "vsock": refused, "alg": refused, "packet": refused, "tipc": refused, "rds": refused,
+        "key": refused, "unspec": refused, "raw-vsock-high-bits": refused,
+        "raw-negative": refused, "pair-vsock": refused,
+        "unix": "ok", "inet": "ok", "inet-udp": "ok", "inet6": "ok", "netlink": "ok",
+        "raw-inet-high-bits": "ok", "pair-unix": "ok",
+    }
+
+
 RESOURCES = """\
 import os, resource, sys, threading
 limits = {n: resource.getrlimit(getattr(resource, "RLIMIT_" + n.upper()))[1]
