@@ -193,8 +193,12 @@ def _report_stage_manifest(args: argparse.Namespace, out: Path, ok: bool) -> Non
     if ok and args.stage and target and stage_manifest.is_file():
         from release.engine.digest import file_digest
 
-        with Path(target).open("a", encoding="utf-8") as f:
-            f.write(f"manifest={file_digest(stage_manifest)}\n")
+        try:
+            with Path(target).open("a", encoding="utf-8") as f:
+                f.write(f"manifest={file_digest(stage_manifest)}\n")
+        except OSError as exc:  # the job's later steps then miss the digest and stop
+            print(f"WARNING: cannot write the manifest digest to GITHUB_OUTPUT: "
+                  f"{exc.strerror}", file=sys.stderr)
 
 
 def _source(pipeline: object) -> object:

@@ -120,7 +120,7 @@ def stage_facts(pipeline: LoadedPipeline) -> dict[str, StageFacts]:
     facts: dict[str, StageFacts] = {}
     for sid, config in pipeline.model.stages.items():
         kind = pipeline.kind(sid)
-        # `sandbox` is not a pipeline key yet; read it defensively until the engine has it
+        # `sandbox: true` is a key of `command` stages only
         sandboxed = getattr(config, "sandbox", False) is True
         variables = kind.secret_variables(config)
         facts[sid] = StageFacts(
