@@ -11,6 +11,8 @@ hatchling, setuptools >= 68 for wheels) give the same bytes twice.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
 import re
 import shutil
@@ -95,6 +97,7 @@ class PythonDist(StageKind[PythonDistConfig]):
         assert isinstance(requires, list)  # checked by _pyproject
         pins: dict[str, Pin] = {}
         lock: Path | None = None
+        fetched: dict[str, str] = {}
         if cfg.build_requirements:
             lock = _inside(ws.src, cfg.build_requirements, "build-requirements")
             pins = python_lock.read_lock(lock, cfg.build_requirements)
@@ -132,13 +135,28 @@ class PythonDist(StageKind[PythonDistConfig]):
                        "--only-binary=:all:", "--index-url", cfg.index_url, *_trust(ctx.tool_env),
                        "--dest", str(wheels), "-r", str(lock)], tool=True, network=True)
             python_lock.check_downloaded(wheels, pins)
+            fetched = _fetched(wheels)
             ctx.log("build phase: no network from here on")
             sandboxed([*pip, "install", "--no-cache-dir", "--no-index", "--no-deps",
                        "--require-hashes", "--find-links", str(wheels), "-r", str(lock)],
                       tool=True)
         sandboxed([str(py), "-m", "build", "--no-isolation", "--outdir", str(ctx.out_dir),
                    str(project)], tool=False)
-        return _check_outputs(ctx, meta)
+        # what the fetch phase downloaded, for provenance (release/provenance/fetched.py)
+        return [dataclasses.replace(o, annotations={**o.annotations, **fetched})
+                for o in _check_outputs(ctx, meta)]
+
+
+def _fetched(wheels: Path) -> dict[str, str]:
+    """``fetched:pkg:pypi/NAME@VERSION`` = the sha256 of each downloaded wheel."""
+    from packaging.utils import parse_wheel_filename
+
+    found = {}
+    for wheel in sorted(wheels.iterdir()):  # check_downloaded: regular files, one per pin
+        name, version, _, _ = parse_wheel_filename(wheel.name)
+        found[f"fetched:pkg:pypi/{name}@{version}"] = hashlib.sha256(
+            wheel.read_bytes()).hexdigest()
+    return found
 
 
 def _trust(env: Mapping[str, str]) -> list[str]:

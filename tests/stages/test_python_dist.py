@@ -43,7 +43,14 @@ def test_sample_builds_offline_and_reproducibly(repo: Repo, cli, tmp_path: Path)
     arts = _artifacts(tmp_path / "a")
     assert arts["sdist"]["name"] == "sample_dist-1.2.3.tar.gz"
     assert arts["wheel"]["name"] == "sample_dist-1.2.3-py3-none-any.whl"
-    assert arts["wheel"]["annotations"] == {"name": "sample-dist", "version": "1.2.3"}
+    # the fetched build requirement, by the digest the lock pins (for provenance)
+    pinned = ("18f63100d6f94385c6ed57a72073443e1a71a4acb4339491615d0f16d6ff01b2",
+              "e7a0304069ea895172e3c7bb703292e992c5d1555dd1233ab7b5621b5b69e62c")
+    notes = arts["wheel"]["annotations"]
+    assert isinstance(notes, dict)
+    wheel = notes.pop("fetched:pkg:pypi/flit-core@3.12.0")
+    assert wheel in pinned
+    assert notes == {"name": "sample-dist", "version": "1.2.3"}
     with zipfile.ZipFile(tmp_path / "a" / "sdk" / "sample_dist-1.2.3-py3-none-any.whl") as zf:
         assert "sample_dist/__init__.py" in zf.namelist()
         meta = zf.read("sample_dist-1.2.3.dist-info/METADATA").decode()
