@@ -210,7 +210,9 @@ class PemBundle(StageKind[PemBundleConfig]):
         text = render(header, certs, by_vendor=cfg.certificates_file is not None)
         (ctx.out_dir / cfg.output).write_text(text, encoding="utf-8")
         ctx.log(f"wrote {cfg.output} with {len(certs)} certificates")
-        return [Output(cfg.output, "pem-bundle")]
+        # the certificates fetched by URL, for provenance (release/provenance/fetched.py)
+        fetched = {f"fetched:{s.url}": c.sha256 for s, c in certs if s.url is not None}
+        return [Output(cfg.output, "pem-bundle", fetched)]
 
 
 def _sources(ctx: StageContext[PemBundleConfig]) -> list[CertificateSource]:

@@ -303,6 +303,10 @@ def test_urls_are_fetched_and_pinned(repo: Repo, cli, tmp_path: Path, https) -> 
     res = run(cli, repo, tmp_path / "ok")
     assert res.code == 0, res.err
     assert colons(good.sha256) in (tmp_path / "ok" / "bundle" / "roots.pem").read_text()
+    # recorded for provenance: the URL and the digest of the bytes fetched
+    manifest = json.loads((tmp_path / "ok" / "manifest.json").read_text())
+    assert manifest["artifacts"][0]["annotations"] == {
+        f"fetched:{base}/good.crt": good.sha256.replace(":", "").lower()}
 
     lines = [f"      - url: {base}/swapped.crt\n        sha256: \"{good.sha256}\"",
              f"      - url: {base}/missing.crt\n        sha256: \"{'c' * 64}\"",
