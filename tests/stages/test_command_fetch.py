@@ -94,3 +94,15 @@ def test_plan_binds_the_committed_lock_digest(repo: Repo, registry: Registry) ->
     commit = git(repo.path, "rev-parse", "HEAD")
     assert committed_digest(repo.path, commit, "package-lock.json") == \
         hashlib.sha256((repo.path / "package-lock.json").read_bytes()).hexdigest()
+
+
+
+def test_dry_run_report_shows_the_lock_digest(repo: Repo, cli, registry: Registry,
+                                              tmp_path: Path) -> None:
+    path = npm_project(repo, registry)
+    review = tmp_path / "review.json"
+    result = cli("run", path, "--dry-run", "--out", tmp_path / "out", "--report", review)
+    assert result.code == 0, result.err
+    digest = hashlib.sha256((repo.path / "package-lock.json").read_bytes()).hexdigest()
+    assert f"package-lock.json sha256:{digest}" in result.err
+    assert digest in review.read_text()  # with the artifacts a reviewer approves
