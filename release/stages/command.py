@@ -42,10 +42,17 @@ FETCHERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "pip3": (("download",), ("--require-hashes", "--only-binary=:all:")),
 }
 #: Set in the fetch phase whatever the repository's own configuration says: environment
-#: settings override a project's ``.npmrc``; ``GOTOOLCHAIN=local`` stops ``go`` from
-#: downloading and running the toolchain a ``go.mod`` names.
-FETCH_ENV = {"npm_config_ignore_scripts": "true", "GOTOOLCHAIN": "local",
-             "GOFLAGS": "-mod=readonly", "PIP_CONFIG_FILE": os.devnull}
+#: settings override a project's ``.npmrc`` (whose ``git=`` could name a program of the
+#: tree, run for a git dependency); ``GOTOOLCHAIN=local`` stops ``go`` from downloading
+#: and running the toolchain a ``go.mod`` names.
+FETCH_ENV = {"npm_config_ignore_scripts": "true", "npm_config_git": "git",
+             "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=readonly",
+             "PIP_CONFIG_FILE": os.devnull}
+#: Files of the tree a fetcher would obey that can make it run a program: cargo's
+#: configuration (credential providers, ``net.git-fetch-with-cli``...) and rustup's
+#: toolchain file (a toolchain may be a ``path`` into the tree, or one rustup installs).
+REFUSED_CONFIG = {"cargo": (".cargo/config.toml", ".cargo/config", "rust-toolchain.toml",
+                            "rust-toolchain")}
 
 
 class CommandConfig(StageConfig):
@@ -165,6 +172,13 @@ class Command(StageKind[CommandConfig]):
         locks: dict[str, str] = {}
         if cfg.fetch:
             locks = check_locks(ctx.source.root, ctx.source.commit, ws.src, cfg.locks)
+            for name in REFUSED_CONFIG.get(cfg.fetch[0], ()):
+                if os.path.lexists(ws.src / name):
+                    raise ReleaseError(
+                        f"the source tree has {name}, which {cfg.fetch[0]} would obey in "
+                        "the fetch phase (it can make it run a program of the tree)",
+                        f"remove {name} from the release commit, or fetch in a stage of "
+                        "your own workflow")
             ctx.log(f"fetch phase: {' '.join(cfg.fetch)} (network on), pinned by "
                     + ", ".join(f"{k} sha256:{v}" for k, v in locks.items()))
             # the fetch writes only in the workspace: the output folder is not mounted

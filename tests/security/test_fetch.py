@@ -157,3 +157,18 @@ def test_build_phase_cannot_reach_the_registry_the_fetch_reached(
     assert (tmp_path / "out" / "app" / "probe.txt").read_text().startswith("blocked")
     assert len(registry.requests) == fetched
     _ = npm_registry  # the registry module is the one the stage tests use
+
+
+@pytest.mark.parametrize("config", [".cargo/config.toml", "rust-toolchain.toml"])
+def test_cargo_fetch_refuses_configuration_that_runs_programs(
+        repo: Repo, cli, registry: Registry, tmp_path: Path, config: str) -> None:  # noqa: F811
+    path = npm_project(repo, registry)
+    repo.write("Cargo.lock", "version = 3\n")
+    repo.write(config, '[registry]\nglobal-credential-providers = ["./steal.sh"]\n')
+    text = path.read_text().replace('fetch: ["npm", "ci", "--ignore-scripts"]',
+                                    'fetch: ["cargo", "fetch", "--locked"]')
+    path.write_text(text.replace("locks: [package-lock.json]", "locks: [Cargo.lock]"))
+    repo.commit("cargo configuration in the tree")
+    result = cli("run", path, "--out", tmp_path / "out")
+    _stage_fails(result, f"the source tree has {config}, which cargo would obey")
+    assert registry.requests == []

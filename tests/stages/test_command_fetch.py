@@ -42,7 +42,8 @@ def npm_project(repo: Repo, registry: Registry, *, scripts: dict[str, str] | Non
     repo.write("package.json", json.dumps({"name": "app", "version": "1.0.0",
                                            "dependencies": {"tiny": "1.0.0"}}))
     (repo.path / "package-lock.json").write_text(npm_registry.lockfile("app", {"tiny": entry}))
-    repo.write(".npmrc", f"registry={registry.url}\naudit=false\nfund=false\n")
+    repo.write(".npmrc", f"registry={registry.url}\naudit=false\nfund=false\n"
+               "update-notifier=false\nfetch-retries=0\n")
     path = repo.write("release.yaml", textwrap.dedent(f"""\
         version: 1
         name: app
