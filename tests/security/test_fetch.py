@@ -172,3 +172,42 @@ def test_cargo_fetch_refuses_configuration_that_runs_programs(
     result = cli("run", path, "--out", tmp_path / "out")
     _stage_fails(result, f"the source tree has {config}, which cargo would obey")
     assert registry.requests == []
+
+
+def _git_dependency(repo: Repo, registry: Registry) -> None:  # noqa: F811
+    """A lock with a git dependency, and a committed .npmrc naming a program of the tree
+    as npm's git."""
+    lock = json.loads((repo.path / "package-lock.json").read_text())
+    url = f"git+http://127.0.0.1:{registry.port}/gdep.git#{'a' * 40}"
+    lock["packages"][""]["dependencies"]["gdep"] = url
+    lock["packages"]["node_modules/gdep"] = {"version": "1.0.0", "resolved": url}
+    (repo.path / "package-lock.json").write_text(json.dumps(lock, indent=2))
+    package = json.loads((repo.path / "package.json").read_text())
+    package["dependencies"]["gdep"] = url
+    (repo.path / "package.json").write_text(json.dumps(package))
+    evil = repo.write("evil-git", "#!/bin/sh\nexec node -e \"require('http').get("
+                      f"'http://127.0.0.1:{registry.port}/pwned',()=>process.exit(1))\"\n")
+    evil.chmod(0o755)
+    with (repo.path / ".npmrc").open("a") as f:
+        f.write("git=./evil-git\n")
+    repo.commit("a git dependency, fetched by a program of the tree")
+
+
+def test_npmrc_cannot_name_a_program_of_the_tree_as_git(
+        repo: Repo, cli, registry: Registry, tmp_path: Path) -> None:  # noqa: F811
+    path = npm_project(repo, registry)
+    _git_dependency(repo, registry)
+    result = cli("run", path, "--out", tmp_path / "out")
+    assert result.code == 1  # the git dependency cannot be fetched, with the real git
+    assert "/pwned" not in registry.requests
+
+
+def test_npmrc_git_would_run_the_program_without_the_guard(
+        repo: Repo, registry: Registry, tmp_path: Path) -> None:  # noqa: F811
+    import subprocess
+    npm_project(repo, registry)
+    _git_dependency(repo, registry)
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    subprocess.run(["npm", "ci", "--ignore-scripts"], cwd=repo.path, env=env,
+                   capture_output=True, timeout=120, check=False)
+    assert "/pwned" in registry.requests
