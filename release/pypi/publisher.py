@@ -137,7 +137,7 @@ class Publisher:
             return token
         from release.pypi.trusted import mint_token
 
-        minted = mint_token(self.urls, ctx.secrets, ctx.add_secret, ctx.log)
+        minted = mint_token(self.urls, cfg.oidc_audience, ctx.secrets, ctx.add_secret, ctx.log)
         self.workflow_ref = minted.workflow_ref
         return minted.value
 

@@ -2,7 +2,10 @@
 
 The exchange (https://docs.pypi.org/trusted-publishers/using-a-publisher/):
 
-1. ``GET {host}/_/oidc/audience`` -> ``{"audience": "pypi"}`` (``testpypi`` on TestPyPI);
+1. ``GET {host}/_/oidc/audience`` -> ``{"audience": "pypi"}`` (``testpypi`` on TestPyPI),
+   read only to check it equals the configured audience (``pypi``/``testpypi`` for PyPI
+   and TestPyPI, the stage's ``audience`` otherwise): the index never picks the audience
+   of a token it receives (``sigstore`` would let it sign as the release workflow);
 2. the job's OIDC token for that audience, from ``$ACTIONS_ID_TOKEN_REQUEST_URL`` with
    ``&audience=...`` and bearer ``$ACTIONS_ID_TOKEN_REQUEST_TOKEN``;
 3. ``POST {host}/_/oidc/mint-token`` with ``{"token": JWT}`` -> ``{"token": "pypi-..."}``;
@@ -24,6 +27,7 @@ from typing import Any
 from release.errors import StageFailed
 from release.pypi.transport import IndexClient, describe
 from release.pypi.urls import IndexUrls
+from release.signing.oidc import AUDIENCE as SIGSTORE_AUDIENCE
 from release.signing.oidc import REQUEST_TOKEN, REQUEST_URL, github_actions_token
 
 #: Claims worth showing when an exchange is refused: they say which publisher PyPI
@@ -48,9 +52,14 @@ class MintedToken:
         return "MintedToken(***)"
 
 
-def mint_token(urls: IndexUrls, secrets: Mapping[str, str],
+def mint_token(urls: IndexUrls, audience: str, secrets: Mapping[str, str],
                add_secret: Callable[[str], None], log: Callable[[str], None]) -> MintedToken:
-    """Exchange the job's OIDC identity for an upload token of ``urls``' index."""
+    """Exchange the job's OIDC identity for an upload token of ``urls``' index; the OIDC
+    token's audience is ``audience`` (from configuration), never the index's choice."""
+    if audience.strip().lower() == SIGSTORE_AUDIENCE:
+        raise StageFailed(f"trusted publishing: refusing to request an OIDC token with "
+                          f"Sigstore's audience {audience!r} for an index",
+                          "set the index's own audience with `audience`")
     url, bearer = secrets.get(REQUEST_URL), secrets.get(REQUEST_TOKEN)
     if not url or not bearer:
         raise StageFailed(
@@ -59,7 +68,7 @@ def mint_token(urls: IndexUrls, secrets: Mapping[str, str],
             "run this stage in the generated workflow (its job has id-token: write), or "
             "give an API token with `token-env` for an index without trusted publishing")
     with IndexClient(io_timeout=30.0) as client:
-        audience = _audience(client, urls)
+        _check_audience(client, urls, audience)
         jwt = github_actions_token(url, bearer, audience)
         add_secret(jwt)
         doc_url = urls.oidc + "mint-token"
@@ -86,7 +95,9 @@ def mint_token(urls: IndexUrls, secrets: Mapping[str, str],
                       PUBLISHER_HINT)
 
 
-def _audience(client: IndexClient, urls: IndexUrls) -> str:
+def _check_audience(client: IndexClient, urls: IndexUrls, expected: str) -> None:
+    """The index's ``/_/oidc/audience`` must equal ``expected``; checked before any token
+    is requested."""
     doc = client.get(urls.oidc + "audience", accept="application/json",
                      what="trusted publishing")
     if doc.status == 404:
@@ -98,7 +109,11 @@ def _audience(client: IndexClient, urls: IndexUrls) -> str:
         raise StageFailed(f"trusted publishing: {urls.oidc}audience answered HTTP "
                           f"{doc.status} without an audience: {doc.text(200)}",
                           "is repository-url the index's upload URL?")
-    return audience
+    if audience != expected:
+        raise StageFailed(f"trusted publishing: {urls.oidc}audience answered {audience[:100]!r}"
+                          f", not the configured audience {expected!r}; no OIDC token was "
+                          "requested", "check repository-url and `audience`: an index that "
+                          "asks for another audience could use the token elsewhere")
 
 
 def _json(content: bytes) -> Any:

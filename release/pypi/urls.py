@@ -22,6 +22,36 @@ SHORTHANDS = {"pypi": PYPI_UPLOAD, "testpypi": TESTPYPI_UPLOAD}
 #: The read side of PyPI's and TestPyPI's upload hosts.
 _READ_HOSTS = {"upload.pypi.org": "pypi.org", "test.pypi.org": "test.pypi.org"}
 PYPI_SIMPLE = "https://pypi.org/simple/"
+#: The trusted-publishing audience of PyPI's and TestPyPI's upload hosts (fixed: an
+#: index never chooses the audience of the OIDC token it receives).
+KNOWN_AUDIENCES = {"upload.pypi.org": "pypi", "test.pypi.org": "testpypi"}
+
+
+def configured_audience(repository_url: str, audience: str | None) -> str:
+    """The OIDC audience trusted publishing requests for ``repository_url``.
+
+    ``pypi``/``testpypi`` for PyPI/TestPyPI (``audience`` may only repeat it); the
+    explicit ``audience`` for any other index. Sigstore's audience is always refused: a
+    token for it would let the index sign as this workflow. Raises ValueError.
+    """
+    from release.signing.oidc import AUDIENCE as SIGSTORE
+
+    upload = SHORTHANDS.get(repository_url, repository_url)
+    host = (urllib.parse.urlsplit(upload).hostname or "").lower()
+    known = KNOWN_AUDIENCES.get(host)
+    if audience is not None and audience.strip().lower() == SIGSTORE:
+        raise ValueError(f"audience {audience!r} is Sigstore's: a token for it signs as this "
+                         "workflow; an index never gets one")
+    if known is not None:
+        if audience is not None and audience != known:
+            raise ValueError(f"the trusted-publishing audience of {host} is {known!r}, not "
+                             f"{audience!r}; remove `audience`")
+        return known
+    if audience is None:
+        raise ValueError(f"trusted publishing to {upload} needs `audience:` (the value the "
+                         "index's /_/oidc/audience documents): the audience of the job's "
+                         "OIDC token comes from the pipeline, never from the index")
+    return audience
 
 
 def is_loopback(host: str) -> bool:

@@ -69,6 +69,13 @@ class PypiPublishConfig(StageConfig):
         default=None, alias="trust-config",
         description="A private Sigstore ClientTrustConfig JSON (relative to the "
                     "repository root), for signing attestations.")
+    audience: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$",
+        description="OIDC audience of the trusted-publishing token (`pypi` for "
+                    "upload.pypi.org and `testpypi` for test.pypi.org, fixed; required "
+                    "for any other index; never `sigstore`). The index's "
+                    "/_/oidc/audience must answer the same value or no token is "
+                    "requested.")
 
     @field_validator("repository_url")
     @classmethod
@@ -97,7 +104,22 @@ class PypiPublishConfig(StageConfig):
         if (self.instance or self.trust_config) and not self.attest:
             raise ValueError("`instance`/`trust-config` choose where attestations are "
                              "signed; this stage attaches none")
+        if self.audience is not None and not self.trusted_publishing:
+            raise ValueError("`audience` is the trusted-publishing token's audience; this "
+                             "stage uses the API token in `token-env`")
+        if self.trusted_publishing:
+            from release.pypi.urls import configured_audience
+
+            configured_audience(self.repository_url, self.audience)
         return self
+
+    @property
+    def oidc_audience(self) -> str:
+        """The audience of the OIDC token trusted publishing requests (configuration only,
+        never the index's word)."""
+        from release.pypi.urls import configured_audience
+
+        return configured_audience(self.repository_url, self.audience)
 
     @property
     def trusted_publishing(self) -> bool:
@@ -146,8 +168,9 @@ class PypiPublish(StageKind[PypiPublishConfig]):
         urls = IndexUrls.resolve(cfg.repository_url, cfg.index_url)
         perm = "id-token: write" if cfg.trusted_publishing else None
         who = self.identity(ctx)
+        audience = f"; OIDC audience {cfg.oidc_audience!r}" if cfg.trusted_publishing else ""
         steps = [PlannedAction("index", f"upload to {urls.upload}; read back from "
-                               f"{urls.simple}", identity=who)]
+                               f"{urls.simple}{audience}", identity=who)]
         dists = distributions(ctx)
         if not dists:  # before the artifacts exist: who and where (what an approval binds)
             steps.append(PlannedAction("would publish the sdists and wheels of",

@@ -108,6 +108,7 @@ def test_refused_exchange_names_the_publisher(repo, run_pypi, warehouse, sigstor
                                               github_oidc, tmp_path):
     warehouse.state.publisher = Publisher(workflow="publish.yml")
     pipeline = publish_pipeline(repo, f"repository-url: {warehouse.upload_url}\n"
+                                      "audience: pypi\n"
                                       f"trust-config: {sigstore_stack.trust_config}\n")
     result = run_pypi(pipeline, dist_artifacts(tmp_path / "arts"), github_oidc.environ())
     assert result.code == 1
@@ -125,6 +126,7 @@ def test_refused_exchange_names_the_publisher(repo, run_pypi, warehouse, sigstor
 def test_without_oidc_variables_trusted_publishing_says_what_to_do(
         repo, run_pypi, warehouse, sigstore_stack, tmp_path):
     pipeline = publish_pipeline(repo, f"repository-url: {warehouse.upload_url}\n"
+                                      "audience: pypi\n"
                                       f"trust-config: {sigstore_stack.trust_config}\n")
     result = run_pypi(pipeline, dist_artifacts(tmp_path / "arts"))
     assert result.code == 1

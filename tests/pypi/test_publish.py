@@ -18,7 +18,7 @@ from tests.pypi.conftest import dist_artifacts, pip_download, publish_pipeline
 
 
 def _tp_stage(warehouse, stack, extra: str = "") -> str:
-    return (f"repository-url: {warehouse.upload_url}\n"
+    return (f"repository-url: {warehouse.upload_url}\naudience: pypi\n"
             f"trust-config: {stack.trust_config}\n" + extra)
 
 
@@ -108,4 +108,5 @@ def test_dry_run_plans_without_credentials(repo, run_pypi, warehouse, sigstore_s
         assert f"sha256:{digest}" in text
     assert "trusted publisher: GitHub repository owner/repo, workflow release.yml, " \
            "environment pypi" in text
+    assert "OIDC audience 'pypi'" in text
     assert "PEP 740" in text

@@ -20,7 +20,8 @@ TOKEN = "pypi-AgEIc2VjcmV0LXRva2Vu" + "q" * 40
 
 
 def _tp(warehouse, stack) -> str:
-    return f"repository-url: {warehouse.upload_url}\ntrust-config: {stack.trust_config}\n"
+    return (f"repository-url: {warehouse.upload_url}\naudience: pypi\n"
+            f"trust-config: {stack.trust_config}\n")
 
 
 @pytest.fixture
@@ -125,6 +126,43 @@ def test_the_minted_token_is_never_printed_nor_written(published, warehouse, git
     for _method, path, auth in warehouse.state.requests:
         if path.startswith("/legacy"):
             assert auth.startswith("Basic ")
+
+
+@pytest.mark.parametrize("answer", ["sigstore", "pypi-elsewhere"])
+def test_the_index_never_chooses_the_oidc_audience(repo, run_pypi, warehouse, sigstore_stack,
+                                                   github_oidc, tmp_path, answer):
+    # an index answering {"audience": "sigstore"} would get a token Fulcio accepts
+    warehouse.state.audience = answer
+    pipeline = publish_pipeline(repo, _tp(warehouse, sigstore_stack))
+    result = run_pypi(pipeline, dist_artifacts(tmp_path / "arts"), github_oidc.environ())
+    assert result.code == 1
+    assert f"answered {answer!r}, not the configured audience 'pypi'" in result.out
+    assert github_oidc.audiences == []  # no OIDC token was even requested
+    assert warehouse.state.minted == set()
+
+
+@pytest.mark.parametrize(("stage", "why"), [
+    ("repository-url: https://upload.example.com/legacy/\n", "needs `audience:`"),
+    ("repository-url: https://upload.example.com/legacy/\naudience: sigstore\n",
+     "is Sigstore's"),
+    ("repository-url: https://upload.example.com/legacy/\naudience: SigStore\n",
+     "is Sigstore's"),
+    ("repository-url: pypi\naudience: testpypi\n", "is 'pypi', not 'testpypi'"),
+])
+def test_the_oidc_audience_is_configured_and_never_sigstore(repo, cli, stage, why):
+    result = cli("plan", publish_pipeline(repo, stage))
+    assert result.code == 2, result.out
+    assert why in result.err
+
+
+def test_the_plan_shows_the_configured_audience(repo, cli):
+    # the plan's config is what an approval binds: the audience is part of it
+    pipeline = publish_pipeline(repo, "repository-url: https://upload.example.com/legacy/\n"
+                                      "audience: example-audience\n")
+    result = cli("plan", pipeline, "--format", "json")
+    assert result.code == 0, result.err
+    stage = next(s for s in json.loads(result.out)["stages"] if s["id"] == "pypi")
+    assert stage["config"]["audience"] == "example-audience"
 
 
 # -- the index lies after the upload ----------------------------------------------------
