@@ -54,8 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the predicate type an attestation must have to count as an "
                         f"asset's provenance (default {SLSA_PROVENANCE_V1})")
     parser.add_argument("--deny-self-hosted-runners", action="store_true",
-                        help="refuse attestations made on a self-hosted runner (the "
-                        "certificate's runner environment must be github-hosted)")
+                        help="refuse signatures and attestations made on a self-hosted "
+                        "runner (every certificate's runner environment must be "
+                        "github-hosted)")
     parser.add_argument("--github-trusted-root", type=Path, metavar="FILE",
                         default=os.environ.get("RELEASE_GITHUB_TRUSTED_ROOT") or None,
                         help="trusted_root.json of GitHub's own Sigstore instance, which signs "

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from sigstore.verify.policy import VerificationPolicy
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+GITHUB_HOSTED = "github-hosted"
+#: Fulcio's v2 Runner Environment extension (a DER UTF8String).
+_RUNNER_ENVIRONMENT = "1.3.6.1.4.1.57264.1.11"
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _WORKFLOW = re.compile(r"^[A-Za-z0-9_.-]+\.ya?ml$")
@@ -47,6 +50,9 @@ class ExpectedIdentity:
     workflow: str = "release.yml"
     commit: str | None = None
     issuer: str = GITHUB_ISSUER
+    #: ``--deny-self-hosted-runners``: the certificate's Runner Environment must say
+    #: ``github-hosted``, on every signature the run checks.
+    deny_self_hosted: bool = False
 
     @classmethod
     def parse(cls, repository: str, tag: str, workflow: str = "release.yml",
@@ -76,7 +82,9 @@ class ExpectedIdentity:
 
     def describe(self) -> str:
         commit = f", commit {self.commit}" if self.commit else ""
-        return f"{self.san} (issuer {self.issuer}, repository {self.repository}{commit})"
+        runner = ", a GitHub-hosted runner" if self.deny_self_hosted else ""
+        return (f"{self.san} (issuer {self.issuer}, repository {self.repository}{commit}"
+                f"{runner})")
 
     def policy(self) -> VerificationPolicy:
         """sigstore-python's policy for this identity: every part must match."""
@@ -89,6 +97,8 @@ class ExpectedIdentity:
         ]
         if self.commit:
             parts.append(policy.GitHubWorkflowSHA(self.commit))
+        if self.deny_self_hosted:
+            parts.append(policy.OIDCRunnerEnvironment(GITHUB_HOSTED))
         return policy.AllOf(parts)
 
     def mismatches(self, cert: Certificate) -> list[tuple[str, str, str]]:
@@ -106,7 +116,26 @@ class ExpectedIdentity:
                     out.append(("identity (SAN)", value, found.get("sans") or "none"))
             elif have != value:
                 out.append((key, value, have or "not in the certificate"))
+        if self.deny_self_hosted:
+            runner = runner_environment(cert)
+            if runner != GITHUB_HOSTED:
+                out.append(("runner environment (self-hosted runners are denied)",
+                            GITHUB_HOSTED, runner or "not in the certificate"))
         return out
+
+
+def runner_environment(cert: Certificate) -> str | None:
+    """The certificate's Runner Environment (``github-hosted``, ``self-hosted``), if any."""
+    from cryptography.x509 import ExtensionNotFound, ObjectIdentifier
+
+    from release.pem.der import utf8_string
+
+    try:
+        ext = cert.extensions.get_extension_for_oid(ObjectIdentifier(_RUNNER_ENVIRONMENT)).value
+    except ExtensionNotFound:
+        return None
+    raw = getattr(ext, "value", b"")
+    return utf8_string(raw) if isinstance(raw, bytes) else None
 
 
 def certificate_identity(cert: Certificate) -> dict[str, str]:

@@ -24,14 +24,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from release.pem.der import utf8_string
-from release.verify.identity import GITHUB_ISSUER, ExpectedIdentity, certificate_identity
+from release.verify.identity import (
+    GITHUB_HOSTED,
+    GITHUB_ISSUER,
+    ExpectedIdentity,
+    certificate_identity,
+)
 
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate
     from sigstore.verify.policy import VerificationPolicy
 
 SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
-GITHUB_HOSTED = "github-hosted"
 #: Fulcio's v2 extensions: DER UTF8String values (1.3.6.1.4.1.57264.1.8 onwards).
 _V2 = {"issuer (v2)": "1.3.6.1.4.1.57264.1.8", "build signer": "1.3.6.1.4.1.57264.1.9",
        "runner environment": "1.3.6.1.4.1.57264.1.11",
@@ -74,7 +78,7 @@ class AttestationPolicy:
         ]
         if ident.commit:
             parts.append(policy.OIDCSourceRepositoryDigest(ident.commit))
-        if self.deny_self_hosted:
+        if self.deny_self_hosted or ident.deny_self_hosted:
             parts.append(policy.OIDCRunnerEnvironment(GITHUB_HOSTED))
         return policy.AllOf(parts)
 
@@ -85,7 +89,7 @@ class AttestationPolicy:
                   "source ref": self.identity.ref}
         if self.identity.commit:
             wanted["source digest"] = self.identity.commit
-        if self.deny_self_hosted:
+        if self.deny_self_hosted or self.identity.deny_self_hosted:
             wanted["runner environment"] = GITHUB_HOSTED
         out = []
         if self.workflow_uri not in facts.get("sans", "").split(" "):

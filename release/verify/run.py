@@ -12,7 +12,7 @@ key or trust root from inside the folder) raises.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from release.errors import UsageError
@@ -56,6 +56,9 @@ class VerifyOptions:
 
 def verify_release(opts: VerifyOptions) -> Report:
     """Run every check on ``opts.directory`` and return the report (``report.ok``)."""
+    if opts.identity and opts.deny_self_hosted and not opts.identity.deny_self_hosted:
+        # every Sigstore signature the run checks obeys it: checksums, files, attestations
+        opts = replace(opts, identity=replace(opts.identity, deny_self_hosted=True))
     directory = opts.directory
     folder = ReleaseFolder.scan(directory, opts.ignore)
     for flag, given in (("--key", opts.key), ("--trusted-root", opts.trust.trusted_root),

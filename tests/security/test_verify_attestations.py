@@ -354,3 +354,27 @@ def test_bundle_url_never_reaches_local_services(url):
                       stage="verify", base_url="https://api.github.com")
     with pytest.raises(GitHubRefused, match="refusing to fetch"):
         gh.fetch_public(url, 1024)
+
+
+def test_self_hosted_runner_denied_on_checksums_and_files(cli, tmp_path, stack, bundles):
+    # --deny-self-hosted-runners holds for every Sigstore signature, not only attestations
+    from tests.verify.test_attestations import keyless_blob
+
+    claims = run_claims(REPOSITORY, TAG, COMMIT, runner="self-hosted")
+    directory = tmp_path / "assets"
+    directory.mkdir()
+    sums = f"{sha256(TOOL)}  tool\n".encode()
+    (directory / "tool").write_bytes(TOOL)
+    (directory / "SHA256SUMS").write_bytes(sums)
+    (directory / "SHA256SUMS.sigstore.json").write_text(
+        json.dumps(keyless_blob(stack, claims, sums)))
+    (directory / "tool.sigstore.json").write_text(
+        json.dumps(keyless_blob(stack, claims, TOOL)))
+    allowed = verify(cli, directory, stack, bundles)
+    assert allowed.code == 0, allowed.out + allowed.err
+    denied = verify(cli, directory, stack, bundles, "--deny-self-hosted-runners")
+    assert denied.code == 1, denied.out + denied.err
+    for name in ("SHA256SUMS.sigstore.json", "tool.sigstore.json"):
+        assert f"FAIL  identity    {name}: signed by another identity: runner " \
+               "environment (self-hosted runners are denied)" in denied.out, denied.out
+    assert "runner environment (self-hosted runners are denied) self-hosted" in denied.out
