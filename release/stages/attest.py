@@ -208,7 +208,10 @@ def subjects_of(artifacts: Iterable[Artifact], include: list[str]) -> list[tuple
 
 
 def resolved_inputs(ctx: StageContext[AttestConfig]) -> list[dict[str, Any]]:
-    """The digest-pinned inputs that upstream stages of a :class:`ResolvesInputs` kind declare."""
+    """The digest-pinned inputs of the attested artifacts: what upstream stages of a
+    :class:`ResolvesInputs` kind declare (base images), and what the stages that built
+    the inputs recorded having fetched (command locks, python-dist's wheels, certificates)."""
+    from release.provenance.fetched import fetched_inputs
     from release.signing.runfacts import upstream_stages
     from release.stages import KINDS
 
@@ -218,4 +221,5 @@ def resolved_inputs(ctx: StageContext[AttestConfig]) -> list[dict[str, Any]]:
         kind = KINDS[config.kind]
         if isinstance(kind, ResolvesInputs):
             found.extend(d for d in kind.resolved_inputs(config) if d not in found)
+    found.extend(d for d in fetched_inputs(ctx.inputs) if d not in found)
     return found

@@ -35,3 +35,44 @@ def test_descriptors_pass_the_statement_checks() -> None:
     from release.provenance.slsa import _descriptor
     for item in fetched_inputs([_art("web", "a", {"lock:go.sum": LOCK})]):
         assert _descriptor(item) == item
+
+
+def test_the_signed_provenance_lists_the_wheels_python_dist_fetched(repo, cli, tmp_path) -> None:
+    """End to end: python-dist fetches its pinned build backend; the attest stage's
+    statement lists that wheel, by package URL and sha256, under resolvedDependencies."""
+    import base64
+    import json
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parents[1] / "assets" / "flit-sample"
+    shutil.copytree(sample, repo.path, dirs_exist_ok=True)
+    key = tmp_path / "key.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-out", str(key)], check=True)
+    path = repo.write("release.yaml", f"""\
+        version: 1
+        name: sample
+        stages:
+          sdk:
+            kind: python-dist
+            build-requirements: build-requirements.txt
+          provenance:
+            kind: attest
+            needs: [sdk]
+            backend: key
+            key: {key}
+        """)
+    repo.commit()
+    repo.tag("v1.2.3")
+    out = tmp_path / "out"
+    res = cli("run", path, "--out", out)
+    assert res.code == 0, res.err
+    envelope = json.loads((out / "provenance" / "sample.intoto.jsonl").read_text()
+                          .splitlines()[0])
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    deps = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+    wheels = [d for d in deps if d.get("uri", "").startswith("pkg:pypi/flit-core@")]
+    assert len(wheels) == 1, deps
+    assert len(wheels[0]["digest"]["sha256"]) == 64
