@@ -21,6 +21,7 @@ from release.filenames import PLAIN_NAME
 from release.pypi.urls import check_url
 
 if TYPE_CHECKING:
+    from packaging.version import Version
     from pypi_attestations import Provenance
 
     from release.pypi.transport import IndexClient
@@ -109,25 +110,35 @@ def _hex(value: Any) -> str | None:
     return text if text and _HEX64.match(text) else None
 
 
-def release_files(files: dict[str, IndexFile], version: str) -> dict[str, IndexFile]:
-    """The files of one version (by their file names, as PEP 427 / PEP 625 spell them)."""
+def file_release(filename: str) -> tuple[str, Version] | None:
+    """``(canonical project name, version)`` of a wheel or sdist file name (PEP 427 /
+    PEP 625), or None when the name is neither."""
     from packaging.utils import (
         InvalidSdistFilename,
         InvalidWheelFilename,
         parse_sdist_filename,
         parse_wheel_filename,
     )
-    from packaging.version import Version
 
-    wanted = Version(version)
+    try:
+        name, version = parse_wheel_filename(filename)[:2] if filename.endswith(".whl") \
+            else parse_sdist_filename(filename)
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return None
+    return str(name), version
+
+
+def release_files(files: dict[str, IndexFile], version: str) -> dict[str, IndexFile]:
+    """The files ``==version`` matches under PEP 440, as pip would pick them: a local
+    version (``1.0.0+anything``) matches too, so it is part of the release. Their project
+    names are not checked here (see :func:`file_release`)."""
+    from packaging.specifiers import Specifier
+
+    wanted = Specifier(f"=={version}")
     chosen = {}
     for name, f in files.items():
-        try:
-            got = parse_wheel_filename(name)[1] if name.endswith(".whl") \
-                else parse_sdist_filename(name)[1]
-        except (InvalidWheelFilename, InvalidSdistFilename):
-            continue
-        if got == wanted:
+        parsed = file_release(name)
+        if parsed is not None and wanted.contains(parsed[1], prereleases=True):
             chosen[name] = f
     return chosen
 

@@ -102,7 +102,7 @@ def verify_pypi(args: argparse.Namespace) -> int:
 
 def _check_release(client: IndexClient, urls: IndexUrls, name: str, version: str, dest: Path,
                    expected: dict[str, str], verifier: Verifier, report: Report) -> None:
-    from release.pypi.index import project_files, release_files
+    from release.pypi.index import file_release, project_files, release_files
 
     try:
         files = release_files(project_files(client, urls, name), version)
@@ -113,6 +113,12 @@ def _check_release(client: IndexClient, urls: IndexUrls, name: str, version: str
         report.failed("index", f"{name}=={version}", "the index lists no file of this release")
         return
     for filename, file in sorted(files.items()):
+        # another project's files on NAME's page are not NAME's release, attested or not
+        project = file_release(filename)
+        if project is None or project[0] != name:
+            report.failed("index", filename, f"a file of project "
+                          f"{project[0] if project else '?'!r}, not {name!r}")
+            continue
         sha256 = _download(client, file, dest, report)
         if sha256 is not None:
             _check_provenance(client, urls, name, version, filename, sha256, expected,

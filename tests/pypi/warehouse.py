@@ -59,6 +59,9 @@ class WarehouseState:
     #: path prefix -> Location of a redirect answered instead
     redirects: dict[str, str] = field(default_factory=dict)
     requests: list[tuple[str, str, str]] = field(default_factory=list)
+    #: a hostile index: file name -> another project whose page also lists it (and whose
+    #: integrity API serves its provenance)
+    listed_on: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def uploads(self) -> list[str]:
@@ -126,8 +129,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send(200, self.state.files[parts[1]], "application/octet-stream")
         elif len(parts) == 5 and parts[0] == "integrity" and parts[4] == "provenance":
             prov = self.state.provenance.get(parts[3])
-            if prov is None or _dist_name(parts[3]) != (canonicalize_name(parts[1]),
-                                                        parts[2]):
+            foreign = self.state.listed_on.get(parts[3]) == canonicalize_name(parts[1])
+            if prov is None or (_dist_name(parts[3]) != (canonicalize_name(parts[1]), parts[2])
+                                and not foreign):
                 self._json(404, {"message": "No provenance available"})
             else:
                 self._send(200, json.dumps(prov), "application/vnd.pypi.integrity.v1+json")
@@ -136,7 +140,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _simple(self, project: str) -> None:
         files = sorted((f, data) for f, data in self.state.files.items()
-                       if _dist_name(f)[0] == canonicalize_name(project))
+                       if canonicalize_name(project) in (
+                           _dist_name(f)[0], self.state.listed_on.get(f)))
         if not files:
             self._send(404, "Not Found")
             return

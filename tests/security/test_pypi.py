@@ -192,6 +192,31 @@ def test_verify_passes_on_the_untouched_release(published, cli, warehouse, sigst
     assert len(list((tmp_path / "downloads").iterdir())) == 2
 
 
+def test_verify_fails_another_projects_files_listed_on_the_page(published, cli, warehouse,
+                                                                sigstore_stack):
+    # a hostile index lists demo-pkg's attested files on other-pkg's page
+    for filename in warehouse.state.files:
+        warehouse.state.listed_on[filename] = "other-pkg"
+    result = cli("verify", "--pypi", "other-pkg==1.0.0", "--index-url",
+                 f"{warehouse.url}/simple/", "--repository", REPOSITORY, "--workflow",
+                 "release.yml", "--trusted-root", sigstore_stack.trusted_root)
+    assert result.code == 1, result.out
+    for filename in warehouse.state.files:
+        assert f"FAIL  index       {filename}: a file of project 'demo-pkg', not " \
+               "'other-pkg'" in result.out
+    assert "PASS" not in result.out
+
+
+def test_verify_fails_a_local_version_file_pip_would_install(published, cli, warehouse,
+                                                             sigstore_stack):
+    # pip's ==1.0.0 matches 1.0.0+evil: it is part of the release and must verify
+    evil = "demo_pkg-1.0.0+evil-py3-none-any.whl"
+    warehouse.state.files[evil] = b"not what was released"
+    result = _verify(cli, warehouse, sigstore_stack)
+    assert result.code == 1, result.out
+    assert f"FAIL  provenance  {evil}: the index serves no PEP 740 provenance" in result.out
+
+
 def test_verify_fails_a_changed_byte_after_upload(published, cli, warehouse, sigstore_stack):
     files = warehouse.state.files
     wheel = next(n for n in files if n.endswith(".whl"))
