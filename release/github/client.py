@@ -19,9 +19,11 @@ credential (the caller checks the bytes against GitHub's digest).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import random
 import re
+import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -50,6 +52,10 @@ _MAX_REDIRECTS = 5
 MAX_RESPONSE = 32 * 2**20
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _LOOPBACK = re.compile(r"^(?:127(?:\.\d{1,3}){3}|::1|localhost)$")
+#: A host spelled as numbers only: an IPv4 address in one of inet_aton's forms
+#: (``127.1``, ``2130706433``, ``0x7f000001``, ``0177.0.0.1``), never a DNS name.
+_NUMERIC_HOST = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}\.?$")
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class ScopeRefused(ReleaseError):
@@ -376,19 +382,26 @@ class ScopedGitHub:
         """GET a URL outside GitHub's API (an attestation's ``bundle_url`` on blob
         storage) with no credential at all, at most ``limit`` bytes.
 
-        Only https is fetched; a loopback address only when the API itself is on loopback
-        (a local test server), and then over http too: a URL from GitHub's answer must
-        not make this machine query its own local services.
+        Only https is fetched, and only from a public address: the host (whatever its
+        spelling: ``127.1``, ``0x7f000001``, ``[::ffff:127.0.0.1]``) and every address a
+        DNS name resolves to must be global, and so must the address actually connected
+        to (a name that resolves again elsewhere). Loopback, private, link-local,
+        unspecified, reserved and multicast addresses are refused before any connection,
+        except a loopback address when the API itself is on loopback (a local test
+        server), and then over http too: a URL from GitHub's answer must not make this
+        machine query its own or its network's services, nor report what they answer.
         """
         import httpx
 
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
-        local_api = bool(_LOOPBACK.match(self.api.host))
-        if _LOOPBACK.match(host) and not local_api:
-            raise GitHubRefused(f"refusing to fetch {_where(url)}: a loopback address", None, 0)
-        if parts.scheme != "https" and not (parts.scheme == "http" and local_api
-                                            and _LOOPBACK.match(host)):
+        local_api = _is_loopback_host(self.api.host)
+        if parts.scheme != "https" and not (parts.scheme == "http" and local_api):
+            raise GitHubRefused(f"refusing to fetch {_where(url)}: only https URLs are "
+                                "fetched", None, 0)
+        addresses = self._public_addresses(url, host, local_api)
+        if parts.scheme != "https" and not (local_api and all(a.is_loopback
+                                                              for a in addresses)):
             raise GitHubRefused(f"refusing to fetch {_where(url)}: only https URLs are "
                                 "fetched", None, 0)
         if self._plain is None:
@@ -398,6 +411,12 @@ class ScopedGitHub:
         try:
             # no redirect: a bundle URL names its blob; a redirect could lead anywhere
             with self._plain.stream("GET", url, follow_redirects=False) as resp:
+                peer = _peer_address(resp)
+                if peer is not None and _refused_address(peer, local_api):
+                    # resolved again, to another address: say nothing of its answer
+                    raise GitHubRefused(f"refusing to fetch {_where(url)}: it connected to "
+                                        f"{peer}, {_refused_address(peer, local_api)}",
+                                        None, 0)
                 if resp.status_code != 200:
                     raise GitHubRefused(f"GET {_where(url)} answered {resp.status_code}",
                                         None, resp.status_code)
@@ -411,6 +430,22 @@ class ScopedGitHub:
         except httpx.HTTPError as exc:
             raise TransientError(f"GET {_where(url)} failed: {type(exc).__name__}: {exc}",
                                  retry_after=self.retry.delay(1), maybe_applied=False) from None
+
+    def _public_addresses(self, url: str, host: str, local_api: bool) -> list[_Address]:
+        """The addresses ``host`` names or resolves to; refused if any is not public."""
+        try:
+            addresses = _host_addresses(host)
+        except ValueError as exc:
+            raise GitHubRefused(f"refusing to fetch {_where(url)}: {exc}", None, 0) from None
+        except OSError as exc:
+            raise TransientError(f"GET {_where(url)} failed: cannot resolve {host}: {exc}",
+                                 retry_after=self.retry.delay(1), maybe_applied=False) from None
+        for address in addresses:
+            why = _refused_address(address, local_api)
+            if why:
+                named = "" if str(address) == host else f" (it resolves to {address})"
+                raise GitHubRefused(f"refusing to fetch {_where(url)}: {why}{named}", None, 0)
+        return addresses
 
     def _is_repository_id_form(self, op: Operation, url: str) -> bool:
         """Whether ``url`` is GitHub's ``/repositories/{id}/...`` spelling of ``op``'s path."""
@@ -530,6 +565,82 @@ class ScopedGitHub:
             raise GitHubRefused(f"the download {op.id} was redirected to {_where(url)}, which "
                                 f"answered {resp.status_code}", None, resp.status_code)
         return resp
+
+
+def _is_loopback_host(host: str) -> bool:
+    """Whether a configured host is this machine, by name or by loopback address."""
+    if _LOOPBACK.match(host):
+        return True
+    try:
+        return all(a.is_loopback for a in _literal_addresses(host))
+    except ValueError:
+        return False
+
+
+def _literal_addresses(host: str) -> list[_Address]:
+    """The address a host spelled as an IP address names (ValueError for a DNS name)."""
+    host = host.split("%", 1)[0]  # an IPv6 zone
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    if _NUMERIC_HOST.match(host):
+        try:  # the forms inet_aton (and so a resolver or browser) reads as IPv4
+            return [ipaddress.IPv4Address(socket.inet_aton(host.rstrip(".")))]
+        except OSError:
+            raise ValueError(f"{host!r} is not a valid address") from None
+    raise ValueError(f"{host!r} is a name")
+
+
+def _host_addresses(host: str) -> list[_Address]:
+    """Every address ``host`` stands for: its literal address, or what DNS resolves it to.
+
+    ValueError for a host that is no usable name; OSError when it does not resolve."""
+    if not host:
+        raise ValueError("no host")
+    try:
+        return _literal_addresses(host)
+    except ValueError as exc:
+        if _NUMERIC_HOST.match(host) or host.startswith("["):
+            raise ValueError(str(exc)) from None
+    name = host.rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return [ipaddress.ip_address("127.0.0.1")]  # RFC 6761: always this machine
+    found = {ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+             for info in socket.getaddrinfo(name, 443, type=socket.SOCK_STREAM)}
+    if not found:
+        raise OSError("no address")
+    return sorted(found, key=str)
+
+
+def _refused_address(address: _Address, local_api: bool) -> str:
+    """Why a fetch must not go to ``address`` (empty when it may)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = address.ipv4_mapped or address.sixtofour
+        if inner is not None:
+            return _refused_address(inner, local_api)
+    if address.is_loopback:
+        return "" if local_api else "a loopback address"
+    for what, flag in (("an unspecified address", address.is_unspecified),
+                       ("a link-local address", address.is_link_local),
+                       ("a multicast address", address.is_multicast),
+                       ("a private address", address.is_private),
+                       ("a reserved address", address.is_reserved)):
+        if flag:
+            return what
+    if not address.is_global:
+        return "not a public address"
+    return ""
+
+
+def _peer_address(resp: httpx.Response) -> _Address | None:
+    """The address the response came from, when the transport tells it."""
+    stream = resp.extensions.get("network_stream")
+    try:
+        peer = stream.get_extra_info("server_addr") if stream is not None else None
+        return ipaddress.ip_address(str(peer[0]).split("%", 1)[0]) if peer else None
+    except (ValueError, TypeError, IndexError, AttributeError):
+        return None
 
 
 def _template(path: str) -> re.Pattern[str]:

@@ -378,3 +378,45 @@ def test_self_hosted_runner_denied_on_checksums_and_files(cli, tmp_path, stack, 
         assert f"FAIL  identity    {name}: signed by another identity: runner " \
                "environment (self-hosted runners are denied)" in denied.out, denied.out
     assert "runner environment (self-hosted runners are denied) self-hosted" in denied.out
+
+
+def _scoped_on_github_com():
+    from release.github.client import ScopedGitHub
+    from release.permissions import Level, PermissionSet
+
+    return ScopedGitHub(REPOSITORY, PermissionSet({"attestations": Level.READ}), token=None,
+                        stage="verify", base_url="https://api.github.com")
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "127.1", "[::ffff:127.0.0.1]",
+                                  "[0:0:0:0:0:0:0:1]", "2130706433", "0x7f000001",
+                                  "0177.0.0.1", "[::1]", "localhost.", "a.localhost",
+                                  "10.0.0.1", "192.168.1.1", "169.254.169.254", "[fe80::1]",
+                                  "100.64.0.1", "224.0.0.1", "[fc00::1]"])
+def test_bundle_url_in_any_spelling_of_a_local_address_is_refused(tmp_path, host):
+    # the loopback spellings point at a live local server, which must see no request
+    from release.github.client import GitHubRefused
+
+    with GitHubServer(tmp_path / "local") as local:
+        port = local.api_url.rsplit(":", 1)[1].split("/")[0]
+        with pytest.raises(GitHubRefused, match="refusing to fetch") as refused:
+            _scoped_on_github_com().fetch_public(f"https://{host}:{port}/_bundles/1", 1024)
+        assert local.requests == []
+    assert "answered" not in str(refused.value)
+
+
+@pytest.mark.parametrize("resolved", [["127.0.0.1"], ["10.1.2.3"], ["::1"],
+                                      ["140.82.112.3", "192.168.0.7"], ["::ffff:10.0.0.1"]])
+def test_bundle_url_naming_a_host_that_resolves_locally_is_refused(monkeypatch, resolved):
+    import socket
+
+    from release.github.client import GitHubRefused
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        assert host == "blobs.example"
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "",
+                 (a, port)) for a in resolved]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with pytest.raises(GitHubRefused, match=r"refusing to fetch .*it resolves to"):
+        _scoped_on_github_com().fetch_public("https://blobs.example/_bundles/1", 1024)
