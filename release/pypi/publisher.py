@@ -25,7 +25,7 @@ from release.pypi.distmeta import (
     read_metadata,
 )
 from release.pypi.readback import check_provenance, check_uploaded, existing_files
-from release.pypi.transport import IndexClient
+from release.pypi.transport import IndexClient, credential_forms
 from release.pypi.upload import EXISTS, upload_file
 from release.pypi.urls import IndexUrls, origin
 from release.stages.base import Output
@@ -133,13 +133,16 @@ class Publisher:
             if not token:
                 raise StageFailed(f"the API token variable {cfg.token_env} is not set",
                                   f"export {cfg.token_env} (a project-scoped token)")
-            ctx.add_secret(token)
-            return token
-        from release.pypi.trusted import mint_token
+        else:
+            from release.pypi.trusted import mint_token
 
-        minted = mint_token(self.urls, cfg.oidc_audience, ctx.secrets, ctx.add_secret, ctx.log)
-        self.workflow_ref = minted.workflow_ref
-        return minted.value
+            minted = mint_token(self.urls, cfg.oidc_audience, ctx.secrets, ctx.add_secret,
+                                ctx.log)
+            self.workflow_ref, token = minted.workflow_ref, minted.value
+        # the token, and the encoded forms the upload's Authorization header carries
+        for form in credential_forms(token):
+            ctx.add_secret(form)
+        return token
 
     # -- attestations -----------------------------------------------------------------
     def _trust(self) -> ClientTrustConfig:

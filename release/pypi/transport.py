@@ -57,9 +57,7 @@ class IndexClient:
         """Request headers for ``url``; the credential only for its own origin."""
         headers = dict(extra or {})
         if self._token and self._auth_origin and same_origin(url, self._auth_origin):
-            # the legacy API's token login: user __token__, the token as password
-            pair = base64.b64encode(f"__token__:{self._token}".encode()).decode("ascii")
-            headers["Authorization"] = f"Basic {pair}"
+            headers["Authorization"] = basic_auth(self._token)
         return headers
 
     def get(self, url: str, *, accept: str, what: str) -> Document:
@@ -94,6 +92,19 @@ class IndexClient:
         except httpx.HTTPError as exc:
             raise StageFailed(f"{what}: cannot download from {origin(url)} "
                               f"({describe(exc)})", "retry; check the network") from None
+
+
+def basic_auth(token: str) -> str:
+    """The legacy API's token login: user ``__token__``, the token as password."""
+    return "Basic " + base64.b64encode(f"__token__:{token}".encode()).decode("ascii")
+
+
+def credential_forms(token: str) -> list[str]:
+    """Every form in which ``token`` crosses the wire, for the redactor: the token, the
+    ``Authorization`` value and its base64 text (decodable back to the token, so an index
+    echoing the header must not get it printed)."""
+    header = basic_auth(token)
+    return [token, header, header.removeprefix("Basic ")]
 
 
 def refuse_redirect(resp: httpx.Response, what: str) -> None:

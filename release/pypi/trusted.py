@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from release.errors import StageFailed
-from release.pypi.transport import IndexClient, describe
+from release.pypi.transport import IndexClient, credential_forms, describe
 from release.pypi.urls import IndexUrls
 from release.signing.oidc import AUDIENCE as SIGSTORE_AUDIENCE
 from release.signing.oidc import REQUEST_TOKEN, REQUEST_URL, github_actions_token
@@ -82,7 +82,8 @@ def mint_token(urls: IndexUrls, audience: str, secrets: Mapping[str, str],
         body = _json(resp.content)
         token = body.get("token") if isinstance(body, dict) else None
         if resp.status_code == 200 and isinstance(token, str) and token:
-            add_secret(token)
+            for form in credential_forms(token):  # with its Authorization encodings
+                add_secret(form)
             expires = body.get("expires")
             log(f"trusted publishing: minted a short-lived upload token at {urls.oidc} "
                 f"(audience {audience!r}; held in memory only)")

@@ -219,7 +219,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             ).partition(":")
         trusted = token in st.minted
         if fault == "echo":
-            self._send(400, f"you sent {auth} = {token}", reason=f"Bad token {token}")
+            self._send(400, f"you sent {auth} = {token}",
+                       reason=f"Bad token {token} sent as {auth}")
             return
         if user != "__token__" or not (trusted or token in st.api_tokens):
             self._send(403, "", reason="Invalid or non-existent authentication information.")

@@ -7,6 +7,7 @@ and never print a credential.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from pathlib import Path
@@ -108,8 +109,23 @@ def test_a_hostile_index_echoing_the_token_gets_it_masked(repo, run_pypi, wareho
                                       "token-env: DEMO_TOKEN\n")
     result = run_pypi(pipeline, dist_artifacts(tmp_path / "arts"), {"DEMO_TOKEN": TOKEN})
     assert result.code == 1
-    assert "Bad token ***" in result.out
-    assert TOKEN not in result.out + result.err
+    assert "Bad token *** sent as ***" in result.out
+    encoded = base64.b64encode(f"__token__:{TOKEN}".encode()).decode()
+    for secret in (TOKEN, encoded):
+        assert secret not in result.out + result.err
+
+
+def test_a_hostile_index_echoing_the_minted_token_gets_it_masked(
+        repo, run_pypi, warehouse, sigstore_stack, github_oidc, tmp_path):
+    warehouse.state.faults = ["echo"]
+    pipeline = publish_pipeline(repo, _tp(warehouse, sigstore_stack))
+    result = run_pypi(pipeline, dist_artifacts(tmp_path / "arts"), github_oidc.environ())
+    assert result.code == 1
+    assert "Bad token *** sent as ***" in result.out
+    [minted] = warehouse.state.minted
+    encoded = base64.b64encode(f"__token__:{minted}".encode()).decode()
+    for secret in (minted, encoded):
+        assert secret not in result.out + result.err
 
 
 def test_the_minted_token_is_never_printed_nor_written(published, warehouse, github_oidc):
