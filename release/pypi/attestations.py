@@ -133,7 +133,7 @@ def check(att: Attestation, filename: str, sha256: str, publisher: GitHubPublish
         [subject] = statement["subject"]
         name, digest = subject["name"], subject["digest"]["sha256"]
         predicate_type = statement["predicateType"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise AttestationRejected("the statement does not have exactly one subject with a "
                                   "name and a sha256 digest") from None
 

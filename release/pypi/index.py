@@ -78,19 +78,25 @@ def project_files(client: IndexClient, urls: IndexUrls, name: str) -> dict[str, 
     found: list[IndexFile] = []
     if doc.content_type.split(";")[0].strip() == SIMPLE_JSON:
         data = doc.json(what)
-        for entry in data.get("files", []) if isinstance(data, dict) else []:
+        files = data.get("files") if isinstance(data, dict) else None
+        if not isinstance(files, list):
+            raise StageFailed(f"{what}: the PEP 691 answer has no list of files "
+                              f"({type(files).__name__})", "is index-url a package index?")
+        for entry in files:
             if isinstance(entry, dict) and isinstance(entry.get("filename"), str):
                 hashes = entry.get("hashes")
                 sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
-                found.append(IndexFile(entry["filename"],
-                                       urllib.parse.urljoin(page, str(entry.get("url", ""))),
+                found.append(IndexFile(entry["filename"], _join(page, entry.get("url")),
                                        _hex(sha256)))
     else:
         parser = _Links()
         parser.feed(doc.body.decode("utf-8", "replace"))
         for href, text in parser.links:
-            absolute = urllib.parse.urljoin(page, href)
-            parts = urllib.parse.urlsplit(absolute)
+            try:
+                parts = urllib.parse.urlsplit(urllib.parse.urljoin(page, href))
+            except ValueError:  # e.g. https://[::1/x: a FAIL of this file when downloaded
+                found.append(IndexFile(text, href, None))
+                continue
             fragment = urllib.parse.parse_qs(parts.fragment)
             filename = urllib.parse.unquote(parts.path.rsplit("/", 1)[-1]) or text
             sha256 = fragment.get("sha256") or [""]
@@ -103,6 +109,26 @@ def project_files(client: IndexClient, urls: IndexUrls, name: str) -> dict[str, 
                               "is not a plain file name", "this is not a package index to "
                               "trust; check index-url")
     return {f.filename: f for f in found}
+
+
+def _join(page: str, url: Any) -> str:
+    """``url`` resolved against ``page``; as given when it cannot be (``https://[::1/x``),
+    so that downloading it fails for this file only, naming it."""
+    text = url if isinstance(url, str) else ""
+    try:
+        return urllib.parse.urljoin(page, text)
+    except ValueError:
+        return text
+
+
+def _checked_url(file: IndexFile, what: str) -> str:
+    """The file's URL if it is https (http to loopback) without credentials, else a
+    StageFailed naming the file (the index chose the URL)."""
+    try:
+        return check_url(file.url, f"the URL of {file.filename}")
+    except ValueError as exc:
+        raise StageFailed(f"{what} {file.filename}: {exc}",
+                          "this is not a package index to trust") from None
 
 
 def _hex(value: Any) -> str | None:
@@ -165,7 +191,7 @@ def provenance(client: IndexClient, urls: IndexUrls, name: str, version: str,
 
 def download(client: IndexClient, file: IndexFile, dest: Path) -> tuple[str, int]:
     """Stream ``file`` to ``dest`` (a new file), hashing as it arrives: ``(sha256, size)``."""
-    check_url(file.url, f"the URL of {file.filename}")
+    _checked_url(file, "downloading")
     digest = hashlib.sha256()
     size = 0
     with client.stream(file.url, what=f"downloading {file.filename}") as resp:
@@ -183,7 +209,7 @@ def download(client: IndexClient, file: IndexFile, dest: Path) -> tuple[str, int
 
 def remote_digest(client: IndexClient, file: IndexFile) -> str:
     """The sha256 of a listed file, hashed as it streams (nothing kept)."""
-    check_url(file.url, f"the URL of {file.filename}")
+    _checked_url(file, "reading")
     digest = hashlib.sha256()
     with client.stream(file.url, what=f"reading {file.filename}") as resp:
         if resp.status_code != 200:

@@ -136,7 +136,7 @@ class Document:
     def json(self, what: str) -> Any:
         try:
             return json.loads(self.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a hostile [[[[... page
             raise StageFailed(f"{what}: {self.url} answered HTTP {self.status} with a body "
                               "that is not JSON", "is this the index's URL?") from None
 

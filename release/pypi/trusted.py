@@ -120,7 +120,7 @@ def _check_audience(client: IndexClient, urls: IndexUrls, expected: str) -> None
 def _json(content: bytes) -> Any:
     try:
         return json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
@@ -146,6 +146,6 @@ def claims_of(jwt: str) -> dict[str, Any]:
     try:
         part = jwt.split(".")[1]
         data = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    except (IndexError, ValueError):
+    except (IndexError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}

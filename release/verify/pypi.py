@@ -133,7 +133,7 @@ def _download(client: IndexClient, file: IndexFile, dest: Path, report: Report) 
         return None
     try:
         digest, size = download(client, file, dest / file.filename)
-    except (ReleaseError, OSError) as exc:
+    except (ReleaseError, OSError, ValueError) as exc:
         report.failed("download", file.filename, getattr(exc, "message", str(exc)))
         return None
     if digest != file.sha256:

@@ -62,6 +62,8 @@ class WarehouseState:
     #: a hostile index: file name -> another project whose page also lists it (and whose
     #: integrity API serves its provenance)
     listed_on: dict[str, str] = field(default_factory=dict)
+    #: a hostile index: project -> the raw PEP 691 page answered for it
+    simple_body: dict[str, bytes] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def uploads(self) -> list[str]:
@@ -139,6 +141,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send(404, "Not Found")
 
     def _simple(self, project: str) -> None:
+        if project in self.state.simple_body:
+            self._send(200, self.state.simple_body[project],
+                       "application/vnd.pypi.simple.v1+json")
+            return
         files = sorted((f, data) for f, data in self.state.files.items()
                        if canonicalize_name(project) in (
                            _dist_name(f)[0], self.state.listed_on.get(f)))

@@ -233,6 +233,34 @@ def test_verify_fails_a_local_version_file_pip_would_install(published, cli, war
     assert f"FAIL  provenance  {evil}: the index serves no PEP 740 provenance" in result.out
 
 
+@pytest.mark.parametrize(("page", "why"), [
+    (b'{"files": 5}', "the PEP 691 answer has no list of files"),
+    (b'{"files": {"a": 1}}', "the PEP 691 answer has no list of files"),
+    (b"[" * 100_000, "with a body that is not JSON"),
+])
+def test_verify_fails_a_malformed_project_page(cli, warehouse, sigstore_stack, page, why):
+    warehouse.state.simple_body["demo-pkg"] = page
+    result = _verify(cli, warehouse, sigstore_stack)
+    assert result.code == 1, result.out + result.err
+    assert "FAIL  index" in result.out and why in result.out
+    assert "internal error" not in result.err
+
+
+def test_verify_fails_each_file_with_a_hostile_url(cli, warehouse, sigstore_stack):
+    urls = {"demo_pkg-1.0.0.tar.gz": "http://files.example.com/demo_pkg-1.0.0.tar.gz",
+            "demo_pkg-1.0.0-py3-none-any.whl": "https://[::1/x",
+            "demo_pkg-1.0.0-py2-none-any.whl": "https://user:pw@files.example.com/x.whl"}
+    warehouse.state.simple_body["demo-pkg"] = json.dumps({"files": [
+        {"filename": f, "url": u, "hashes": {"sha256": "0" * 64}} for f, u in urls.items()]
+    }).encode()
+    result = _verify(cli, warehouse, sigstore_stack)
+    assert result.code == 1, result.out + result.err
+    assert "internal error" not in result.err
+    for filename in urls:
+        assert f"FAIL  download    {filename}: " in result.out
+    assert "is plain http" in result.out and "must not carry credentials" in result.out
+
+
 def test_verify_fails_a_changed_byte_after_upload(published, cli, warehouse, sigstore_stack):
     files = warehouse.state.files
     wheel = next(n for n in files if n.endswith(".whl"))
