@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from release.errors import ReleaseError
-from release.github.client import GitHubRefused, ScopedGitHub, TransientError, api_url
+from release.github.client import (
+    GitHubRefused,
+    ScopedGitHub,
+    TransientError,
+    api_url,
+    loads_json,
+)
 from release.github.snappy import SnappyError, decompress
 from release.permissions import Level, PermissionSet
 
@@ -86,7 +92,7 @@ def _one(gh: ScopedGitHub, digest: str, index: int, item: Any) -> FetchedAttesta
     try:
         packed = gh.fetch_public(url, BUNDLE_LIMIT)
         raw = decompress(packed, BUNDLE_LIMIT)
-        json.loads(raw)
+        loads_json(raw)
     except (GitHubRefused, TransientError) as exc:
         return FetchedAttestation(digest, index, None, f"bundle_url: {exc.message}", initiator)
     except SnappyError as exc:

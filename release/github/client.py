@@ -58,6 +58,16 @@ _NUMERIC_HOST = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+))
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+def loads_json(data: str | bytes | bytearray) -> Any:
+    """``json.loads`` for untrusted input: JSON nested too deep for the parser (``[`` a
+    hundred thousand times) is a :class:`json.JSONDecodeError`, like any malformed
+    JSON, never a RecursionError."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", "", 0) from None
+
+
 class ScopeRefused(ReleaseError):
     """A call outside the stage's declared permissions; nothing was sent."""
 
@@ -306,7 +316,7 @@ class ScopedGitHub:
         if resp.status_code == 204 or not data:
             return None
         try:
-            return json.loads(data)
+            return loads_json(data)
         except ValueError:
             raise GitHubRefused(f"GitHub's answer to {op.method} {_path(target)} is not JSON",
                                 None, resp.status_code) from None
@@ -695,7 +705,7 @@ def _refused(op: Operation, target: str, resp: httpx.Response) -> GitHubRefused:
         data = resp.json()
         message = str(data.get("message", "")) if isinstance(data, dict) else ""
         errors = data.get("errors") if isinstance(data, dict) else None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply to parse
         message, errors = resp.text[:200], None
     detail = f"{message}" + (f" {errors}" if errors else "")
     hint: str | None = None

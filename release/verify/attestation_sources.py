@@ -29,6 +29,7 @@ from typing import Protocol
 
 from release.engine.safefs import open_folder
 from release.errors import IntegrityError
+from release.github.client import loads_json
 from release.verify.folder import METADATA_LIMIT, FolderError, ReleaseFolder
 from release.verify.report import Report
 from release.verify.sigstore_bundles import BUNDLE_SUFFIXES
@@ -66,7 +67,7 @@ def bundle_files(folder: ReleaseFolder, names: list[str], partners: set[str]) ->
         if name in partners or not name.endswith(BUNDLE_SUFFIXES):
             continue
         try:
-            data = json.loads(folder.read(name, METADATA_LIMIT, "a Sigstore bundle"))
+            data = loads_json(folder.read(name, METADATA_LIMIT, "a Sigstore bundle"))
         except (FolderError, ValueError):
             continue  # read as a signature, which reports it
         if isinstance(data, dict) and isinstance(data.get("dsseEnvelope"), dict):
@@ -126,7 +127,7 @@ def _lines(name: str, data: bytes) -> list[Candidate]:
     for number, raw in lines:
         where = f"{name}:{number}"
         try:
-            ok = isinstance(json.loads(raw), dict)
+            ok = isinstance(loads_json(raw), dict)
             problem = None if ok else "not a JSON object"
         except ValueError as exc:
             problem = f"not JSON ({exc})"

@@ -21,12 +21,12 @@ when every line did.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from release.errors import UsageError
+from release.github.client import loads_json
 from release.verify import github_instance, statements
 from release.verify.attestation_sources import Candidate, is_download_file
 from release.verify.checksums import is_checksums_file
@@ -191,7 +191,7 @@ def _one(ctx: AttestationContext, cand: Candidate, result: AttestationResult,
     if isinstance(st, str):
         report.failed("attestation", cand.origin, "not a usable in-toto statement", found=st)
         return False
-    for what, want, have in ctx.policy.workflow_problems(json.loads(verdict.payload)):
+    for what, want, have in ctx.policy.workflow_problems(loads_json(verdict.payload)):
         report.failed("workflow", cand.origin, f"the provenance names another workflow: {what}",
                       expected=want, found=have)
     provenance = st.predicate_type == ctx.policy.predicate_type
@@ -309,9 +309,9 @@ def _match(ctx: AttestationContext, st: statements.Statement) -> list[str]:
 def _peek(bundle: bytes) -> str | None:
     """The predicate type an (unverified) DSSE bundle claims, only to route it."""
     try:
-        data: Any = json.loads(bundle)
+        data: Any = loads_json(bundle)
         payload = base64.b64decode(data["dsseEnvelope"]["payload"])
-        statement = json.loads(payload)
+        statement = loads_json(payload)
         return str(statement.get("predicateType", "")) if isinstance(statement, dict) else ""
     except (ValueError, KeyError, TypeError):
         return None

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from release.errors import UsageError
+from release.github.client import loads_json
 from release.signing.dsse import pae
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ def verify_dsse(root: TrustedRoot, bundle_bytes: bytes) -> GitHubVerdict:
 def _parse(raw: bytes) -> tuple[Certificate, str, bytes, bytes, list[bytes]]:
     from cryptography import x509
 
-    data: Any = json.loads(raw)
+    data: Any = loads_json(raw)
     if data.get("mediaType") not in _MEDIA_TYPES:
         raise ValueError(f"unsupported bundle media type {data.get('mediaType')!r}")
     material = data["verificationMaterial"]

@@ -18,11 +18,11 @@ only noted in a folder, which may hold part of a release.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from release.github.client import loads_json
 from release.provenance.slsa import PAYLOAD_TYPE
 from release.verify.report import Report
 from release.verify.statements import STATEMENT_TYPES
@@ -56,7 +56,7 @@ def parse_release(payload_type: str | None, payload: bytes, origin: str
     if payload_type != PAYLOAD_TYPE:
         return f"payload type is {payload_type!r}, expected {PAYLOAD_TYPE!r}"
     try:
-        data = json.loads(payload)
+        data = loads_json(payload)
     except ValueError as exc:
         return f"the payload is not JSON ({exc})"
     if not isinstance(data, dict) or data.get("_type") not in STATEMENT_TYPES:

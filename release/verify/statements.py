@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from release.github.client import loads_json
 from release.provenance.slsa import PAYLOAD_TYPE
 from release.verify.report import Report
 
@@ -59,7 +60,7 @@ def read_jsonl(text: str, where: str) -> list[JsonlEntry] | str:
         if not raw.strip():
             continue
         try:
-            data = json.loads(raw)
+            data = loads_json(raw)
         except json.JSONDecodeError as exc:
             return f"{where}:{number}:{exc.colno}: not JSON ({exc.msg})"
         if not isinstance(data, dict):
@@ -84,7 +85,7 @@ def same_statement(entry: JsonlEntry, payload: bytes) -> bool:
     if entry.payload_type is not None:
         return entry.payload == payload
     try:
-        return bool(json.loads(entry.payload) == json.loads(payload))
+        return bool(loads_json(entry.payload) == loads_json(payload))
     except ValueError:
         return False
 
@@ -95,7 +96,7 @@ def parse_statement(payload_type: str | None, payload: bytes, where: str,
     if payload_type is not None and payload_type != PAYLOAD_TYPE:
         return f"payload type is {payload_type!r}, expected {PAYLOAD_TYPE!r}"
     try:
-        data = json.loads(payload)
+        data = loads_json(payload)
     except ValueError as exc:
         return f"the payload is not JSON ({exc})"
     if not isinstance(data, dict) or data.get("_type") not in STATEMENT_TYPES:

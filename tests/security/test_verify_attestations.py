@@ -420,3 +420,94 @@ def test_bundle_url_naming_a_host_that_resolves_locally_is_refused(monkeypatch, 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     with pytest.raises(GitHubRefused, match=r"refusing to fetch .*it resolves to"):
         _scoped_on_github_com().fetch_public("https://blobs.example/_bundles/1", 1024)
+
+
+# -- JSON nested too deeply for the parser -------------------------------------------------
+DEEP = "[" * 200000
+
+
+class _Answer:
+    """A loopback HTTP server answering every GET with ``body`` (status 200)."""
+
+    def __init__(self, body: bytes, content_type: str = "application/json") -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> _Answer:
+        import threading
+
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_deeply_nested_bundle_and_download_files_fail_cleanly(cli, tmp_path, stack, bundles):
+    directory = folder(tmp_path, bundles["good"])
+    (directory / "x.sigstore.json").write_text(DEEP)
+    (directory / f"sha256:{sha256(TOOL)}.jsonl").write_text(DEEP)
+    result = verify(cli, directory, stack, bundles)
+    assert result.code == 1, result.out + result.err
+    assert "internal error" not in result.err and "RecursionError" not in result.err
+    assert "Traceback" not in result.err
+    assert f"FAIL  attestation  sha256:{sha256(TOOL)}.jsonl:1: not verified: not JSON " \
+           "(nested too deeply" in result.out
+    assert "x.sigstore.json" in result.out and "FAIL" in result.out
+
+
+def test_deeply_nested_bundle_url_fails_cleanly(cli, tmp_path, stack, bundles, published):
+    from tests.github_server import snappy_compress
+
+    with _Answer(snappy_compress(b"[" * 50000), "application/octet-stream") as blobs:
+        published.bundle_url_mode = True
+        published.bundle_url_base = blobs.url
+        result = from_github(cli, tmp_path, stack, bundles)
+    assert result.code == 1, result.out + result.err
+    assert "internal error" not in result.err and "Traceback" not in result.err
+    assert "not verified: bundle_url: not JSON" in result.out
+
+
+def test_deeply_nested_api_answer_is_not_json():
+    from release.github.client import GitHubRefused, ScopedGitHub
+    from release.permissions import Level, PermissionSet
+
+    with _Answer(DEEP.encode()) as api:
+        gh = ScopedGitHub(REPOSITORY, PermissionSet({"attestations": Level.READ}),
+                          token=None, stage="verify", base_url=api.url)
+        with gh, pytest.raises(GitHubRefused, match="is not JSON"):
+            list(gh.pages("repos/list-attestations", {"subject_digest": "sha256:" + "0" * 64}))
+
+
+@pytest.mark.parametrize("parse", ["peek", "statement", "release", "github", "jsonl"])
+def test_deeply_nested_json_is_malformed_everywhere(parse):
+    from release.verify import attestations, release_attestation, statements
+    from release.verify.github_instance import _parse
+
+    deep = DEEP.encode()
+    if parse == "peek":
+        assert attestations._peek(deep) is None
+    elif parse == "statement":
+        assert "not JSON" in str(statements.parse_statement(None, deep, "x"))
+    elif parse == "release":
+        assert "not JSON" in str(release_attestation.parse_release(
+            release_attestation.PAYLOAD_TYPE, deep, "x"))
+    elif parse == "github":
+        with pytest.raises(ValueError, match="nested too deeply"):
+            _parse(deep)
+    else:
+        assert "nested too deeply" in str(statements.read_jsonl(DEEP, "x.jsonl"))
