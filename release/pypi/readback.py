@@ -111,9 +111,10 @@ def publisher_mismatch(found: dict[str, object], expected: dict[str, str]) -> st
     kind = found.get("kind")
     if kind != "GitHub":
         return f"of kind {kind!r}, expected GitHub"
-    for key in ("repository", "workflow"):
+    # GitHub repository names are case-insensitive; git file names (the workflow) are not
+    for key, fold in (("repository", True), ("workflow", False)):
         have, want = str(found.get(key) or ""), expected.get(key, "")
-        if have.lower() != want.lower():
+        if (have.lower() != want.lower()) if fold else (have != want):
             return f"{key} {have!r}, expected {want!r}"
     env, want_env = found.get("environment"), expected.get("environment")
     if env and want_env and str(env) != want_env:

@@ -150,7 +150,7 @@ def _check_provenance(client: IndexClient, urls: IndexUrls, name: str, version: 
                       verifier: Verifier, report: Report) -> None:
     from pypi_attestations import GitHubPublisher
 
-    from release.pypi.attestations import AttestationRejected, check
+    from release.pypi.attestations import AttestationRejected, build_config_uri, check
     from release.pypi.index import provenance
     from release.pypi.readback import publisher_mismatch
 
@@ -185,4 +185,5 @@ def _check_provenance(client: IndexClient, urls: IndexUrls, name: str, version: 
             except AttestationRejected as exc:
                 report.failed("attestation", filename, exc.message)
                 continue
-            report.passed("attestation", filename, f"{predicate} signed by {want}")
+            report.passed("attestation", filename, f"{predicate} signed by {want}, build "
+                          f"config {build_config_uri(att)}")

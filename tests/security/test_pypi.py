@@ -205,6 +205,8 @@ def test_verify_passes_on_the_untouched_release(published, cli, warehouse, sigst
     assert result.out.count("PASS  download") == 2
     assert result.out.count("PASS  attestation") == 2
     assert "verified (4 passed, 0 failed" in result.out
+    assert result.out.count(f"build config https://github.com/{REPOSITORY}/.github/workflows/"
+                            "release.yml@refs/tags/v1.0.0") == 2
     assert len(list((tmp_path / "downloads").iterdir())) == 2
 
 
@@ -286,6 +288,23 @@ def test_verify_fails_another_publisher(published, cli, warehouse, sigstore_stac
     assert result.code == 1
     assert result.out.count("FAIL  publisher") == 2
     assert "workflow 'release.yml', expected 'publish.yml'" in result.out
+
+
+def test_verify_compares_the_workflow_file_name_exactly(
+        repo, run_pypi, cli, warehouse, sigstore_stack, github_oidc, tmp_path):
+    # git file names are case-sensitive: Release.yml is another workflow than release.yml
+    ref = f"{REPOSITORY}/.github/workflows/Release.yml@refs/tags/v1.0.0"
+    warehouse.state.publisher = Publisher(workflow="Release.yml")
+    github_oidc.claims = {"workflow_ref": ref, "job_workflow_ref": ref,
+                          "sub": f"https://github.com/{ref}"}
+    pipeline = publish_pipeline(repo, _tp(warehouse, sigstore_stack))
+    result = run_pypi(pipeline, dist_artifacts(tmp_path / "arts"), github_oidc.environ())
+    assert result.code == 0, result.out + result.err
+    result = _verify(cli, warehouse, sigstore_stack)
+    assert result.code == 1, result.out
+    assert result.out.count("FAIL  publisher") == 2
+    assert "workflow 'Release.yml', expected 'release.yml'" in result.out
+    assert "PASS  attestation" not in result.out
 
 
 def test_verify_fails_a_provenance_relabelled_with_our_publisher(
