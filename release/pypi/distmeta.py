@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from release.errors import StageFailed
+from release.provenance.pymeta import _MAX_MEMBERS as MAX_MEMBERS
 
 #: Largest METADATA / PKG-INFO read (PyPI's own limit on a description is far smaller).
 MAX_METADATA = 8 * 1024 * 1024
@@ -118,7 +119,12 @@ def _metadata_bytes(dist: DistFile) -> bytes:
                     raise StageFailed(f"{dist.filename}: METADATA is {info.file_size} bytes")
                 return zf.read(info)
         with tarfile.open(dist.path, "r:gz") as tf:
-            for member in tf:
+            for count, member in enumerate(tf):
+                # a tiny tar.gz can hold a million empty members: each costs time and
+                # memory while the job holds id-token (pymeta.read_sdist's cap)
+                if count >= MAX_MEMBERS:
+                    raise StageFailed(f"{dist.filename} has more than {MAX_MEMBERS} members "
+                                      "before its PKG-INFO", "is this an sdist?")
                 parts = member.name.split("/")
                 if len(parts) == 2 and parts[1] == "PKG-INFO" and member.isfile():
                     if member.size > MAX_METADATA:

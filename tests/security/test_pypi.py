@@ -181,6 +181,32 @@ def test_the_plan_shows_the_configured_audience(repo, cli):
     assert stage["config"]["audience"] == "example-audience"
 
 
+def test_an_sdist_with_too_many_members_is_refused_quickly(tmp_path):
+    # a small tar.gz of empty members would otherwise be walked to its end (with id-token)
+    import gzip
+    import io
+    import tarfile
+    import time
+
+    from release.errors import StageFailed
+    from release.pypi.distmeta import MAX_MEMBERS, DistFile, read_metadata
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        for i in range(MAX_MEMBERS + 10):
+            tf.addfile(tarfile.TarInfo(f"demo_pkg-1.0.0/e{i}"))
+        info = tarfile.TarInfo("demo_pkg-1.0.0/PKG-INFO")
+        data = b"Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.0.0\n"
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    path = tmp_path / "demo_pkg-1.0.0.tar.gz"
+    path.write_bytes(gzip.compress(raw.getvalue(), compresslevel=1))
+    started = time.monotonic()
+    with pytest.raises(StageFailed, match="has more than 100000 members before its PKG-INFO"):
+        read_metadata(DistFile(path, "sdist", "0" * 64, path.stat().st_size))
+    assert time.monotonic() - started < 30
+
+
 # -- the index lies after the upload ----------------------------------------------------
 def test_a_changed_byte_on_the_index_fails_the_stage(repo, run_pypi, warehouse, tmp_path):
     warehouse.state.api_tokens.add(TOKEN)
