@@ -511,3 +511,48 @@ def test_deeply_nested_json_is_malformed_everywhere(parse):
             _parse(deep)
     else:
         assert "nested too deeply" in str(statements.read_jsonl(DEEP, "x.jsonl"))
+
+
+def _malformed(bundle: dict, path: str, value) -> dict:
+    import copy
+
+    out = copy.deepcopy(bundle)
+    *parents, last = path.split(".")
+    node = out
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    node[last] = value
+    return out
+
+
+@pytest.mark.parametrize(("path", "value", "named"), [
+    ("verificationMaterial.timestampVerificationData", [1],
+     "verificationMaterial.timestampVerificationData is a list, not an object"),
+    ("verificationMaterial.timestampVerificationData.rfc3161Timestamps", "x",
+     "rfc3161Timestamps is a string, not a list"),
+    ("verificationMaterial.timestampVerificationData.rfc3161Timestamps", [1],
+     "rfc3161Timestamps[0] is a number, not an object"),
+    ("verificationMaterial.timestampVerificationData.rfc3161Timestamps", [{"x": 1}],
+     "rfc3161Timestamps[0].signedTimestamp is missing"),
+    ("verificationMaterial", [], "verificationMaterial is a list, not an object"),
+    ("verificationMaterial.certificate", "x",
+     "verificationMaterial.certificate is a string, not an object"),
+    ("verificationMaterial.certificate", {"rawBytes": 5},
+     "verificationMaterial.certificate.rawBytes is a number, not a string"),
+    ("dsseEnvelope.signatures", {"sig": "x"}, "dsseEnvelope.signatures is an object, not a "
+                                              "list"),
+    ("dsseEnvelope.signatures", [None], "dsseEnvelope.signatures[0] is null, not an object"),
+    ("dsseEnvelope.signatures.0.sig", ["x"],
+     "dsseEnvelope.signatures[0].sig is a list, not a string"),
+    ("dsseEnvelope.payloadType", 7, "dsseEnvelope.payloadType is a number, not a string"),
+])
+def test_malformed_github_instance_bundle_is_a_fail_line(cli, tmp_path, stack, bundles,
+                                                         path, value, named):
+    bad = _malformed(bundles["release"], path, value)
+    directory = folder(tmp_path, bundles["good"], bad)
+    result = verify(cli, directory, stack, bundles)
+    assert result.code == 1, result.out + result.err
+    assert "internal error" not in result.err and "Traceback" not in result.err
+    assert f"FAIL  signature   1.{ATTESTATION}: invalid release attestation" in result.out
+    assert "found:    not a Sigstore DSSE bundle: " in result.out
+    assert named in result.out, result.out
