@@ -42,6 +42,7 @@ def test_own_release_signs_attests_publishes_and_verifies(
                                          f"    identity-token-env: {TOKEN_VAR}\n")
     head = "  pypi:\n    kind: pypi-publish\n"
     text = replace(text, head, head + f"    repository-url: {warehouse.upload_url}\n"
+                                     "    audience: pypi\n"
                                      f"    trust-config: {sigstore_stack.trust_config}\n")
     pipeline.write_text(text, encoding="utf-8")
     for key, value in (("user.name", "Test"), ("user.email", "test@example.invalid")):
