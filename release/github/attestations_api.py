@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from release.errors import ReleaseError
@@ -38,6 +38,27 @@ OPERATION = "repos/list-attestations"
 BUNDLE_LIMIT = 4 * 1024 * 1024
 #: At most this many pages of 100 for one digest (gh stops at 1000 attestations too).
 MAX_PAGES = 10
+#: At most this many attestations read for one digest, however GitHub pages them.
+MAX_ITEMS = 1000
+#: At most this many bytes of bundles kept for a whole run (every digest together).
+MAX_TOTAL_BYTES = 256 * 1024 * 1024
+
+
+@dataclass
+class Budget:
+    """The bytes of bundles a run keeps in memory, against its limit."""
+
+    limit: int = field(default_factory=lambda: MAX_TOTAL_BYTES)
+    used: int = 0
+
+    def spend(self, digest: str, size: int) -> None:
+        self.used += size
+        if self.used > self.limit:
+            amount = (f"{self.limit // 2**20} MiB" if self.limit >= 2**20
+                      else f"{self.limit} bytes")
+            raise ReleaseError(f"GitHub's attestations add up to more than {amount} of "
+                               f"bundles (reached reading those of {digest}); not read "
+                               "further", exit_code=1)
 
 
 @dataclass(frozen=True)
@@ -57,9 +78,14 @@ class FetchedAttestation:
         return f"GitHub API {self.digest} #{self.index}"
 
 
-def fetch_attestations(gh: ScopedGitHub, digest: str, *, predicate_type: str | None = None
-                       ) -> list[FetchedAttestation]:
-    """Every attestation GitHub lists for ``digest`` in the client's repository."""
+def fetch_attestations(gh: ScopedGitHub, digest: str, *, predicate_type: str | None = None,
+                       budget: Budget | None = None) -> list[FetchedAttestation]:
+    """Every attestation GitHub lists for ``digest`` in the client's repository.
+
+    At most :data:`MAX_ITEMS` (then an entry whose problem says the rest was not read),
+    and the bundles kept count against ``budget`` (a :class:`ReleaseError` when spent).
+    """
+    budget = Budget() if budget is None else budget
     query: dict[str, str | int] = {"per_page": 100}
     if predicate_type:
         query["predicate_type"] = predicate_type
@@ -71,7 +97,15 @@ def fetch_attestations(gh: ScopedGitHub, digest: str, *, predicate_type: str | N
             raise ReleaseError(f"GitHub's answer for the attestations of {digest} is not "
                                "an object with an 'attestations' list", exit_code=1)
         for item in items:
-            found.append(_one(gh, digest, len(found) + 1, item))
+            if len(found) >= MAX_ITEMS:
+                found.append(FetchedAttestation(digest, len(found) + 1, None,
+                                                f"more than {MAX_ITEMS} attestations for "
+                                                "this digest; the rest were not read"))
+                return found
+            fetched = _one(gh, digest, len(found) + 1, item)
+            if fetched.bundle is not None:
+                budget.spend(digest, len(fetched.bundle))
+            found.append(fetched)
     return found
 
 
@@ -123,12 +157,14 @@ def fetch_for_release(repository: str, sha256s: list[str], commit: str, *,
     env = os.environ if environ is None else environ
     read = PermissionSet({"attestations": Level.READ, "contents": Level.READ})
     by_digest: dict[str, list[FetchedAttestation]] = {}
+    budget = Budget()
     with ScopedGitHub(repository, read, token=env.get("GITHUB_TOKEN") or None,
                       stage="verify", base_url=api_url(env), log=log) as gh:
         for sha in dict.fromkeys(sha256s):
-            by_digest[f"sha256:{sha}"] = fetch_attestations(gh, f"sha256:{sha}")
+            by_digest[f"sha256:{sha}"] = fetch_attestations(gh, f"sha256:{sha}",
+                                                            budget=budget)
         # a tag's commit is a sha1 object id, or sha256 in a SHA-256 repository
         algorithm = "sha256" if len(commit) == 64 else "sha1"
-        release = (fetch_attestations(gh, f"{algorithm}:{commit}", predicate_type="release")
-                   if commit else [])
+        release = (fetch_attestations(gh, f"{algorithm}:{commit}", predicate_type="release",
+                                      budget=budget) if commit else [])
     return ReleaseAttestations(by_digest, release)

@@ -556,3 +556,31 @@ def test_malformed_github_instance_bundle_is_a_fail_line(cli, tmp_path, stack, b
     assert f"FAIL  signature   1.{ATTESTATION}: invalid release attestation" in result.out
     assert "found:    not a Sigstore DSSE bundle: " in result.out
     assert named in result.out, result.out
+
+
+def test_attestations_api_total_bytes_are_bounded(cli, tmp_path, stack, bundles, published,
+                                                 monkeypatch):
+    from release.github import attestations_api
+
+    monkeypatch.setattr(attestations_api, "MAX_TOTAL_BYTES", 4000)
+    published.add_attestation(REPOSITORY, bundles["self_hosted"])
+    result = from_github(cli, tmp_path, stack, bundles)
+    assert result.code == 1, result.out + result.err
+    assert "Traceback" not in result.err
+    assert f"FAIL  attestation  {REPOSITORY} attestations API: GitHub's attestations could " \
+           "not be read: GitHub's attestations add up to more than 4000 bytes of bundles " \
+           f"(reached reading those of sha256:{sha256(TOOL)}); not read further" in result.out
+
+
+def test_attestations_api_items_per_digest_are_bounded(cli, tmp_path, stack, bundles,
+                                                       published, monkeypatch):
+    from release.github import attestations_api
+
+    monkeypatch.setattr(attestations_api, "MAX_ITEMS", 1)
+    published.attestations_per_page = 1
+    published.add_attestation(REPOSITORY, bundles["self_hosted"])
+    result = from_github(cli, tmp_path, stack, bundles)
+    assert result.code == 1, result.out + result.err
+    assert f"FAIL  attestation  GitHub API sha256:{sha256(TOOL)} #2: not verified: more " \
+           "than 1 attestations for this digest; the rest were not read" in result.out
+    assert f"sha256:{sha256(TOOL)} #3" not in result.out
