@@ -110,11 +110,7 @@ def verify(root: Path, artifacts: Iterable[Artifact]) -> None:
     elsewhere is tampering, even when the files it leads to have the recorded digests.
     """
     arts = list(artifacts)
-    for art in arts:
-        if not _real_file(root, art.path):
-            raise IntegrityError(f"artifact {art.path} from stage {art.stage!r} is missing, "
-                                 "not a regular file, or reached through a symlink",
-                                 "hand over the stage's outputs unchanged")
+    check_paths(root, arts)
     for art, digest in zip(arts, file_digests(a.resolve(root) for a in arts), strict=True):
         if digest != art.sha256:
             raise IntegrityError(
@@ -122,6 +118,15 @@ def verify(root: Path, artifacts: Iterable[Artifact]) -> None:
                 f"recorded sha256 {art.sha256}, found {digest}",
                 "an artifact was modified between stages; rebuild from a clean state",
             )
+
+
+def check_paths(root: Path, artifacts: Iterable[Artifact]) -> None:
+    """Every artifact is a regular file under ``root``, reached through real folders."""
+    for art in artifacts:
+        if not _real_file(root, art.path):
+            raise IntegrityError(f"artifact {art.path} from stage {art.stage!r} is missing, "
+                                 "not a regular file, or reached through a symlink",
+                                 "hand over the stage's outputs unchanged")
 
 
 def _real_file(root: Path, rel: str) -> bool:

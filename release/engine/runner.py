@@ -83,6 +83,8 @@ class Runner:
         self.results: dict[str, StageResult] = {}
         self.produced: dict[str, list[Artifact]] = {}
         self.reproduced: set[str] = set()
+        #: needs taken from --artifacts, hashed as they were imported (nothing ran since)
+        self.imported: set[str] = set()
         self.started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.invocation_id = environ_invocation_id(self.environ)
 
@@ -190,14 +192,16 @@ class Runner:
             if need in expected:
                 manifest.check_stage_manifest(src, need, expected[need])
             arts = manifest.read_stage_manifest(src, need)
-            manifest.verify(src, arts)
+            manifest.check_paths(src, arts)
             if src.resolve() != self.options.out.resolve():
                 for art in arts:
                     dest = art.resolve(self.options.out)
                     safefs.make_folder(dest.parent)
                     safefs.copy_file(art.resolve(src), dest.parent, dest.name).chmod(art.mode)
-                manifest.verify(self.options.out, arts)
                 manifest.write_stage_manifest(self.options.out, need, arts)
+            # hashed once, where the stage will read them; _inputs need not hash them again
+            manifest.verify(self.options.out, arts)
+            self.imported.add(need)
             self.produced[need] = arts
             self.results[need] = StageResult(need, self.pipeline.config(need).kind,
                                              Status.SUCCESS, "from --artifacts",
@@ -312,7 +316,7 @@ class Runner:
 
     def _inputs(self, stage: str) -> tuple[Artifact, ...]:
         arts = [a for need in self.pipeline.needs[stage] for a in self.produced.get(need, [])]
-        manifest.verify(self.options.out, arts)
+        manifest.verify(self.options.out, [a for a in arts if a.stage not in self.imported])
         return tuple(arts)
 
     def _execute(self, stage: str, out_root: Path) -> list[Artifact]:
