@@ -15,7 +15,7 @@ from release.pipeline import graph
 from release.pipeline.model import Pipeline
 from release.pipeline.yamlsource import YamlDocument, YamlPath, dotted, parse, read_text
 from release.stages import KINDS, StageKind
-from release.stages.base import ChecksPipeline, Effect, StageConfig
+from release.stages.base import ChecksPipeline, Effect, NeedsPipelinePermissions, StageConfig
 
 
 @dataclass(frozen=True)
@@ -192,6 +192,8 @@ def _check_permissions(doc: YamlDocument, model: Pipeline) -> dict[str, Permissi
     for sid, config in model.stages.items():
         kind = KINDS[config.kind]
         needed = kind.permissions(config)
+        if isinstance(kind, NeedsPipelinePermissions):
+            needed = needed.union(kind.pipeline_permissions(sid, config, model))
         if config.permissions is None:
             effective[sid] = needed
             continue

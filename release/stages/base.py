@@ -229,6 +229,15 @@ class ChecksPipeline(Protocol):
 
 
 @runtime_checkable
+class NeedsPipelinePermissions(Protocol):
+    """A kind whose privileges depend on other stages (a ``sign`` stage writing referrers
+    where its needs pushed an image needs that push's privileges)."""
+
+    def pipeline_permissions(self, stage_id: str, config: Any,
+                             pipeline: Pipeline) -> PermissionSet: ...
+
+
+@runtime_checkable
 class BuildsInDryRun(Protocol):
     """An external stage with a local part (e.g. an image build before its push).
 
