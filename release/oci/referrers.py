@@ -8,7 +8,7 @@ header; for one without (Debian's docker-registry 2.8, some ECR regions) the cli
 the index itself under the tag ``sha256-<hex>`` of the image digest, the referrers tag
 schema (https://github.com/opencontainers/distribution-spec/blob/main/spec.md#referrers-tag-schema).
 That index is shared with other tools (cosign, oras, notation): we add our entry and keep
-every other one as it was, byte for byte.
+every other one as it was, with every field it has.
 """
 
 from __future__ import annotations
