@@ -99,7 +99,7 @@ def open_target(ctx: StageContext[Any], art: Artifact) -> Iterator[tuple[Registr
         raise StageFailed(f"image {art.name} of stage {art.stage!r} was not pushed to "
                           f"{push.repository if push else 'a registry'}",
                           "run the image's stage (not a dry-run) before signing it")
-    host, path = parse_repository(repository)
+    host, path = parse_repository(push.repository)
     with Registry(host, path, push=True,
                   credentials=push_credentials(push, ctx.secrets, ctx.env)) as reg:
         from release.oci.descriptor import Descriptor
