@@ -131,3 +131,40 @@ def test_verify_a_key_signed_image(repo: Repo, cli, tmp_path: Path, registry: Lo
     assert ok.code == 0, ok.out + ok.err
     bad = _verify(cli, image, "--key", stranger.public)
     assert bad.code == 1 and "no signature verifies with key" in bad.out, bad.out
+
+
+def _attest(stack) -> str:
+    return f"""\
+  provenance:
+    kind: attest
+    needs: [image]
+    push-to-registry: true
+    trust-config: {stack.trust_config}
+    identity-token-env: IMAGE_SIGSTORE_TOKEN
+"""
+
+
+def test_provenance_in_the_registry_and_a_deleted_referrer(repo: Repo, cli, tmp_path: Path,
+                                                           registry: LocalRegistry,
+                                                           sigstore_stack,
+                                                           monkeypatch) -> None:
+    out = signed_image(repo, cli, tmp_path, registry, "v5",
+                       keyless_sign(sigstore_stack) + _attest(sigstore_stack), monkeypatch,
+                       sigstore_stack)
+    digest = image_digest(out)
+    image = f"oci://{registry.host}/example/v5@{digest}"
+    entries = referrers(registry, "v5", digest)["manifests"]
+    types = sorted(e["annotations"]["dev.sigstore.bundle.predicateType"] for e in entries)
+    assert types == ["https://sigstore.dev/cosign/sign/v1", "https://slsa.dev/provenance/v1"]
+    args = ("--repository", REPOSITORY, "--tag", TAG, "--trusted-root",
+            sigstore_stack.trusted_root, "--require-provenance")
+    ok = _verify(cli, image, *args)
+    assert ok.code == 0, ok.out + ok.err
+    assert "PASS  provenance" in ok.out and "PASS  signature" in ok.out
+
+    [slsa] = [e for e in entries if "slsa" in e["annotations"]["dev.sigstore.bundle.predicateType"]]
+    gone = httpx.delete(f"http://{registry.host}/v2/example/v5/manifests/{slsa['digest']}")
+    assert gone.status_code == 202, gone.text
+    bad = _verify(cli, image, *args)
+    assert bad.code == 1, bad.out
+    assert "FAIL  provenance" in bad.out and "no verified SLSA provenance" in bad.out, bad.out
