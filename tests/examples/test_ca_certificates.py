@@ -52,9 +52,11 @@ def local_services(text: str, registry: LocalRegistry, stack: SigstoreStack) -> 
     # a loopback registry is not GHCR: the push needs no GitHub permission
     text = replace(text, "    permissions: {packages: write}\n", "")
     # a token from a variable instead of the job's ambient OIDC: no id-token permission
-    return replace(text, "    permissions: {id-token: write}\n",
-                   f"    trust-config: {stack.trust_config}\n"
-                   f"    identity-token-env: {TOKEN_VAR}\n", count=2)
+    signing = (f"    trust-config: {stack.trust_config}\n"
+               f"    identity-token-env: {TOKEN_VAR}\n")
+    text = replace(text, "    permissions: {id-token: write, packages: write}\n", signing,
+                   count=2)
+    return replace(text, "    permissions: {id-token: write}\n", signing, count=2)
 
 
 def test_plan_is_clean_and_dry_run_needs_no_credentials(repo: Repo, cli, tmp_path: Path
@@ -67,6 +69,8 @@ def test_plan_is_clean_and_dry_run_needs_no_credentials(repo: Repo, cli, tmp_pat
         "cli": {}, "sdk": {}, "bundle": {}, "sbom": {}, "checksums": {},
         "image": {"packages": "write"}, "sign": {"id-token": "write"},
         "provenance": {"id-token": "write"},
+        "sign-image": {"id-token": "write", "packages": "write"},
+        "image-provenance": {"id-token": "write", "packages": "write"},
         "publish": {"contents": "write", "attestations": "write"}}
 
     out, review = tmp_path / "dry", tmp_path / "review.json"
@@ -82,7 +86,7 @@ def test_plan_is_clean_and_dry_run_needs_no_credentials(repo: Repo, cli, tmp_pat
     assert data["source"]["commit"] == commit
     stages = data["stages"]
     assert {s for s, st in stages.items() if st["status"] == "planned"} == {
-        "image", "sign", "provenance", "publish"}
+        "image", "sign", "provenance", "publish", "sign-image", "image-provenance"}
     steps = {sid: [(p["action"], p.get("target", ""), p.get("digest")) for p in st["plan"]]
              for sid, st in stages.items()}
 
@@ -92,6 +96,13 @@ def test_plan_is_clean_and_dry_run_needs_no_credentials(repo: Repo, cli, tmp_pat
     assert ("push image", IMAGE, digest) in steps["image"]
     for tag in ("1.0.0", "latest"):
         assert ("move tag", f"{IMAGE}:{tag}", digest) in steps["image"]
+    # the image is signed and attested in the registry, by the digest it is pushed as
+    tag_index = digest.replace(":", "-")
+    assert ("would sign", f"{IMAGE}@{digest} and store the bundle as a referrer at ghcr.io "
+            f"(tag fallback {tag_index})", digest) in steps["sign-image"]
+    assert ("would attest", f"{IMAGE}@{digest} (SLSA provenance v1) and store the bundle as "
+            f"a referrer at ghcr.io (tag fallback {tag_index})", digest) \
+        in steps["image-provenance"]
     # sign: the checksums file this dry-run wrote
     sums = built["SHA256SUMS"]
     [signing] = steps["sign"]
@@ -184,6 +195,13 @@ def test_release_end_to_end(repo: Repo, cli, monkeypatch, tmp_path: Path,
     subjects = {(s["name"], s["digest"]["sha256"]) for s in statement["subject"]}
     expected = {(n, a["sha256"]) for n, a in artifacts(out, *ATTESTED).items()}
     assert subjects == expected | {(pushed, digest.removeprefix("sha256:"))}
+
+    # the image's signature and provenance are in the registry, where consumers check it
+    image_ref = f"oci://{pushed}@{digest}"
+    checked = cli("verify", image_ref, "--repository", REPOSITORY, "--tag", TAG,
+                  "--trusted-root", sigstore_stack.trusted_root, "--require-provenance")
+    assert checked.code == 0, checked.out + checked.err
+    assert "PASS  signature" in checked.out and "PASS  provenance" in checked.out
 
     # the release: published, immutable, every asset stored with our digest
     [release] = github_server.releases(REPOSITORY)
