@@ -76,10 +76,18 @@ def store(reg: Registry, target: ImageTarget, bundle: bytes, predicate_type: str
     return attach(reg, target.subject, BUNDLE_TYPE, bundle, notes, log)
 
 
+def sign_and_store(signer: Signer, reg: Registry, target: ImageTarget,
+                   statement: Mapping[str, Any], log: Callable[[str], None]
+                   ) -> tuple[SignedStatement, bytes, Attached]:
+    """Sign a statement about the image and store its bundle as the image's referrer."""
+    signed = signer.sign_statement(statement)
+    bundle = bundle_of(signed, signer)
+    return signed, bundle, store(reg, target, bundle, str(statement["predicateType"]), log)
+
+
 def sign_image(signer: Signer, reg: Registry, target: ImageTarget,
                log: Callable[[str], None]) -> tuple[bytes, Attached]:
     """Sign the image digest and store the bundle as its referrer."""
-    signed = signer.sign_statement(signature_statement(target))
-    bundle = bundle_of(signed, signer)
-    return bundle, store(reg, target, bundle, COSIGN_SIGN, log)
+    _, bundle, attached = sign_and_store(signer, reg, target, signature_statement(target), log)
+    return bundle, attached
 

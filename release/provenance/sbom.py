@@ -2,6 +2,7 @@
 
 Spec: https://cyclonedx.org/docs/1.6/json/. cyclonedx-python-lib is imported inside
 the functions that use it: stage modules import this module at plan time.
+An OCI image archive is described by :mod:`release.provenance.image_sbom`.
 A wheel or sdist is described by its core metadata (the distribution is the
 BOM's subject, each ``Requires-Dist`` a declared, unresolved dependency); a
 zipapp by the distributions it bundles and the pins of a lock it carries.
@@ -30,7 +31,7 @@ from release.provenance.pymeta import (
 if TYPE_CHECKING:
     from cyclonedx.model.component import Component
 
-Format = Literal["wheel", "sdist", "executable"]
+Format = Literal["wheel", "sdist", "executable", "image"]
 #: Namespace of our CycloneDX properties (https://cyclonedx.org/docs/1.6/json/#properties).
 PROPERTY_PREFIX = "release-pipeline:"
 SPEC_VERSION = "1.6"
@@ -43,6 +44,8 @@ def sbom_format(name: str, artifact_kind: str) -> Format | None:
     """Which SBOM an artifact gets, from its file name and manifest kind; ``None``: none."""
     if name.endswith(".whl"):
         return "wheel"
+    if artifact_kind == "oci-image":
+        return "image"
     if name.endswith(".tar.gz") and artifact_kind == "sdist":
         return "sdist"  # PEP 625: an sdist is a .tar.gz
     if artifact_kind in ("executable", "binary", "zipapp", "pyz") or name.endswith(".pyz"):
@@ -62,6 +65,10 @@ def sbom_json(path: Path, fmt: Format, *, sha256: str, epoch: int | None = None)
     from cyclonedx.model.tool import ToolRepository
     from cyclonedx.output.json import JsonV1Dot6
 
+    if fmt == "image":
+        from release.provenance.image_sbom import image_sbom_json
+
+        return image_sbom_json(path, name=path.name, sha256=sha256, epoch=epoch)
     file_hash = HashType(alg=HashAlgorithm.SHA_256, content=sha256)
     deps: list[Component] = []
     if fmt in ("wheel", "sdist"):

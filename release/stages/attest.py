@@ -57,6 +57,8 @@ OCI_REPOSITORY = "release.oci.repository"
 SBOM_KIND = "sbom"
 ENVELOPES_SUFFIX = ".intoto.jsonl"
 BUNDLE_SUFFIX = ".intoto.sigstore.json"
+#: The bundle of an image's SBOM attestation stored in its registry: ARCHIVE.cdx.sigstore.json.
+IMAGE_SBOM_SUFFIX = ".cdx.sigstore.json"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -108,7 +110,8 @@ class Attest(SigningKind[AttestConfig]):
 
     def declared_outputs(self, config: AttestConfig) -> list[str]:
         bases = [config.name or "<pipeline>"] + (["*.cdx"] if config.sboms else [])
-        images = ["*" + BUNDLE_SUFFIX] if config.push_to_registry else []
+        images = (["*" + BUNDLE_SUFFIX] + (["*" + IMAGE_SBOM_SUFFIX] if config.sboms else [])
+                  if config.push_to_registry else [])
         if config.backend == "key":
             return [b + ENVELOPES_SUFFIX for b in bases] + images + [
                 config.public_key_name or "<stage>.pub"]
@@ -203,7 +206,8 @@ def _sign(ctx: StageContext[AttestConfig], statements: list[tuple[str, dict[str,
             if signed.bundle is not None:
                 (ctx.out_dir / (base + BUNDLE_SUFFIX)).write_bytes(signed.bundle)
                 outputs.append(Output(base + BUNDLE_SUFFIX, KIND_BUNDLE, notes))
-        outputs += [_store_image_provenance(ctx, signer, art) for art in _images(ctx)]
+        for art in _images(ctx):
+            outputs += _store_image_attestations(ctx, signer, art)
         pem = signer.public_key_pem()
     finally:
         signer.close()
@@ -226,28 +230,33 @@ def _images(ctx: StageContext[AttestConfig]) -> list[Artifact]:
     return [a for a in select(ctx.inputs, ctx.config.include) if pushed(a, ctx.pipeline)]
 
 
-def _store_image_provenance(ctx: StageContext[AttestConfig], signer: Signer,
-                            art: Artifact) -> Output:
-    """Provenance whose one subject is the image digest, stored as the image's referrer;
-    the bundle is kept as ``ARCHIVE.intoto.sigstore.json``."""
-    from release.oci.signatures import bundle_of, store
-    from release.provenance.slsa import PREDICATE_TYPE
+def _store_image_attestations(ctx: StageContext[AttestConfig], signer: Signer,
+                              art: Artifact) -> list[Output]:
+    """Provenance whose one subject is the image digest (and the image's SBOM, when one of
+    the needs describes it), each stored as a referrer of the image; the bundles are kept
+    as ``ARCHIVE.intoto.sigstore.json`` and ``ARCHIVE.cdx.sigstore.json``."""
+    from release.oci.signatures import sign_and_store
+    from release.provenance.sbom import sbom_statement
     from release.signing.images import open_target
 
+    sboms = [s for s, name, digest in sbom_subjects(ctx)
+             if name == art.name and digest == art.sha256]
+    outputs = []
     with open_target(ctx, art) as (reg, target):
-        statement = _provenance(ctx, [(target.name,
-                                       target.subject.digest.removeprefix("sha256:"))])
-        signed = signer.sign_statement(statement)
-        bundle = bundle_of(signed, signer)
-        attached = store(reg, target, bundle, PREDICATE_TYPE, ctx.log)
-    name = art.name + BUNDLE_SUFFIX
-    (ctx.out_dir / name).write_bytes(bundle)
-    ctx.log(f"{name}: SLSA provenance of {target.name}@{target.subject.digest}, referrer "
-            f"{attached.digest}")
-    return Output(name, KIND_BUNDLE, {**signed.annotations,
-                                      "signing.image": f"{target.name}@{target.subject.digest}",
-                                      "signing.referrer": attached.digest,
-                                      "signing.referrer-via": attached.via})
+        hexdigest = target.subject.digest.removeprefix("sha256:")
+        statements = [(BUNDLE_SUFFIX, _provenance(ctx, [(target.name, hexdigest)]))]
+        statements += [(IMAGE_SBOM_SUFFIX, sbom_statement(
+            target.name, hexdigest, ctx.input_path(s).read_text(encoding="utf-8")))
+            for s in sboms]
+        for suffix, statement in statements:
+            signed, bundle, attached = sign_and_store(signer, reg, target, statement, ctx.log)
+            (ctx.out_dir / (art.name + suffix)).write_bytes(bundle)
+            ctx.log(f"{art.name + suffix}: {statement['predicateType']} of {target.name}@"
+                    f"{target.subject.digest}, referrer {attached.digest}")
+            outputs.append(Output(art.name + suffix, KIND_BUNDLE, {
+                **signed.annotations, "signing.image": f"{target.name}@{target.subject.digest}",
+                "signing.referrer": attached.digest, "signing.referrer-via": attached.via}))
+    return outputs
 
 
 def _base(ctx: StageContext[AttestConfig]) -> str:
