@@ -59,6 +59,10 @@ class SignConfig(SigningConfig):
         description="`checksums` (the checksums files of its needs), `all`, `images` (the "
                     "pushed images of its needs, signed in their registry), or globs over "
                     "artifact names (a pushed image's archive is signed in its registry).")
+    legacy_cosign_tag: bool = Field(
+        default=False, alias="legacy-cosign-tag",
+        description="Images: also write cosign 2's signature (a simple-signing payload "
+                    "under the tag sha256-<hex>.sig) for consumers on cosign 2.")
 
 
 class Sign(SigningKind[SignConfig]):
@@ -178,6 +182,21 @@ def _registry_permission(ctx: StageContext[SignConfig]) -> str | None:
     return perms.describe() if perms else None
 
 
+def _sign_legacy(ctx: StageContext[SignConfig], signer: Any, reg: Any, target: Any) -> None:
+    """cosign 2's layout: the simple-signing payload signed as a file, under ``.sig``."""
+    import hashlib
+
+    from release.oci.legacy_cosign import attach_legacy, layer_annotations, simple_signing_payload
+
+    payload = simple_signing_payload(target.name, target.subject.digest)
+    path = ctx.workspace.tmp / "cosign-payload.json"
+    path.write_bytes(payload)
+    signed = signer.sign_file(path, hashlib.sha256(payload).hexdigest())
+    bundle = signed.content if signed.kind == KIND_BUNDLE else None
+    attach_legacy(reg, target.subject.digest, payload,
+                  layer_annotations(signed.content, bundle), ctx.log)
+
+
 def _image_step(art: Artifact, ctx: StageContext[SignConfig]) -> str:
     from release.oci.referrers import fallback_tag
 
@@ -194,6 +213,8 @@ def _sign_image(ctx: StageContext[SignConfig], signer: Any, art: Artifact) -> Ou
 
     with open_target(ctx, art) as (reg, target):
         bundle, attached = sign_image(signer, reg, target, ctx.log)
+        if ctx.config.legacy_cosign_tag:
+            _sign_legacy(ctx, signer, reg, target)
     name = art.name + BUNDLE_SUFFIX
     (ctx.out_dir / name).write_bytes(bundle)
     ctx.log(f"signed {target.name}@{target.subject.digest} -> {name} (referrer "
