@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 PREFIX = "oci://"
 COSIGN_SIGN = "https://sigstore.dev/cosign/sign/v1"
 BUNDLE_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
+#: More bundles than this are refused rather than fetched one by one from the registry.
+MAX_BUNDLES = 100
 
 
 def verify_image(args: argparse.Namespace, target: str) -> int:
@@ -140,6 +142,10 @@ def _verify(reg: Registry, digest: str, report: Report, verifier: _Verifier) -> 
     bundles = [r for r in referrers if r.artifact_type == BUNDLE_TYPE]
     if not bundles:
         report.failed("referrers", subject, f"no Sigstore bundle refers to the image ({where})")
+        return
+    if len(bundles) > MAX_BUNDLES:
+        report.failed("referrers", subject, f"{len(bundles)} Sigstore bundles refer to the "
+                      f"image ({where}); more than {MAX_BUNDLES} are not read")
         return
     found: set[str] = set()
     for ref in bundles:

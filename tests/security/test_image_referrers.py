@@ -109,3 +109,26 @@ def test_a_tag_holding_something_else_is_not_overwritten(repo: Repo, cli, tmp_pa
            "referrers index; it is not ours to overwrite" in res.err, res.out + res.err
     raw = skopeo("inspect", NO_TLS, "--raw", f"docker://{registry.host}/example/squatted:{tag}")
     assert raw.encode() == squatter
+
+
+def test_a_signature_relabelled_as_provenance_does_not_count(repo: Repo, cli, tmp_path: Path,
+                                                             registry: LocalRegistry,
+                                                             make_key) -> None:
+    """The tag index and its annotations are unsigned: whoever can push may relabel our
+    signature as SLSA provenance. Only the signed statement's predicate type counts."""
+    key = make_key(passphrase=None)
+    path, digest = _planned_digest(repo, cli, tmp_path, registry, "relabelled", key.private)
+    res = cli("run", path, "--out", tmp_path / "out")
+    assert res.code == 0, res.out + res.err
+    base = f"http://{registry.host}/v2/example/relabelled"
+    tag = digest.replace(":", "-")
+    index = json.loads(skopeo("inspect", NO_TLS, "--raw",
+                              f"docker://{registry.host}/example/relabelled:{tag}"))
+    [entry] = index["manifests"]
+    entry["annotations"]["dev.sigstore.bundle.predicateType"] = "https://slsa.dev/provenance/v1"
+    _put_manifest(base, tag, json.dumps(index).encode(), INDEX)
+    image = f"oci://{registry.host}/example/relabelled@{digest}"
+    bad = cli("verify", image, "--key", key.public, "--require-provenance")
+    assert bad.code == 1, bad.out
+    assert "FAIL  statement" in bad.out and "another predicate type" in bad.out, bad.out
+    assert "FAIL  provenance" in bad.out, bad.out
