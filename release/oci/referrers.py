@@ -145,18 +145,17 @@ def _add_to_tag_index(reg: Registry, tag: str, entry: dict[str, Any]) -> None:
 def list_referrers(reg: Registry, digest: str) -> tuple[list[Referrer], str]:
     """The referrers of ``digest``: from the API when the registry has one, else from the
     tag schema's index; and which of the two (``api`` or the tag)."""
-    data = reg.referrers(digest)
+    pages = reg.referrers(digest)
     via = "api"
-    if data is None:
+    if pages is None:
         via = fallback_tag(digest)
         current = reg.manifest_digest(via)
         if current is None:
             return [], via
-        data, _ = reg.get_manifest(current)
+        pages = [reg.get_manifest(current)[0]]
     try:
-        doc = json.loads(data)
-        entries = doc["manifests"]
-        return [Referrer.from_json(m) for m in entries], via
+        return [Referrer.from_json(m) for page in pages
+                for m in json.loads(page)["manifests"]], via
     except (ValueError, KeyError, TypeError, AttributeError):
         raise IntegrityError(f"the referrers index of {reg.where}@{digest} ({via}) is "
                              "malformed", "the registry or another tool wrote it") from None

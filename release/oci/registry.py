@@ -28,6 +28,8 @@ from release.oci.reference import base_url, is_loopback
 
 #: Larger manifests are refused, as the reference registry does (4 MiB).
 MAX_MANIFEST = 4 * 1024 * 1024
+#: Pages of a referrers list read at most.
+MAX_PAGES = 20
 #: Blobs up to this size go up in one request; larger ones in chunks of this size.
 CHUNK = 16 * 1024 * 1024
 _ACCEPT = ", ".join((*MANIFEST_TYPES, *INDEX_TYPES))
@@ -86,17 +88,29 @@ class Registry:
         subject: str | None = resp.headers.get("OCI-Subject")
         return subject
 
-    def referrers(self, digest: str) -> bytes | None:
-        """The referrers API's index for ``digest``, or None when the registry has no API
+    def referrers(self, digest: str) -> list[bytes] | None:
+        """The referrers API's index for ``digest``, page by page (``Link: <...>;
+        rel="next"``, at most :data:`MAX_PAGES`), or None when the registry has no API
         (https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-referrers)."""
-        resp = self._call("GET", f"{self.prefix}/referrers/{digest}", ok=(200, 400, 404, 405),
-                          headers={"Accept": INDEX})
-        kind = resp.headers.get("Content-Type", "").split(";")[0].strip()
-        if resp.status_code != 200 or kind != INDEX:
-            return None
-        if len(resp.content) > MAX_MANIFEST:
-            raise IntegrityError(f"the referrers of {digest} at {self.where} exceed 4 MiB")
-        return resp.content
+        url: str | None = f"{self.prefix}/referrers/{digest}"
+        pages: list[bytes] = []
+        while url is not None:
+            if len(pages) == MAX_PAGES:
+                raise IntegrityError(f"the referrers of {digest} at {self.where} run to more "
+                                     f"than {MAX_PAGES} pages")
+            resp = self._call("GET", url, ok=(200, 400, 404, 405), headers={"Accept": INDEX})
+            kind = resp.headers.get("Content-Type", "").split(";")[0].strip()
+            if (resp.status_code != 200 or kind != INDEX) and pages:
+                raise IntegrityError(f"page {len(pages) + 1} of the referrers of {digest} at "
+                                     f"{self.where} is not an index (HTTP {resp.status_code})")
+            if resp.status_code != 200 or kind != INDEX:
+                return None
+            if len(resp.content) > MAX_MANIFEST:
+                raise IntegrityError(f"the referrers of {digest} at {self.where} exceed 4 MiB")
+            pages.append(resp.content)
+            following = resp.links.get("next", {}).get("url")
+            url = urljoin(str(resp.request.url), following) if following else None
+        return pages
 
     # -- blobs ---------------------------------------------------------------------
     def has_blob(self, desc: Descriptor) -> bool:

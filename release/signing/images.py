@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from release.errors import StageFailed
 from release.permissions import PermissionSet
@@ -53,19 +53,59 @@ def registry_permissions(images: list[tuple[str, OciImageConfig]]) -> Permission
     return perms
 
 
+@runtime_checkable
+class WritesReferrers(Protocol):
+    """A kind that stores signatures or attestations as referrers of its needs' images."""
+
+    def referrer_images(self, config: Any, pipeline: Pipeline
+                        ) -> list[tuple[str, OciImageConfig]]: ...
+
+
 def image_problems(stage_id: str, images: list[tuple[str, OciImageConfig]],
-                   required: bool) -> list[Problem]:
+                   required: bool, pipeline: Pipeline) -> list[Problem]:
     """Load-time problems of a stage that writes referrers of ``images``."""
     path: tuple[str | int, ...] = ("stages", stage_id)
     if required and not images:
         return [(path, f"stage {stage_id!r} signs images, but none of its needs is an "
                  "oci-image stage with `push:`", "add the stage that pushes the image to "
                  "`needs`; only a pushed image can have signatures in a registry")]
-    return [(path, f"stage {stage_id!r} would write to the registry of stage {sid!r}, "
-             "which pushes with `password-env`; referrers are written with the GitHub "
-             "token (ghcr.io) or anonymously (a loopback registry) only",
-             "push to ghcr.io, or sign the image archive as a file") for sid, cfg in images
-            if cfg.push is not None and cfg.push.password_env]
+    problems: list[Problem] = [
+        (path, f"stage {stage_id!r} would write to the registry of stage {sid!r}, which "
+         "pushes with `password-env`; referrers are written with the GitHub token (ghcr.io) "
+         "or anonymously (a loopback registry) only",
+         "push to ghcr.io, or sign the image archive as a file") for sid, cfg in images
+        if cfg.push is not None and cfg.push.password_env]
+    return problems + _unordered(stage_id, {sid for sid, _ in images}, pipeline)
+
+
+def _unordered(stage_id: str, mine: set[str], pipeline: Pipeline) -> list[Problem]:
+    """Two stages writing referrers of one image must not run at once: without the
+    referrers API the ``sha256-<hex>`` index is read, extended and written back, and the
+    registry API has no atomic update, so concurrent writers can drop each other's entry."""
+    from release.pipeline.graph import ancestors
+    from release.stages import KINDS
+
+    needs = {sid: list(cfg.needs) for sid, cfg in pipeline.stages.items()}
+    order = list(pipeline.stages)
+    problems: list[Problem] = []
+    for other in order[:order.index(stage_id)] if mine else []:
+        config: Any = pipeline.stages[other]
+        kind = KINDS[config.kind]
+        if not isinstance(kind, WritesReferrers):
+            continue
+        shared = mine & {sid for sid, _ in kind.referrer_images(config, pipeline)}
+        try:
+            ordered = other in ancestors(needs, stage_id) or stage_id in ancestors(needs, other)
+        except KeyError:
+            return []  # an unknown need: the graph check reports it
+        if shared and not ordered:
+            problems.append((("stages", stage_id, "needs"),
+                             f"stages {other!r} and {stage_id!r} both store referrers of the "
+                             f"image of {', '.join(sorted(shared))!r} and may run at once",
+                             f"add {other!r} to the `needs` of {stage_id!r}: the referrers "
+                             "index is updated by read-modify-write, which concurrent writers "
+                             "can undo"))
+    return problems
 
 
 def pushed(art: Artifact, pipeline: Pipeline) -> bool:

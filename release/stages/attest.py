@@ -103,10 +103,14 @@ class Attest(SigningKind[AttestConfig]):
     def effects(self, config: AttestConfig) -> Effect:
         return Effect.EXTERNAL if config.push_to_registry else super().effects(config)
 
+    def referrer_images(self, config: AttestConfig, pipeline: Pipeline) -> list[tuple[str, Any]]:
+        """The pushed images of its needs this stage stores referrers of."""
+        return _image_needs(config, pipeline)
+
     def check_pipeline(self, stage_id: str, config: AttestConfig,
                        pipeline: Pipeline) -> list[Problem]:
         return image_problems(stage_id, _image_needs(config, pipeline),
-                              config.push_to_registry)
+                              config.push_to_registry, pipeline)
 
     def declared_outputs(self, config: AttestConfig) -> list[str]:
         bases = [config.name or "<pipeline>"] + (["*.cdx"] if config.sboms else [])

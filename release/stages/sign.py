@@ -80,10 +80,14 @@ class Sign(SigningKind[SignConfig]):
         """Signing images writes to their registry, whatever the backend."""
         return Effect.EXTERNAL if config.artifacts == "images" else super().effects(config)
 
+    def referrer_images(self, config: SignConfig, pipeline: Pipeline) -> list[tuple[str, Any]]:
+        """The pushed images of its needs this stage stores referrers of."""
+        return _image_needs(config, pipeline)
+
     def check_pipeline(self, stage_id: str, config: SignConfig,
                        pipeline: Pipeline) -> list[Problem]:
         return image_problems(stage_id, _image_needs(config, pipeline),
-                              config.artifacts == "images")
+                              config.artifacts == "images", pipeline)
 
     def declared_outputs(self, config: SignConfig) -> list[str]:
         if config.artifacts == "images":

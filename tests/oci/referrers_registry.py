@@ -33,6 +33,8 @@ class ReferrersRegistry:
         self.tags: dict[tuple[str, str], str] = {}
         self.uploads: set[str] = set()
         self.requests: list[tuple[str, str]] = []
+        #: When set, referrers are listed this many per page, with a ``Link`` to the next.
+        self.page_size: int | None = None
         self.lock = threading.Lock()
         registry = self
 
@@ -86,7 +88,8 @@ class ReferrersRegistry:
                              "application/octet-stream", {"Docker-Content-Digest": ref},
                              length=len(data))
             if what == "referrers":
-                return self._referrers(req, ref)
+                page = int(parse_qs(url.query).get("page", ["0"])[0])
+                return self._referrers(req, url.path, ref, page)
             return self._manifest(req, method, name, ref, body)
 
     def _upload(self, req: BaseHTTPRequestHandler, method: str, name: str, ref: str,
@@ -125,7 +128,8 @@ class ReferrersRegistry:
         return _send(req, 200, b"" if method == "HEAD" else data, kind,
                      {"Docker-Content-Digest": digest}, length=len(data))
 
-    def _referrers(self, req: BaseHTTPRequestHandler, digest: str) -> None:
+    def _referrers(self, req: BaseHTTPRequestHandler, path: str, digest: str,
+                   page: int) -> None:
         found = []
         for manifest_digest, (data, kind) in sorted(self.manifests.items()):
             doc = json.loads(data)
@@ -137,8 +141,14 @@ class ReferrersRegistry:
             if doc.get("annotations"):
                 entry["annotations"] = doc["annotations"]
             found.append(entry)
+        headers = {}
+        if self.page_size is not None:
+            start = page * self.page_size
+            if start + self.page_size < len(found):
+                headers["Link"] = f'<{path}?page={page + 1}>; rel="next"'
+            found = found[start:start + self.page_size]
         body = json.dumps({"schemaVersion": 2, "mediaType": INDEX, "manifests": found})
-        return _send(req, 200, body.encode(), INDEX)
+        return _send(req, 200, body.encode(), INDEX, headers)
 
 
 def _digest(data: bytes) -> str:

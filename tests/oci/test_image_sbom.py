@@ -31,7 +31,7 @@ def test_image_sbom_lists_files_and_base_and_goes_to_the_registry(
     needs: [image]
   provenance:
     kind: attest
-    needs: [image, sbom]
+    needs: [image, sbom, sign]
     push-to-registry: true
     backend: key
     key: {key.private}

@@ -48,3 +48,28 @@ def test_a_registry_with_the_referrers_api_indexes_our_signature(
     assert ok.code == 0, ok.out + ok.err
     assert ("GET", f"/v2/example/api/referrers/{digest}") in api_registry.requests[before:]
     assert "PASS  signature" in ok.out
+
+
+def test_referrers_listed_page_by_page(repo: Repo, cli, tmp_path: Path,
+                                       api_registry: ReferrersRegistry, make_key) -> None:
+    """The registry lists one referrer per page and links the next (``Link: rel="next"``):
+    the signature and the provenance are both found."""
+    api_registry.page_size = 1
+    key = make_key(passphrase=None)
+    push = (f"    push:\n      repository: {api_registry.host}/example/paged\n"
+            "      tags: [\"{version}\"]\n")
+    attest = (f"  provenance:\n    kind: attest\n    needs: [image, sign]\n"
+              f"    push-to-registry: true\n    backend: key\n    key: {key.private}\n")
+    path = image_pipeline(repo, push=push, extra=key_sign(key.private) + attest)
+    repo.tag(TAG)
+    out = tmp_path / "out"
+    res = cli("run", path, "--out", out)
+    assert res.code == 0, res.out + res.err
+    digest = image_digest(out)
+    before = len(api_registry.requests)
+    ok = cli("verify", f"oci://{api_registry.host}/example/paged@{digest}", "--key",
+             key.public, "--require-provenance")
+    assert ok.code == 0, ok.out + ok.err
+    pages = [p for m, p in api_registry.requests[before:] if "/referrers/" in p]
+    assert len(pages) == 2
+    assert "PASS  signature" in ok.out and "PASS  provenance" in ok.out

@@ -168,3 +168,19 @@ def test_plan_names_the_registry_and_the_fallback_tag(repo: Repo, cli, tmp_path:
     assert (f"would sign {registry.host}/example/planned@{digest} and store the bundle as a "
             f"referrer at {registry.host} (tag fallback {digest.replace(':', '-')})"
             in res.out + res.err)
+
+
+def test_two_unordered_referrer_writers_are_refused(repo: Repo, cli, registry: LocalRegistry,
+                                                     make_key) -> None:
+    """Without the referrers API the index is updated by read-modify-write: two stages
+    doing it at once for one image could drop an entry, so they must be ordered."""
+    key = make_key(passphrase=None)
+    attest = (f"  provenance:\n    kind: attest\n    needs: [image]\n"
+              f"    push-to-registry: true\n    backend: key\n    key: {key.private}\n")
+    path = image_pipeline(repo, push=push_key(registry, "unordered"),
+                          extra=key_sign(key.private) + attest)
+    res = cli("plan", path)
+    assert res.code == 2
+    assert "stages 'sign' and 'provenance' both store referrers of the image of 'image' and " \
+           "may run at once" in res.err, res.err
+    assert "add 'sign' to the `needs` of 'provenance'" in res.err

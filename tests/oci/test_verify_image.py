@@ -137,7 +137,7 @@ def _attest(stack) -> str:
     return f"""\
   provenance:
     kind: attest
-    needs: [image]
+    needs: [image, sign]
     push-to-registry: true
     trust-config: {stack.trust_config}
     identity-token-env: IMAGE_SIGSTORE_TOKEN
