@@ -30,13 +30,13 @@ FETCHERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 #: tree, run for a git dependency); ``GOTOOLCHAIN=local`` stops ``go`` from downloading
 #: and running the toolchain a ``go.mod`` names; ``GOWORK=off`` keeps ``go`` to the
 #: module's own go.sum (a ``go.work`` would pin by ``go.work.sum``, which is no lock);
-#: ``GOSUMDB=off``: go.sum is the only authority, and a module it does not pin fails the
-#: fetch anyway (``go`` adds its line, and the lock may not change), so the checksum
-#: database is never needed. ``-modcacherw`` as in every stage (the workspace's module
-#: cache stays deletable).
+#: ``GOSUMDB``: Go's checksum database, whatever the toolchain's ``go.env`` says, so what
+#: go.sum does not pin is at least checked against the public log (and a private module
+#: fails) before ``go`` downloads it; the lock may not change, so such a fetch fails.
+#: ``-modcacherw`` as in every stage (the workspace's module cache stays deletable).
 FETCH_ENV = {"npm_config_ignore_scripts": "true", "npm_config_git": "git",
              "GOTOOLCHAIN": "local", "GOFLAGS": "-modcacherw -mod=readonly",
-             "GOWORK": "off", "GOSUMDB": "off", "PIP_CONFIG_FILE": os.devnull}
+             "GOWORK": "off", "GOSUMDB": "sum.golang.org", "PIP_CONFIG_FILE": os.devnull}
 #: The fetch phase's defaults that a stage's ``env`` may replace: Go modules come from
 #: the public module proxy only, never ``direct`` from version control (``git`` cloning
 #: a dependency with the network on); ``GOPROXY`` in ``env`` may name

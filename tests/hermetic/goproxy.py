@@ -3,7 +3,10 @@ served as static files on 127.0.0.1, from modules the tests make on the fly.
 
 Each module version is served as ``$module/@v/list``, ``$version.info``, ``$version.mod``
 and ``$version.zip`` (files under ``$module@$version/``, as the module zip format
-requires). Every path asked for is recorded, so tests can tell which phase reached it.
+requires). Every path asked for is recorded, so tests can tell which phase reached it. The proxy
+says it proxies Go's checksum database (``/sumdb/sum.golang.org/supported``) but knows no
+checksum, so ``go`` looks up a module go.sum does not pin here, fails, and never reaches
+sum.golang.org itself.
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ class GoProxy:
 
 @contextmanager
 def serve() -> Iterator[GoProxy]:
-    proxy = GoProxy()
+    proxy = GoProxy(files={"/sumdb/sum.golang.org/supported": b""})
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Repo, git
+from tests.hermetic import goproxy
+from tests.hermetic.goproxy import GoProxy, go_project, needs_go
 from tests.stages import npm_registry
 from tests.stages.npm_registry import Registry
 from tests.stages.test_command_fetch import npm_project, registry  # noqa: F401
@@ -211,3 +214,113 @@ def test_npmrc_git_would_run_the_program_without_the_guard(
     subprocess.run(["npm", "ci", "--ignore-scripts"], cwd=repo.path, env=env,
                    capture_output=True, timeout=120, check=False)
     assert "/pwned" in registry.requests
+
+
+# --- Go: the real toolchain against a loopback module proxy (tests/hermetic/goproxy.py)
+
+@pytest.fixture
+def proxy() -> Iterator[GoProxy]:
+    with goproxy.serve() as served:
+        yield served
+
+
+def _go_sum(repo: Repo, edit: Callable[[list[str]], list[str]]) -> None:
+    lines = (repo.path / "go.sum").read_text().splitlines()
+    (repo.path / "go.sum").write_text("".join(f"{line}\n" for line in edit(lines)))
+    repo.commit("go.sum edited")
+
+
+@needs_go
+def test_go_sum_pinning_other_bytes_fails_the_fetch(repo: Repo, cli, proxy: GoProxy,
+                                                    tmp_path: Path) -> None:
+    path = go_project(repo, proxy, tmp_path / "host")
+    _go_sum(repo, lambda lines: [line.replace("h1:", "h1:A", 1) if "/go.mod" not in line
+                                 else line for line in lines])
+    result = cli("run", path, "--out", tmp_path / "out")
+    _stage_fails(result, "the fetch phase failed: go exited with status 1")
+    assert "checksum mismatch" in result.err and "SECURITY ERROR" in result.err
+    assert "build phase" not in result.err
+
+
+@needs_go
+@pytest.mark.parametrize("unpinned", ["/go.mod ", " h1:"], ids=["go.mod", "files"])
+def test_go_fetch_of_what_go_sum_does_not_pin_fails(repo: Repo, cli, proxy: GoProxy,
+                                                    tmp_path: Path, unpinned: str) -> None:
+    # go.sum lacks a line: go checks what it downloaded against the checksum database
+    # (here through the proxy, which knows no checksum) and fails; it never records an
+    # unverified line, and the lock may not change anyway
+    path = go_project(repo, proxy, tmp_path / "host")
+    lines = (repo.path / "go.sum").read_text().splitlines()
+    kept = [line for line in lines if unpinned not in line.replace("/go.mod h1:", "/go.mod ")]
+    assert len(kept) == len(lines) - 1
+    _go_sum(repo, lambda _: kept)
+    result = cli("run", path, "--out", tmp_path / "out")
+    _stage_fails(result, "the fetch phase failed: go exited with status 1")
+    assert "/sumdb/sum.golang.org/lookup/example.com/tiny@v1.0.0" in proxy.requests
+    gets = [line for line in result.err.splitlines() if "# get " in line]
+    assert gets and all(f"# get {proxy.url}/" in line for line in gets), gets
+    assert "build phase" not in result.err
+
+
+@needs_go
+def test_go_fetch_asks_only_the_proxy_it_is_given(repo: Repo, cli, proxy: GoProxy,
+                                                  tmp_path: Path) -> None:
+    # go.mod names a module of another host (pinned in go.sum): go asks the proxy for
+    # it, never the host itself (no version control) nor a checksum database
+    path = go_project(repo, proxy, tmp_path / "host")
+    with (repo.path / "go.mod").open("a") as f:
+        f.write("require other.example/mod v1.0.0\n")
+    _go_sum(repo, lambda lines: [*lines, f"other.example/mod v1.0.0 h1:{'A' * 43}=",
+                                 f"other.example/mod v1.0.0/go.mod h1:{'B' * 43}="])
+    result = cli("run", path, "--out", tmp_path / "out")
+    _stage_fails(result, "the fetch phase failed")
+    assert "/other.example/mod/@v/v1.0.0.mod" in proxy.requests
+    gets = [line for line in result.err.splitlines() if "# get " in line]
+    assert gets and all(f"# get {proxy.url}/" in line for line in gets), gets
+    assert not [r for r in proxy.requests if "/sumdb/" in r]  # go.sum pins it
+
+
+@needs_go
+def test_a_committed_go_work_is_not_used(repo: Repo, cli, proxy: GoProxy,
+                                         tmp_path: Path) -> None:
+    # in workspace mode go would pin by go.work.sum (no lock) and read ./elsewhere
+    path = go_project(repo, proxy, tmp_path / "host", run=(
+        '"sh", "-c", "go list -deps . > {out}/tool"'))
+    repo.write("go.work", "go 1.18\n\nuse (\n\t.\n\t./elsewhere\n)\n")
+    repo.commit("a workspace")
+    result = cli("run", path, "--out", tmp_path / "out")
+    assert result.code == 0, result.err
+    assert "example.com/tiny" in (tmp_path / "out" / "cli" / "tool").read_text()
+
+
+@pytest.mark.parametrize(("env", "fetch", "message"), [
+    ("{GOPROXY: direct}", "", "GOPROXY names `direct`"),
+    ('{GOPROXY: "https://proxy.golang.org,direct"}', "", "GOPROXY names `direct`"),
+    ('{GOPROXY: "https://u:p@goproxy.example"}', "", "carries credentials"),
+    ('{GOPROXY: "ssh://goproxy.example"}', "", "is not a module proxy URL"),
+    ("{GOPRIVATE: example.com}", "", "GOPRIVATE makes a loader"),
+    ("{GONOSUMDB: example.com}", "", "GONOSUMDB makes a loader"),
+    ("{GOFLAGS: -insecure}", "", "GOFLAGS configures a cache"),
+    ('{GOPROXY: "http://127.0.0.1:1"}', '"-modfile=other.mod"', "does not take '-modfile"),
+    ('{GOPROXY: "http://127.0.0.1:1"}', '"-reuse=old.json"', "does not take '-reuse"),
+])
+def test_go_settings_that_would_leave_the_proxy_or_the_lock_are_refused(
+        repo: Repo, cli, tmp_path: Path, env: str, fetch: str, message: str) -> None:
+    path = repo.write("release.yaml", f"""\
+        version: 1
+        name: app
+        stages:
+          cli:
+            kind: command
+            env: {env}
+            fetch: ["go", "mod", "download"{", " + fetch if fetch else ""}]
+            locks: [go.sum]
+            run: ["go", "build", "-o", "{{out}}/tool", "."]
+            outputs: ["tool"]
+        """)
+    repo.write("go.sum", "")
+    repo.commit()
+    result = cli("plan", path)
+    assert result.code == 2, result.err
+    assert message in result.err and "release.yaml:" in result.err, result.err
+    assert "Traceback" not in result.err and "u:p@" not in result.err
