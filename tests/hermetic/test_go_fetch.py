@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,3 +101,25 @@ def test_a_module_the_proxy_changed_fails_the_fetch(repo: Repo, cli, proxy: GoPr
     assert "the fetch phase failed: go exited with status 1" in result.err
     assert "build phase" not in result.err
     assert not (tmp_path / "out" / "cli" / "tool").exists()
+
+
+def test_a_go_toolchain_outside_the_system_builds_from_its_own_root(
+        repo: Repo, cli, proxy: GoProxy, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # as on GitHub's runners (setup-go's bin folder on PATH, or /usr/bin/go linking into
+    # /opt/hostedtoolcache): the sandbox shows the toolchain's root, not just its bin
+    system = Path(str(shutil.which("go"))).resolve().parent.parent
+    goroot = tmp_path / "toolchain" / "go"
+    (goroot / "bin").mkdir(parents=True)
+    shutil.copy2(system / "bin" / "go", goroot / "bin" / "go")
+    shutil.copy2(system / "VERSION", goroot / "VERSION")
+    for name in ("src", "pkg"):  # links into the system, which the sandbox shows
+        (goroot / name).symlink_to((system / name).resolve())
+    monkeypatch.setenv("PATH", f"{goroot / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    path = go_project(repo, proxy, tmp_path / "host", run=(
+        '"sh", "-c", "go env GOROOT > {out}/tool && go list -deps . >> {out}/tool"'))
+    result = cli("run", path, "--out", tmp_path / "out")
+    assert result.code == 0, result.err
+    lines = (tmp_path / "out" / "cli" / "tool").read_text().splitlines()
+    assert lines[0] == str(goroot)  # not the GOROOT built into Debian's go: /usr/lib/go-*
+    assert "example.com/tiny" in lines
