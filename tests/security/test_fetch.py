@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Repo, git
-from tests.hermetic import goproxy
+from tests.hermetic import crates, goproxy
+from tests.hermetic.crates import cargo_project, needs_cargo, rust_toolchain
 from tests.hermetic.goproxy import GoProxy, go_project, needs_go
 from tests.stages import npm_registry
 from tests.stages.npm_registry import Registry
@@ -324,3 +325,23 @@ def test_go_settings_that_would_leave_the_proxy_or_the_lock_are_refused(
     assert result.code == 2, result.err
     assert message in result.err and "release.yaml:" in result.err, result.err
     assert "Traceback" not in result.err and "u:p@" not in result.err
+
+
+# --- cargo: the real toolchain against a loopback sparse registry (tests/hermetic/crates.py)
+
+@needs_cargo
+def test_cargo_lock_pinning_other_bytes_fails_the_fetch(
+        repo: Repo, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", f"{rust_toolchain()}{os.pathsep}{os.environ['PATH']}")
+    with crates.serve() as crate_registry:
+        path = cargo_project(repo, crate_registry, tmp_path / "host")
+        lock = (repo.path / "Cargo.lock").read_text()
+        digest = lock.split('checksum = "', 1)[1][:64]
+        (repo.path / "Cargo.lock").write_text(lock.replace(digest, "0" * 64))
+        repo.commit("Cargo.lock pins other bytes")
+        result = cli("run", path, "--out", tmp_path / "out")
+    _stage_fails(result, "the fetch phase failed: cargo exited with status")
+    assert "checksum" in result.err, result.err
+    # the index's checksum differs from the lock's: cargo stops before downloading
+    assert "/dl/tiny/1.0.0" not in crate_registry.requests
+    assert "build phase" not in result.err
