@@ -62,7 +62,7 @@ _NOT_STEERING = frozenset({"PYTHONHASHSEED", "PYTHONUTF8", "PYTHONIOENCODING", "
                            "GOTOOLCHAIN", "CGO_ENABLED", "CARGO_BUILD_TARGET",
                            "CARGO_PROFILE_RELEASE_DEBUG", "CARGO_INCREMENTAL",
                            "NODE_ENV",
-                           # module proxies only (no `direct`): release/stages/command.py
+                           # module proxies only (no `direct`): release/stages/fetchers.py
                            "GOPROXY"})
 
 

@@ -31,8 +31,9 @@ FETCHERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 #: and running the toolchain a ``go.mod`` names; ``GOWORK=off`` keeps ``go`` to the
 #: module's own go.sum (a ``go.work`` would pin by ``go.work.sum``, which is no lock);
 #: ``GOSUMDB``: Go's checksum database, whatever the toolchain's ``go.env`` says, so what
-#: go.sum does not pin is at least checked against the public log (and a private module
-#: fails) before ``go`` downloads it; the lock may not change, so such a fetch fails.
+#: go.sum does not pin is at least checked against the public log (a private module
+#: fails) before ``go`` accepts it; it never becomes a line of go.sum (the lock may not
+#: change), and the build refuses a module go.sum does not pin.
 #: ``-modcacherw`` as in every stage (the workspace's module cache stays deletable).
 FETCH_ENV = {"npm_config_ignore_scripts": "true", "npm_config_git": "git",
              "GOTOOLCHAIN": "local", "GOFLAGS": "-modcacherw -mod=readonly",
