@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Repo, git
-from tests.hermetic import crates, goproxy
+from tests.hermetic import crates, goproxy, simple_index
 from tests.hermetic.crates import cargo_project, needs_cargo, rust_toolchain
 from tests.hermetic.goproxy import GoProxy, go_project, needs_go
+from tests.hermetic.simple_index import pip_project
 from tests.stages import npm_registry
 from tests.stages.npm_registry import Registry
 from tests.stages.test_command_fetch import npm_project, registry  # noqa: F401
@@ -345,3 +347,46 @@ def test_cargo_lock_pinning_other_bytes_fails_the_fetch(
     # the index's checksum differs from the lock's: cargo stops before downloading
     assert "/dl/tiny/1.0.0" not in crate_registry.requests
     assert "build phase" not in result.err
+
+
+# --- pip: the real pip against a loopback simple index (tests/hermetic/simple_index.py)
+
+def _phoning_backend(repo: Repo, port: int) -> None:
+    """The tree as a package whose build backend (in the tree, needing nothing to be
+    installed) phones the index as soon as pip loads it."""
+    repo.write("pyproject.toml", '[build-system]\nrequires = []\n'
+               'build-backend = "phone"\nbackend-path = ["."]\n')
+    repo.write("phone.py", "import urllib.request\n"
+               f"urllib.request.urlopen('http://127.0.0.1:{port}/pwned')\n")
+
+
+@pytest.mark.parametrize("line", ["./", "-e .", "tiny-pkg==1.0.0"],
+                         ids=["the-tree", "editable", "no-hash"])
+def test_pip_fetch_never_builds_the_tree_nor_takes_an_unpinned_file(
+        repo: Repo, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str) -> None:
+    # a requirements file naming the repository itself (pip would run its build backend,
+    # with the network on), or a requirement without its hash
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}"
+                       f"{os.environ['PATH']}")
+    with simple_index.serve() as index:
+        path = pip_project(repo, index, tmp_path / "host")
+        _phoning_backend(repo, index.port)
+        repo.write("requirements.txt", f"--index-url {index.url}\n{line}\n")
+        repo.commit("the tree as a requirement")
+        result = cli("run", path, "--out", tmp_path / "out")
+    _stage_fails(result, "the fetch phase failed: pip exited with status")
+    assert "/pwned" not in index.requests
+    assert "build phase" not in result.err
+
+
+def test_pip_would_run_the_trees_build_backend_without_the_guard(repo: Repo,
+                                                                  tmp_path: Path) -> None:
+    """The attack is real: plain ``pip download`` of the tree runs its build backend."""
+    import subprocess
+    with simple_index.serve() as index:
+        _phoning_backend(repo, index.port)
+        env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PIP_CONFIG_FILE": os.devnull}
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-index",
+                        "-d", str(tmp_path / "w"), "./"],
+                       cwd=repo.path, env=env, capture_output=True, timeout=120, check=False)
+        assert "/pwned" in index.requests
