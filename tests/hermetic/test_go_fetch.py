@@ -64,15 +64,23 @@ def test_fetch_reaches_the_proxy_and_the_build_uses_what_it_fetched(
 
 def test_each_run_fetches_into_an_empty_module_cache(repo: Repo, cli, proxy: GoProxy,
                                                      tmp_path: Path) -> None:
-    # the build phase checks the module cache the fetch filled against go.sum
+    # the build phase checks the module cache the fetch filled against go.sum; the
+    # caches are the stage's workspace's, and the fetch left them deletable (-modcacherw)
     path = go_project(repo, proxy, tmp_path / "host", run=(
-        '"sh", "-c", "go mod verify && go list -deps . > {out}/tool"'))
+        '"sh", "-c", "go mod verify && go env GOMODCACHE GOCACHE > {out}/tool && '
+        'test -w \\"$(go env GOMODCACHE)/example.com/tiny@v1.0.0\\" && '
+        'go list -deps . >> {out}/tool"'))
     for n in (1, 2):
         result = cli("run", path, "--out", tmp_path / f"out{n}")
         assert result.code == 0, result.err
         assert "all modules verified" in result.err
         assert proxy.requests.count("/example.com/tiny/@v/v1.0.0.zip") == n
-    assert "example.com/tiny" in (tmp_path / "out2" / "cli" / "tool").read_text()
+        modcache, gocache, *deps = (tmp_path / f"out{n}" / "cli" / "tool").read_text(
+            ).splitlines()
+        workspace = Path(modcache).parents[1]
+        assert workspace.name.startswith("release-cli-") and not workspace.exists()
+        assert Path(gocache).is_relative_to(workspace)
+        assert "example.com/tiny" in deps
 
 
 def test_the_build_cannot_fetch_what_the_fetch_did_not_bring(
