@@ -59,9 +59,9 @@ def sbom_json(path: Path, fmt: Format, *, sha256: str, epoch: int | None = None)
     With ``epoch`` (SOURCE_DATE_EPOCH) the timestamp is the commit time and the
     serial number derives from the digest, so rebuilding gives the same bytes.
     """
-    from cyclonedx.model import HashAlgorithm, HashType, Property
+    from cyclonedx.model import HashAlgorithm, HashType
     from cyclonedx.model.bom import Bom, BomMetaData
-    from cyclonedx.model.component import Component, ComponentScope, ComponentType
+    from cyclonedx.model.component import Component, ComponentType
     from cyclonedx.model.tool import ToolRepository
     from cyclonedx.output.json import JsonV1Dot6
 
@@ -79,12 +79,7 @@ def sbom_json(path: Path, fmt: Format, *, sha256: str, epoch: int | None = None)
         bundle = read_zipapp(path)
         root = _executable(path.name, file_hash, bundle)
         if bundle is not None:
-            deps = [_component(d, ComponentType.LIBRARY, scope=ComponentScope.REQUIRED)
-                    for d in bundle.installed]
-            deps += [_component(d, ComponentType.LIBRARY, scope=ComponentScope.REQUIRED,
-                                properties=[Property(name=f"{PROPERTY_PREFIX}evidence",
-                                                     value="lock")])
-                     for d in bundle.locked]
+            deps = bundled_components(bundle)
     when = datetime.fromtimestamp(epoch, UTC) if epoch is not None else None
     tools = ToolRepository(components=[Component(
         type=ComponentType.APPLICATION, name="release", group="release-pipeline",
@@ -94,6 +89,19 @@ def sbom_json(path: Path, fmt: Format, *, sha256: str, epoch: int | None = None)
               serial_number=uuid.uuid5(uuid.NAMESPACE_URL, f"sha256:{sha256}#{fmt}"))
     bom.register_dependency(root, deps)
     return str(JsonV1Dot6(bom).output_as_string(indent=2)) + "\n"
+
+
+def bundled_components(bundle: Bundle) -> list[Component]:
+    """The distributions a zipapp bundles (its ``.dist-info``) and the pins of its lock."""
+    from cyclonedx.model import Property
+    from cyclonedx.model.component import ComponentScope, ComponentType
+
+    deps = [_component(d, ComponentType.LIBRARY, scope=ComponentScope.REQUIRED)
+            for d in bundle.installed]
+    deps += [_component(d, ComponentType.LIBRARY, scope=ComponentScope.REQUIRED,
+                        properties=[Property(name=f"{PROPERTY_PREFIX}evidence", value="lock")])
+             for d in bundle.locked]
+    return deps
 
 
 def sbom_statement(name: str, sha256: str, sbom_text: str) -> dict[str, Any]:

@@ -67,3 +67,49 @@ def test_image_sbom_lists_files_and_base_and_goes_to_the_registry(
              key.public, "--require-provenance")
     assert ok.code == 0, ok.out + ok.err
     assert "PASS  attestation" in ok.out and "https://cyclonedx.org/bom about" in ok.out
+
+
+ZIPAPP = """\
+version: 1
+name: app
+source:
+  repository: example/app
+stages:
+  build:
+    kind: command
+    run: ["python3", "make_app.py", "{out}/app"]
+    outputs: ["app"]
+    artifact-kind: executable
+  image:
+    kind: oci-image
+    needs: [build]
+    files: {app: /usr/local/bin/app}
+  sbom:
+    kind: sbom
+    needs: [image]
+"""
+MAKE_APP = """\
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    z.writestr("__main__.py", "print('app')\\n")
+    z.writestr("demo_pkg-1.2.0.dist-info/METADATA",
+               "Metadata-Version: 2.1\\nName: demo-pkg\\nVersion: 1.2.0\\n")
+"""
+
+
+def test_image_sbom_lists_the_packages_a_zipapp_in_it_bundles(repo: Repo, cli,
+                                                              tmp_path: Path) -> None:
+    repo.write("make_app.py", MAKE_APP)
+    path = repo.write("release.yaml", ZIPAPP)
+    repo.commit()
+    out = tmp_path / "out"
+    res = cli("run", path, "--out", out)
+    assert res.code == 0, res.out + res.err
+    text = (out / "sbom" / "image.oci.tar.cdx.json").read_text(encoding="utf-8")
+    check_sbom(text)
+    sbom = json.loads(text)
+    files = {c["name"]: c["hashes"][0]["content"] for c in sbom["components"]
+             if c["type"] == "file"}
+    assert files == {"/usr/local/bin/app": _sha256(out / "build" / "app")}
+    libraries = [c["purl"] for c in sbom["components"] if c["type"] == "library"]
+    assert libraries == ["pkg:pypi/demo-pkg@1.2.0"]
