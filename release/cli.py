@@ -208,7 +208,7 @@ def _source(pipeline: object) -> object:
     assert isinstance(pipeline, LoadedPipeline)
     src = pipeline.model.source
     return discover(pipeline.path.resolve(), tags=src.tags, version=src.version,
-                    repository=src.repository, environ=dict(os.environ))
+                    repository=src.repository, environ=dict(os.environ), path=src.path)
 
 
 def _plan(args: argparse.Namespace) -> int:

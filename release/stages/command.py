@@ -13,7 +13,7 @@ import os
 import stat
 import subprocess
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -27,6 +27,9 @@ from release.stages.base import (
     StageContext,
     StageKind,
 )
+
+if TYPE_CHECKING:
+    from release.engine.source import SourceFacts
 
 #: The fetchers a ``fetch:`` argv may start with, the subcommand, and the flags that keep
 #: each one to downloading what its lock pins without running code of the repository or
@@ -159,8 +162,9 @@ class Command(StageKind[CommandConfig]):
                                          " ".join(cfg.fetch)))
             for lock in cfg.locks:
                 actions.append(PlannedAction("lock", lock,
-                                             digest=committed_digest(ctx.source.root,
-                                                                     ctx.source.commit, lock)))
+                                             digest=committed_digest(
+                                                 ctx.source.root, ctx.source.commit,
+                                                 ctx.source.in_repository(lock))))
         argv = " ".join(a.replace("{out}", str(ctx.out_dir)) for a in cfg.run)
         actions.append(PlannedAction("run, no network" if cfg.fetch else "run", argv))
         return actions
@@ -171,7 +175,7 @@ class Command(StageKind[CommandConfig]):
         ws = ctx.workspace
         locks: dict[str, str] = {}
         if cfg.fetch:
-            locks = check_locks(ctx.source.root, ctx.source.commit, ws.src, cfg.locks)
+            locks = check_locks(ctx.source, ws.src, cfg.locks)
             for name in REFUSED_CONFIG.get(cfg.fetch[0], ()):
                 if os.path.lexists(ws.src / name):
                     raise ReleaseError(
@@ -229,14 +233,16 @@ def committed_digest(root: Path, commit: str, lock: str) -> str:
     return hashlib.sha256(blob.stdout).hexdigest()
 
 
-def check_locks(root: Path, commit: str, src: Path, locks: list[str]) -> dict[str, str]:
+def check_locks(source: SourceFacts, src: Path, locks: list[str]) -> dict[str, str]:
     """Each lock's committed sha256, after checking that the working tree and the export
-    hold the same bytes: a fetch is pinned by committed locks only, even with --allow-dirty."""
+    hold the same bytes: a fetch is pinned by committed locks only, even with --allow-dirty.
+    Locks are named relative to ``source.path``, as the export holds them."""
+    commit = source.commit
     found: dict[str, str] = {}
     for lock in locks:
-        digest = committed_digest(root, commit, lock)
+        digest = committed_digest(source.root, commit, source.in_repository(lock))
         try:
-            here = _regular_digest(root, lock)
+            here = _regular_digest(source.root, source.in_repository(lock))
         except ReleaseError:
             here = "missing"
         if here != digest:
