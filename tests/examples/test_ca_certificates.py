@@ -1,10 +1,11 @@
 """The tpm-ca-certificates-shaped example, end to end on real local services.
 
 The example (``pipelines/examples/ca-certificates``) runs in place, from a clone of this
-repository with the example's tag. The dry-run test runs it as committed, with no credential. The release test
-changes only what must point at local services: the image goes to a docker-registry on
-loopback, signing to the local Sigstore stack (with a GitHub Actions-shaped token for the
-tag), and the release to the loopback GitHub (``GITHUB_API_URL``).
+repository with the example's tag. The dry-run test runs it as committed, with no
+credential. The release test changes only what must point at local services: the image
+goes to a docker-registry on loopback, signing to the local Sigstore stack (with a GitHub
+Actions-shaped token for the tag), and the release to the loopback GitHub
+(``GITHUB_API_URL``).
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ def test_plan_is_clean_and_dry_run_needs_no_credentials(cli, tmp_path: Path) -> 
     generated = cli("workflow", "generate", pipeline, "--output", workflow, cwd=clone.path)
     assert generated.code == 0, generated.err
     assert (clone.path / ".github" / "workflows" / "release.yml").read_bytes() == own
-    assert "- ca-certificates/v*" in workflow.read_text(encoding="utf-8")
+    assert '- "ca-certificates/v*"' in workflow.read_text(encoding="utf-8")
     audit = cli("audit", workflow)
     assert audit.code == 0 and "0 findings" in audit.out, audit.out + audit.err
 
