@@ -297,4 +297,6 @@ def _run(args: argparse.Namespace) -> int:
     if result.manifest_path:
         print(f"manifest: {result.manifest_path}")
     _report_stage_manifest(args, out, result.ok)
+    if (bad := result.input_error()) is not None:
+        raise bad  # each problem at its file:line:col, exit 2
     return 0 if result.ok else 1
