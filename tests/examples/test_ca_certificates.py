@@ -124,6 +124,8 @@ def test_plan_is_clean_and_dry_run_needs_no_credentials(cli, tmp_path: Path) -> 
     markdown = (tmp_path / "review.md").read_text(encoding="utf-8")
     for sid in ("image", "sign", "provenance", "publish"):
         assert f"### `{sid}`" in markdown
+    assert f"| folder released | `{CA_CERTIFICATES}` |" in markdown
+    assert f"- commit `{commit}`, tag `{TAG}`" in markdown
 
     # one least-privilege job per stage, which the audit finds nothing to flag in
     # (beside this repository's own release workflow, which it leaves alone)
