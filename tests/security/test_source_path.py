@@ -7,6 +7,7 @@ sandbox; the secret sits in a sibling folder of the same commit, or outside the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -127,3 +128,23 @@ def test_a_lock_outside_the_folder_is_not_a_lock(repo: Repo, cli, tmp_path: Path
     res = cli("run", pipeline, "--out", tmp_path / "out")
     assert res.code == 1
     assert "lock 'sdk/package-lock.json' is not a file of commit" in res.out, res.out
+
+
+def test_notes_and_the_plan_come_from_the_folder(repo: Repo, cli, tmp_path: Path) -> None:
+    """`notes:` is relative to the folder too: a file of the same name at the repository
+    root is not what the reviewer approves."""
+    repo.write("NOTES.md", "root notes\n")
+    repo.write("sdk/NOTES.md", "sdk notes\n")
+    pipeline = monorepo(repo, "sdk")
+    text = pipeline.read_text().replace("source:\n", "source:\n  repository: octo/mono\n")
+    pipeline.write_text(text + "  publish:\n    kind: github-release\n    needs: [build]\n"
+                               "    notes: NOTES.md\n")
+    commit = repo.commit()
+    repo.tag("sdk/v2.0.0")
+    res = cli("run", pipeline, "--dry-run", "--out", tmp_path / "out",
+              "--report", tmp_path / "review.json")
+    assert res.code == 0, res.out + res.err
+    digest = hashlib.sha256(b"sdk notes\n").hexdigest()
+    assert f"release notes NOTES.md at {commit[:12]} (sha256:{digest})" in res.out
+    review = json.loads((tmp_path / "review.json").read_text())
+    assert (review["source"]["path"], review["source"]["tag"]) == ("sdk", "sdk/v2.0.0")
