@@ -213,6 +213,7 @@ def _source(pipeline: object) -> object:
 
 def _plan(args: argparse.Namespace) -> int:
     from release.engine.source import SourceFacts
+    from release.engine.subtree import SourcePathError
     from release.pipeline.load import load
     from release.report import plan as render
 
@@ -220,6 +221,8 @@ def _plan(args: argparse.Namespace) -> int:
     try:
         source = _source(pipeline)
         assert isinstance(source, SourceFacts)
+    except SourcePathError:
+        raise  # in a checkout, a folder that is not there is an error of the pipeline
     except ReleaseError:
         source = None  # a plan does not need a checkout
     data = render.plan_data(pipeline, source)

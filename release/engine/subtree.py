@@ -17,6 +17,11 @@ from pathlib import Path
 
 from release.errors import ReleaseError
 
+
+class SourcePathError(ReleaseError):
+    """``source.path`` names no folder of the commit (exit 2), even for ``release plan``."""
+
+
 _FIX = "name a folder committed in the repository, relative to its root (`.` for all of it)"
 
 
@@ -55,15 +60,16 @@ def check_subtree(root: Path, commit: str, folder: str) -> None:
         entry = proc.stdout.split(b"\0")[0].decode("utf-8", "replace")
         mode, _, rest = entry.partition(" ")
         if proc.returncode != 0 or not entry or rest.split("\t", 1)[-1] != step:
-            raise ReleaseError(f"source.path {folder!r}: {step!r} is not in commit "
-                               f"{commit[:12]}", _FIX)
+            raise SourcePathError(
+                f"source.path {folder!r}: {step!r} is not in commit {commit[:12]}", _FIX)
         if mode == "120000":
-            raise ReleaseError(f"source.path {folder!r}: {step!r} is a symbolic link in commit "
-                               f"{commit[:12]}", "name the folder itself: a link could lead the "
-                               "release out of its folder")
+            raise SourcePathError(
+                f"source.path {folder!r}: {step!r} is a symbolic link in commit {commit[:12]}",
+                "name the folder itself: a link could lead the release out of its folder")
         if mode != "040000":
-            raise ReleaseError(f"source.path {folder!r}: {step!r} is not a folder in commit "
-                               f"{commit[:12]} (git mode {mode})", _FIX)
+            raise SourcePathError(
+                f"source.path {folder!r}: {step!r} is not a folder in commit {commit[:12]} "
+                f"(git mode {mode})", _FIX)
 
 
 def unprefix(folder: str) -> Callable[[tarfile.TarInfo, str], tarfile.TarInfo | None]:

@@ -62,6 +62,8 @@ def test_a_linked_folder_is_refused_before_anything_runs(repo: Repo, cli, tmp_pa
     assert res.code == 2
     assert "source.path 'linked/sdk': 'linked' is a symbolic link in commit" in res.err
     assert not (tmp_path / "out").exists()
+    res = cli("plan", pipeline)  # a reviewer's plan says so too
+    assert res.code == 2 and "'linked' is a symbolic link" in res.err
 
     os.symlink("/", repo.path / "root")  # a link out of the repository
     repo.commit()
