@@ -3,17 +3,16 @@ services they publish to."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.checkout import clone_checkout
 from tests.conftest import git
 from tests.github_server import github_server  # noqa: F401  (fixture)
 from tests.oci.conftest import registry  # noqa: F401  (session fixture)
 from tests.sigstore_stack import sigstore_stack  # noqa: F401  (session fixture)
 
-ROOT = Path(__file__).resolve().parents[2]
 #: The example's folder in the repository (its pipeline's ``source.path``).
 CA_CERTIFICATES = "pipelines/examples/ca-certificates"
 TAG = "ca-certificates/v1.0.0"
@@ -40,11 +39,7 @@ def tagged_example(tmp_path: Path, folder: str = CA_CERTIFICATES,
                    rewrite: Callable[[str], str] | None = None) -> Clone:
     """Clone this repository, apply ``rewrite`` to the example's ``release.yaml`` (and
     commit that), tag :data:`TAG`."""
-    clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", "--shared", str(ROOT), str(clone)], check=True)
-    for key, value in (("user.name", "Test"), ("user.email", "test@example.invalid"),
-                       ("commit.gpgsign", "false")):
-        git(clone, "config", key, value)
+    clone = clone_checkout(tmp_path / "clone")
     pipeline = clone / folder / "release.yaml"
     if rewrite is not None:
         pipeline.write_text(rewrite(pipeline.read_text(encoding="utf-8")), encoding="utf-8")

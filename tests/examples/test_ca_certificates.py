@@ -21,7 +21,8 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from tests.examples.conftest import CA_CERTIFICATES, ROOT, TAG, replace, tagged_example
+from tests.checkout import ROOT
+from tests.examples.conftest import CA_CERTIFICATES, TAG, replace, tagged_example
 from tests.github_server import GitHubServer
 from tests.oci.conftest import LocalRegistry, skopeo
 from tests.sigstore_stack import SigstoreStack, github_claims
