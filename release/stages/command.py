@@ -242,13 +242,14 @@ def check_locks(source: SourceFacts, src: Path, locks: list[str]) -> dict[str, s
     commit = source.commit
     found: dict[str, str] = {}
     for lock in locks:
-        digest = committed_digest(source.root, commit, source.in_repository(lock))
+        named = source.in_repository(lock)  # the lock's path in the repository
+        digest = committed_digest(source.root, commit, named)
         try:
-            here = _regular_digest(source.root, source.in_repository(lock))
+            here = _regular_digest(source.root, named)
         except ReleaseError:
             here = "missing"
         if here != digest:
-            raise ReleaseError(f"lock {lock!r} differs in the working tree from commit "
+            raise ReleaseError(f"lock {named!r} differs in the working tree from commit "
                                f"{commit[:12]} (sha256 {digest}, working tree {here})",
                                "commit the lock (or restore it), then release")
         if _regular_digest(src, lock) != digest:
