@@ -86,8 +86,16 @@ class Sign(SigningKind[SignConfig]):
 
     def check_pipeline(self, stage_id: str, config: SignConfig,
                        pipeline: Pipeline) -> list[Problem]:
-        return image_problems(stage_id, _image_needs(config, pipeline),
-                              config.artifacts == "images", pipeline)
+        images = _image_needs(config, pipeline)
+        problems = image_problems(stage_id, images, config.artifacts == "images", pipeline)
+        if images and isinstance(config.artifacts, list) and self.effects(config) is Effect.LOCAL:
+            # a local stage runs without an approval; a write to a registry must have one
+            problems.append((("stages", stage_id, "artifacts"),
+                             f"stage {stage_id!r} would sign the pushed image of stage "
+                             f"{images[0][0]!r} in its registry, but with `backend: key` and "
+                             "globs it counts as local, which no approval covers",
+                             "sign images in their own stage with `artifacts: images`"))
+        return problems
 
     def declared_outputs(self, config: SignConfig) -> list[str]:
         if config.artifacts == "images":

@@ -132,3 +132,17 @@ def test_a_signature_relabelled_as_provenance_does_not_count(repo: Repo, cli, tm
     assert bad.code == 1, bad.out
     assert "FAIL  statement" in bad.out and "another predicate type" in bad.out, bad.out
     assert "FAIL  provenance" in bad.out, bad.out
+
+
+def test_a_key_signature_of_an_image_by_glob_is_refused(repo: Repo, cli,
+                                                         registry: LocalRegistry,
+                                                         make_key) -> None:
+    """With a key, signing files is local and runs without an approval; globs naming a
+    pushed image's archive would make that local stage write to the registry."""
+    key = make_key(passphrase=None)
+    sign = key_sign(key.private).replace("artifacts: images", 'artifacts: ["*.tar"]')
+    path = image_pipeline(repo, push=push_key(registry, "glob"), extra=sign)
+    res = cli("plan", path)
+    assert res.code == 2, res.out + res.err
+    assert "counts as local, which no approval covers" in res.err, res.err
+    assert "release.yaml:" in res.err
