@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from release.engine.manifest import RESERVED_STAGE_IDS
 from release.errors import Diagnostic, PipelineError
 from release.permissions import PermissionSet
-from release.pipeline import graph
+from release.pipeline import graph, matrix
 from release.pipeline.model import Pipeline
 from release.pipeline.yamlsource import YamlDocument, YamlPath, dotted, parse, read_text
 from release.stages import KINDS, StageKind
@@ -28,6 +28,8 @@ class LoadedPipeline:
     document: YamlDocument
     #: Each stage's effective permissions (declared, or the kind's need when omitted).
     permissions: dict[str, PermissionSet]
+    #: Each stage a matrix expanded to -> the matrix stage and its values.
+    expansions: dict[str, matrix.Expansion] = field(default_factory=dict)
 
     @property
     def needs(self) -> dict[str, tuple[str, ...]]:
@@ -56,15 +58,19 @@ def load_text(text: str, file: str, path: Path | None = None) -> LoadedPipeline:
             doc.location(()),
         )
     _check_version(doc)
+    expansions = matrix.expand(doc)
     try:
         model = Pipeline.model_validate(doc.data)
     except ValidationError as exc:
-        raise PipelineError.many([_diagnostic(doc, err) for err in exc.errors()]) from None
+        # an error in a matrix stage is found in each expansion, at the same place: once
+        found = {(str(d.location), d.message): d
+                 for d in (_diagnostic(doc, err) for err in exc.errors())}
+        raise PipelineError.many(list(found.values())) from None
     _check_reserved(doc, model)
     permissions = _check_permissions(doc, model)
     _check_graph(doc, model)
     _check_kinds(doc, model)
-    return LoadedPipeline(path or Path(file), text, model, doc, permissions)
+    return LoadedPipeline(path or Path(file), text, model, doc, permissions, expansions)
 
 
 def _type_name(value: object) -> str:
