@@ -30,13 +30,14 @@ from typing import Any
 from release.errors import Location, PipelineError, UsageError
 from release.permissions import Level, PermissionSet
 from release.pipeline.load import LoadedPipeline
+from release.pipeline.runners import DEFAULT_RUNNER, runner_platform, show
 from release.stages.base import BuildsInDryRun, Effect, RunsInEnvironment
 from release.workflows import steps
 from release.workflows.yamlemit import Note, Spaced, dump
 
 DEFAULT_OUTPUT = ".github/workflows/release.yml"
 DEFAULT_ENVIRONMENT = "release"
-RUNNER = "ubuntu-24.04"
+RUNNER = DEFAULT_RUNNER
 #: Minutes a job may spend before and after its stage: checkout, install, transfers.
 SETUP_MINUTES = 15
 MAX_JOB_MINUTES = 360
@@ -80,6 +81,13 @@ class StageFacts:
     builds_in_dry_run: bool = False
     #: The GitHub environment its kind names (e.g. pypi-publish's ``pypi``), if any.
     environment: str | None = None
+    #: The runner its jobs run on (``runs-on:``).
+    runs_on: str | list[str] = DEFAULT_RUNNER
+
+    @property
+    def system(self) -> str | None:
+        """The runner's operating system (linux, macos, windows), if its labels say."""
+        return runner_platform(self.runs_on)[0]
 
     @property
     def planned_in_dry_run(self) -> bool:
@@ -135,6 +143,7 @@ def stage_facts(pipeline: LoadedPipeline) -> dict[str, StageFacts]:
             and kind.builds_in_dry_run(config) and not variables,
             environment=kind.environment(config) if isinstance(kind, RunsInEnvironment)
             else None,
+            runs_on=config.runs_on,
         )
     return facts
 
@@ -182,6 +191,8 @@ def workflow_data(pipeline: LoadedPipeline, options: Options) -> dict[str, Any]:
                 f"stage {f.stage!r} is marked sandbox: true but has permissions or secrets",
                 "a sandboxed step cannot see credentials; run it without them",
                 doc.location(("stages", f.stage, "sandbox")), f"stages.{f.stage}.sandbox")
+    for f in facts.values():
+        _check_runner(f, pipeline)
     src = pipeline.model.source
     jobs: dict[str, object] = Spaced()
     for f in facts.values():
@@ -204,6 +215,24 @@ def workflow_data(pipeline: LoadedPipeline, options: Options) -> dict[str, Any]:
         },
         "jobs": jobs,
     })
+
+
+def _check_runner(f: StageFacts, pipeline: LoadedPipeline) -> None:
+    """A job off Linux has no bubblewrap: it runs its stage unsandboxed, so it may hold
+    no credential; and a label list must say the OS, so the job's steps fit the runner."""
+    path = ("stages", f.stage, "runs-on")
+    where = pipeline.document.location(path)
+    if f.system is None:
+        raise PipelineError(f"stage {f.stage!r} runs on {show(f.runs_on)}, whose labels do "
+                            "not name its operating system", "add `linux`, `macos` or "
+                            "`windows` to the labels (as self-hosted runners carry them)",
+                            where, f"stages.{f.stage}.runs-on")
+    if f.system != "linux" and (f.permissions or f.secrets or f.token or f.sandboxed):
+        raise PipelineError(
+            f"stage {f.stage!r} runs on {show(f.runs_on)}, where builds run without the "
+            "bubblewrap sandbox, and it has permissions, secrets or `sandbox: true`",
+            "build on the native runner with no credential; sign, attest and publish in "
+            "stages on Linux that need it", where, f"stages.{f.stage}.runs-on")
 
 
 def _add(jobs: dict[str, object], job_id: str, job: dict[str, object],
@@ -235,6 +264,9 @@ def generate(pipeline: LoadedPipeline, options: Options) -> str:
     if any(f.mints_oidc for f in facts.values()):
         header.append("Jobs with id-token: write run only after their review job; "
                       "a dry-run never signs.")
+    if native := [s for s, f in facts.items() if f.system != "linux"]:
+        header.append("Built on their own runner without the bubblewrap sandbox, and with no "
+                      "credential: " + ", ".join(native) + ".")
     if skipped:
         header.append("Not part of the dispatch dry-run (their needs are only planned): "
                       + ", ".join(skipped) + ".")
@@ -262,7 +294,10 @@ def _job(f: StageFacts, options: Options, *, mode: str,
         needs = [f"dry-run-{n}" for n in needs]
     if needs:
         job["needs"] = needs
-    job["runs-on"] = RUNNER
+    job["runs-on"] = f.runs_on
+    if f.system == "windows":
+        # the run steps are bash (Git Bash on GitHub's Windows images), not PowerShell
+        job["defaults"] = {"run": {"shell": "bash"}}
     job["permissions"] = {n: Note(lvl, why) for n, lvl in perms.as_dict().items()}
     if mode == "release" and f.protected:
         job["environment"] = f.environment or options.environment
@@ -285,7 +320,8 @@ def _steps(f: StageFacts, options: Options, mode: str,
            facts: dict[str, StageFacts]) -> list[dict[str, object]]:
     dry = mode != "release"
     out: list[dict[str, object]] = [steps.checkout(), steps.setup_python(), steps.install()]
-    runs_build = f.builds and not (dry and f.planned_in_dry_run) and not f.sandboxed
+    runs_build = (f.builds and not (dry and f.planned_in_dry_run) and not f.sandboxed
+                  and f.system == "linux")
     if runs_build:
         out.append(steps.apparmor())
     if f.needs:
@@ -307,7 +343,8 @@ def _steps(f: StageFacts, options: Options, mode: str,
     report = f"{steps.OUT}/review-{f.stage}.md" if mode == "review" else None
     out.append(steps.run_stage(options.pipeline, f.stage, dry_run=dry, has_inputs=bool(f.needs),
                                report=report, env=env, minutes=f.minutes,
-                               sandboxed=f.sandboxed, expect=expect))
+                               sandboxed=f.sandboxed, expect=expect,
+                               isolated=f.system == "linux"))
     if f.sandboxed and _reports_manifest(f, mode):
         out.append(steps.report_manifest(f.stage))
     if report:
