@@ -134,8 +134,12 @@ class Runner:
         if self.options.stage is None:
             return stages
         if self.options.stage not in stages:
+            expanded = [s for s, e in self.pipeline.expansions.items()
+                        if e.stage == self.options.stage]
             raise UsageError(f"no stage {self.options.stage!r} in {self.pipeline.path}",
-                             f"stages: {', '.join(stages)}")
+                             f"{self.options.stage!r} is a matrix: run one of its stages: "
+                             f"{', '.join(expanded)}" if expanded
+                             else f"stages: {', '.join(stages)}")
         return [self.options.stage]
 
     def _needs_sandbox(self, stage: str) -> bool:

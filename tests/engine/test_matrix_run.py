@@ -167,3 +167,13 @@ def test_runners_this_host_stands_in_for() -> None:
                                                    or "")
     assert local_skip("macos-15", ("macos", "arm64")) is None
     assert local_skip("ubuntu-24.04-arm", ("linux", "arm64")) is None
+
+
+def test_running_the_matrix_stage_by_its_own_id_names_its_expansions(
+        repo: Repo, cli, tmp_path) -> None:
+    path = pipeline(repo, NATIVE)
+    result = cli("run", path, "--stage", "cli", "--out", tmp_path / "out")
+    assert result.code == 2
+    assert result.err == (f"error: no stage 'cli' in {path}\n"
+                          "  hint: 'cli' is a matrix: run one of its stages: cli-linux, "
+                          "cli-darwin\n")
