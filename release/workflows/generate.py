@@ -227,6 +227,13 @@ def _check_runner(f: StageFacts, pipeline: LoadedPipeline) -> None:
                             "not name its operating system", "add `linux`, `macos` or "
                             "`windows` to the labels (as self-hosted runners carry them)",
                             where, f"stages.{f.stage}.runs-on")
+    if f.system == "windows":
+        # safefs opens every path with O_NOFOLLOW and O_DIRECTORY, which Windows lacks
+        raise PipelineError(
+            f"stage {f.stage!r} runs on {show(f.runs_on)}, but the release engine does not "
+            "run on Windows (it relies on POSIX no-follow file operations)",
+            "cross-compile the Windows target on a Linux runner (e.g. GOOS=windows), or "
+            "build it on macOS", where, f"stages.{f.stage}.runs-on")
     if f.system != "linux" and (f.permissions or f.secrets or f.token or f.sandboxed):
         raise PipelineError(
             f"stage {f.stage!r} runs on {show(f.runs_on)}, where builds run without the "
@@ -295,9 +302,6 @@ def _job(f: StageFacts, options: Options, *, mode: str,
     if needs:
         job["needs"] = needs
     job["runs-on"] = f.runs_on
-    if f.system == "windows":
-        # the run steps are bash (Git Bash on GitHub's Windows images), not PowerShell
-        job["defaults"] = {"run": {"shell": "bash"}}
     job["permissions"] = {n: Note(lvl, why) for n, lvl in perms.as_dict().items()}
     if mode == "release" and f.protected:
         job["environment"] = f.environment or options.environment

@@ -103,7 +103,7 @@ def run_stage(pipeline: str, stage: str, *, dry_run: bool, has_inputs: bool,
     """The step that runs the stage. ``expect`` names the needs whose manifest digest, as
     their jobs reported it (job outputs, passed through ``env``; in a sandboxed step the
     expressions of ``env`` go on the command line), binds the hand-off. ``isolated=False``
-    (a macOS or Windows runner, which has no bubblewrap) runs it with ``--no-sandbox``."""
+    (a macOS runner, which has no bubblewrap) runs it with ``--no-sandbox``."""
     argv = ["release", "run", pipeline, "--stage", stage]
     if has_inputs:
         argv += ["--artifacts", ARTIFACTS]

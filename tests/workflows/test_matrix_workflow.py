@@ -42,7 +42,7 @@ def test_one_job_per_expansion_on_its_runner_with_its_permissions() -> None:
     runners = {j: jobs[j]["runs-on"] for j in EXPANSIONS}
     assert runners == {"cli-linux-amd64": "ubuntu-24.04", "cli-linux-arm64": "ubuntu-24.04",
                        "cli-darwin-amd64": "macos-15", "cli-darwin-arm64": "macos-15",
-                       "cli-windows-amd64": "windows-2025"}
+                       "cli-windows-amd64": "ubuntu-24.04"}
     for sid, perms in loaded.permissions.items():
         assert jobs[sid]["permissions"] == perms.as_dict(), sid
     assert jobs["sign"]["permissions"] == {"id-token": "write"}
@@ -50,19 +50,17 @@ def test_one_job_per_expansion_on_its_runner_with_its_permissions() -> None:
     assert jobs["checksums"]["runs-on"] == "ubuntu-24.04"
     for jid in EXPANSIONS:
         names = [s["name"] for s in jobs[jid]["steps"]]
-        linux = jid.startswith("cli-linux")
+        linux = not jid.startswith("cli-darwin")
         # bubblewrap exists on Linux only: elsewhere the stage runs unsandboxed, and says so
         assert ("Let bubblewrap (only) create user namespaces" in names) == linux
         assert ("--no-sandbox" in run_step(jobs[jid])["run"]) == (not linux)
         assert jobs[jid]["permissions"] == {}
         assert "environment" not in jobs[jid]
-    assert jobs["cli-windows-amd64"]["defaults"] == {"run": {"shell": "bash"}}
-    assert "defaults" not in jobs["cli-darwin-amd64"]
     # the dispatch dry-run runs on the same runners
     dry = job_set(parse(text), "workflow_dispatch")
     assert dry["dry-run-cli-darwin-arm64"]["runs-on"] == "macos-15"
     assert ("# Built on their own runner without the bubblewrap sandbox, and with no "
-            "credential: cli-darwin-amd64, cli-darwin-arm64, cli-windows-amd64.") in text
+            "credential: cli-darwin-amd64, cli-darwin-arm64.") in text
 
 
 @pytest.mark.parametrize(("extra", "expected"), [
@@ -78,6 +76,19 @@ def test_a_stage_off_linux_may_hold_no_credential(extra: str, expected: str) -> 
     assert str(exc.value.location) == "pipelines/sample.yaml:17:14"  # the runs-on line
 
 
+def test_windows_runners_are_refused_with_the_reason() -> None:
+    """The engine opens paths with O_NOFOLLOW and O_DIRECTORY, which Windows does not have:
+    a generated Windows job would fail at its first step, so the generator says so."""
+    text = MATRIX.replace("{os: windows, runner: ubuntu-24.04}",
+                          "{os: windows, runner: windows-2025}")
+    with pytest.raises(PipelineError) as exc:
+        _generate(text)
+    assert exc.value.message == ("stage 'cli-windows-amd64' runs on windows-2025, but the "
+                                 "release engine does not run on Windows (it relies on POSIX "
+                                 "no-follow file operations)")
+    assert str(exc.value.location) == "pipelines/sample.yaml:17:14"
+
+
 def test_runner_labels_must_name_the_system() -> None:
     text = MATRIX.replace('runs-on: "{matrix.runner}"', "runs-on: [self-hosted, big]")
     with pytest.raises(PipelineError) as exc:
@@ -90,7 +101,7 @@ def test_runner_labels_must_name_the_system() -> None:
 LINUX = (MATRIX.replace("      os: [linux, darwin, windows]", "      os: [linux, gnu]")
          .replace("      exclude:\n        - {os: windows, arch: arm64}\n", "")
          .replace("        - {os: darwin, runner: macos-15}\n"
-                  "        - {os: windows, runner: windows-2025}\n",
+                  "        - {os: windows, runner: ubuntu-24.04}\n",
                   "        - {os: gnu, runner: ubuntu-22.04}\n")
          .split("  sign:")[0])
 
