@@ -89,8 +89,10 @@ def local_skip(runs_on: str | list[str], host: tuple[str, str] | None = None) ->
                 "workflow)")
     if want_os != system or (want_arch is not None and want_arch != arch):
         what = _SHOWN[want_os] + (f" {want_arch}" if want_arch else "")
-        return (f"runs on {show(runs_on)} ({what}): {here} cannot stand in for it; it runs "
-                "in its job of the generated workflow")
+        # the generated workflow refuses Windows runners: the engine does not run there
+        where = "" if want_os == "windows" else "; it runs in its job of the generated workflow"
+        return f"runs on {show(runs_on)} ({what}): {here} cannot stand in for it{where}"
+
     return None
 
 
