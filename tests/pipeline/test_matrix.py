@@ -233,3 +233,13 @@ def test_the_json_schema_describes_matrix_and_runs_on() -> None:
     assert list(validator.iter_errors(data))
     text = json.dumps(schema())
     assert "runs-on" in text and "{matrix.AXIS}" in text
+
+
+def test_fetch_is_substituted_and_locks_are_not() -> None:
+    text = MATRIX.replace("    outputs: [\"tool-", "    fetch: [\"go\", \"mod\", \"download\", "
+                          "\"{matrix.os}\"]\n    locks: [go.sum]\n    outputs: [\"tool-")
+    p = _load(text)
+    assert p.config("cli-darwin-amd64").fetch == [  # type: ignore[attr-defined]
+        "go", "mod", "download", "darwin"]
+    bad = text.replace("locks: [go.sum]", "locks: ['{matrix.os}.sum']")
+    assert "{matrix.os} is not replaced in `locks`" in _error(bad)
