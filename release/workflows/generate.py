@@ -30,9 +30,10 @@ from typing import Any
 from release.errors import Location, PipelineError, UsageError
 from release.permissions import Level, PermissionSet
 from release.pipeline.load import LoadedPipeline
-from release.pipeline.runners import DEFAULT_RUNNER, runner_platform, show
+from release.pipeline.runners import DEFAULT_RUNNER, runner_platform
 from release.stages.base import BuildsInDryRun, Effect, RunsInEnvironment
 from release.workflows import steps
+from release.workflows.runners import check_runner
 from release.workflows.yamlemit import Note, Spaced, dump
 
 DEFAULT_OUTPUT = ".github/workflows/release.yml"
@@ -192,7 +193,7 @@ def workflow_data(pipeline: LoadedPipeline, options: Options) -> dict[str, Any]:
                 "a sandboxed step cannot see credentials; run it without them",
                 doc.location(("stages", f.stage, "sandbox")), f"stages.{f.stage}.sandbox")
     for f in facts.values():
-        _check_runner(f, pipeline)
+        check_runner(f, pipeline.document)
     src = pipeline.model.source
     jobs: dict[str, object] = Spaced()
     for f in facts.values():
@@ -215,31 +216,6 @@ def workflow_data(pipeline: LoadedPipeline, options: Options) -> dict[str, Any]:
         },
         "jobs": jobs,
     })
-
-
-def _check_runner(f: StageFacts, pipeline: LoadedPipeline) -> None:
-    """A job off Linux has no bubblewrap: it runs its stage unsandboxed, so it may hold
-    no credential; and a label list must say the OS, so the job's steps fit the runner."""
-    path = ("stages", f.stage, "runs-on")
-    where = pipeline.document.location(path)
-    if f.system is None:
-        raise PipelineError(f"stage {f.stage!r} runs on {show(f.runs_on)}, whose labels do "
-                            "not name its operating system", "add `linux`, `macos` or "
-                            "`windows` to the labels (as self-hosted runners carry them)",
-                            where, f"stages.{f.stage}.runs-on")
-    if f.system == "windows":
-        # safefs opens every path with O_NOFOLLOW and O_DIRECTORY, which Windows lacks
-        raise PipelineError(
-            f"stage {f.stage!r} runs on {show(f.runs_on)}, but the release engine does not "
-            "run on Windows (it relies on POSIX no-follow file operations)",
-            "cross-compile the Windows target on a Linux runner (e.g. GOOS=windows), or "
-            "build it on macOS", where, f"stages.{f.stage}.runs-on")
-    if f.system != "linux" and (f.permissions or f.secrets or f.token or f.sandboxed):
-        raise PipelineError(
-            f"stage {f.stage!r} runs on {show(f.runs_on)}, where builds run without the "
-            "bubblewrap sandbox, and it has permissions, secrets or `sandbox: true`",
-            "build on the native runner with no credential; sign, attest and publish in "
-            "stages on Linux that need it", where, f"stages.{f.stage}.runs-on")
 
 
 def _add(jobs: dict[str, object], job_id: str, job: dict[str, object],
