@@ -60,17 +60,25 @@ def load_text(text: str, file: str, path: Path | None = None) -> LoadedPipeline:
     _check_version(doc)
     expansions = matrix.expand(doc)
     try:
+        model, permissions = _check(doc)
+    except PipelineError as exc:
+        if not expansions:
+            raise
+        # an error in a matrix stage is found in each expansion, at the same place: once
+        raise matrix.restate(exc, expansions) from None
+    return LoadedPipeline(path or Path(file), text, model, doc, permissions, expansions)
+
+
+def _check(doc: YamlDocument) -> tuple[Pipeline, dict[str, PermissionSet]]:
+    try:
         model = Pipeline.model_validate(doc.data)
     except ValidationError as exc:
-        # an error in a matrix stage is found in each expansion, at the same place: once
-        found = {(str(d.location), d.message): d
-                 for d in (_diagnostic(doc, err) for err in exc.errors())}
-        raise PipelineError.many(list(found.values())) from None
+        raise PipelineError.many([_diagnostic(doc, err) for err in exc.errors()]) from None
     _check_reserved(doc, model)
     permissions = _check_permissions(doc, model)
     _check_graph(doc, model)
     _check_kinds(doc, model)
-    return LoadedPipeline(path or Path(file), text, model, doc, permissions, expansions)
+    return model, permissions
 
 
 def _type_name(value: object) -> str:

@@ -347,3 +347,20 @@ def _expand_needs(doc: YamlDocument, stages: dict[Any, Any],
         for j, where in enumerate(positions):
             if where is not None:
                 doc.values[("stages", sid, "needs", j)] = where
+
+
+def restate(error: PipelineError, expansions: Mapping[str, Expansion]) -> PipelineError:
+    """An error found in expansions, in the terms of the file: ``stage 'cli'``, at
+    ``stages.cli.run``, once, however many expansions share the line."""
+    found: dict[tuple[str, str], Diagnostic] = {}
+    for d in error.diagnostics:
+        message, path = d.message, d.path
+        for eid, origin in expansions.items():
+            message = message.replace(f"stage {eid!r}", f"stage {origin.stage!r}")
+            if path is not None and (path == f"stages.{eid}"
+                                     or path.startswith((f"stages.{eid}.",
+                                                         f"stages.{eid}["))):
+                path = f"stages.{origin.stage}" + path[len(f"stages.{eid}"):]
+        found.setdefault((str(d.location), message),
+                         Diagnostic(message, d.location, path, d.hint, d.severity))
+    return PipelineError.many(list(found.values()))

@@ -243,3 +243,11 @@ def test_fetch_is_substituted_and_locks_are_not() -> None:
         "go", "mod", "download", "darwin"]
     bad = text.replace("locks: [go.sum]", "locks: ['{matrix.os}.sum']")
     assert "{matrix.os} is not replaced in `locks`" in _error(bad)
+
+
+def test_errors_of_expansions_are_stated_in_the_terms_of_the_file() -> None:
+    text = _error(MATRIX.replace("    env:\n", "    needs: [nope]\n    env:\n"))
+    assert text == ("release.yaml:13:13: error: stage 'cli' needs unknown stage 'nope'\n"
+                    "  at: stages.cli.needs[0]\n"
+                    "  hint: known stages: cli-linux-amd64, cli-linux-arm64, "
+                    "cli-darwin-amd64, cli-darwin-arm64, cli-windows-amd64, sums")
