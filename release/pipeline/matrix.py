@@ -44,11 +44,17 @@ Combination = dict[str, str]
 
 
 class MatrixSpec(BaseModel):
-    """The JSON Schema of ``matrix:`` (checked by :func:`expand`, which reports positions)."""
+    """Axes (lowercase names) with their values (short names, which become part of the
+    expanded stages' ids), and optional `exclude` and `include` lists."""
 
+    # the JSON Schema for editors; :func:`expand` checks a matrix and reports positions
     model_config = ConfigDict(
         extra="allow", title="matrix",
-        json_schema_extra={"minProperties": 1, "propertyNames": {"pattern": _AXIS.pattern}})
+        json_schema_extra={"minProperties": 1, "propertyNames": {"pattern": _AXIS.pattern},
+                           "additionalProperties": {
+                               "type": "array", "minItems": 1, "uniqueItems": True,
+                               "items": {"type": "string", "pattern": _VALUE.pattern,
+                                         "maxLength": _MAX_VALUE}}})
     __pydantic_extra__: dict[str, list[str]] = Field(init=False)
 
     exclude: list[dict[str, str]] = Field(

@@ -26,6 +26,18 @@ _ARCHS = {"x64": "x64", "x86_64": "x64", "amd64": "x64", "arm64": "arm64",
 MAX_LABELS = 10
 
 
+#: A ``{matrix.X}`` placeholder (replaced before the check), without any expression.
+_PLACEHOLDER = r"[^$]*\{matrix\.[^$]*"
+#: What ``runs-on`` looks like, for editors (:func:`check_runs_on` says what is wrong).
+RUNS_ON_SCHEMA = {
+    "anyOf": [{"type": "string",
+               "pattern": f"^(?:{_HOSTED.pattern[1:-1]}|{_PLACEHOLDER})$"},
+              {"type": "array", "minItems": 1, "maxItems": MAX_LABELS, "uniqueItems": True,
+               "items": {"type": "string",
+                         "pattern": f"^(?:{_LABEL.pattern[1:-1]}|{_PLACEHOLDER})$"}}],
+}
+
+
 def check_runs_on(value: str | list[str]) -> str | list[str]:
     """A pydantic validator: a GitHub-hosted label, or a list of plain runner labels."""
     labels = [value] if isinstance(value, str) else value

@@ -229,7 +229,15 @@ def test_the_json_schema_describes_matrix_and_runs_on() -> None:
     assert not list(validator.iter_errors(data))
     data["stages"]["cli"]["runs-on"] = ["self-hosted", "linux"]
     assert not list(validator.iter_errors(data))
+    data["stages"]["cli"]["runs-on"] = "{matrix.runner}"
+    assert not list(validator.iter_errors(data))
+    for bad in ("${{ matrix.os }}", "my-box", ["${{ inputs.x }}"], []):
+        data["stages"]["cli"]["runs-on"] = bad
+        assert list(validator.iter_errors(data)), bad
+    data["stages"]["cli"]["runs-on"] = "macos-15"
     data["stages"]["cli"]["matrix"]["os"] = "linux"  # an axis is a list
+    assert list(validator.iter_errors(data))
+    data["stages"]["cli"]["matrix"]["os"] = ["Linux"]  # of short lowercase names
     assert list(validator.iter_errors(data))
     text = json.dumps(schema())
     assert "runs-on" in text and "{matrix.AXIS}" in text
