@@ -4,7 +4,8 @@ A stage runs in GitHub Actions on the runner it names: a GitHub-hosted label
 (``ubuntu-24.04``, ``macos-15``, ``windows-2025``...) or a list of labels that a
 self-hosted or larger runner carries (https://docs.github.com/en/actions/writing-workflows/choosing-where-your-workflow-runs/choosing-the-runner-for-a-job).
 Locally, the engine runs a stage only when this host can stand in for that runner: same
-operating system, same architecture where the label says it. Others are skipped, with
+operating system, and same architecture where the label names one (``-arm``, or
+``arm64``/``x64`` in a label list). Others are skipped, with
 the reason, never silently.
 """
 
@@ -72,9 +73,10 @@ def runner_platform(runs_on: str | list[str]) -> tuple[str | None, str | None]:
     if isinstance(runs_on, str):
         family = runs_on.split("-", 1)[0]
         arm = runs_on.endswith("-arm") or "-arm-" in runs_on
-        # GitHub's hosted Linux and Windows labels are x64 unless they end in -arm; macOS
-        # labels name no architecture reliably (macos-13 is Intel, later ones Apple silicon)
-        arch = None if family == "macos" else "arm64" if arm else "x64"
+        # only `-arm` names an architecture: the plain labels (the default among them) are
+        # x64 on GitHub, but an arm64 Linux host still stands in for them, as before
+        # runs-on existed; macOS labels name none reliably (macos-13 is Intel)
+        arch = "arm64" if arm and family != "macos" else None
         return _OS_NAMES.get(family), arch
     lowered = [label.lower() for label in runs_on]
     systems = {_OS_NAMES[x] for x in lowered if x in _OS_NAMES and x != "ubuntu"}
