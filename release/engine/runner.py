@@ -29,6 +29,7 @@ from release.engine.source import SourceExport, SourceFacts, server_url
 from release.errors import InputError, ReleaseError, StageFailed, UsageError
 from release.pipeline.graph import ancestors
 from release.pipeline.load import LoadedPipeline
+from release.pipeline.runners import local_skip
 from release.stages.base import (
     BuildsInDryRun,
     Effect,
@@ -85,6 +86,9 @@ class Runner:
         self.reproduced: set[str] = set()
         #: needs taken from --artifacts, hashed as they were imported (nothing ran since)
         self.imported: set[str] = set()
+        #: stages not run because this host cannot stand in for their runner, and those
+        #: that need them: stage -> reason
+        self.host_skipped: dict[str, str] = {}
         self.started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.invocation_id = environ_invocation_id(self.environ)
 
@@ -121,15 +125,21 @@ class Runner:
                                           Status.SKIPPED) for s in selected):
             arts = [a for arts in self.produced.values() for a in arts]
             path = manifest.write_manifest(opts.out, self._meta(), arts)
-        return RunResult(self.results, path, self.source)
+        return RunResult(self.results, path, self.source,
+                         {s: f"{e.stage}: {e.describe()}"
+                          for s, e in self.pipeline.expansions.items()})
 
     def _selected(self) -> list[str]:
         stages = list(self.pipeline.model.stages)
         if self.options.stage is None:
             return stages
         if self.options.stage not in stages:
+            expanded = [s for s, e in self.pipeline.expansions.items()
+                        if e.stage == self.options.stage]
             raise UsageError(f"no stage {self.options.stage!r} in {self.pipeline.path}",
-                             f"stages: {', '.join(stages)}")
+                             f"{self.options.stage!r} is a matrix: run one of its stages: "
+                             f"{', '.join(expanded)}" if expanded
+                             else f"stages: {', '.join(stages)}")
         return [self.options.stage]
 
     def _needs_sandbox(self, stage: str) -> bool:
@@ -221,6 +231,11 @@ class Runner:
                         if verdict == "wait":
                             continue
                         pending.remove(stage)
+                        if verdict == "go" and (why := self._host_skip(stage)):
+                            self.host_skipped[stage] = why
+                            self._finish(StageResult(stage, self.pipeline.config(stage).kind,
+                                                     Status.SKIPPED, why))
+                            continue
                         if verdict != "go":
                             self._finish(StageResult(stage, self.pipeline.config(stage).kind,
                                                      Status.ABORTED, verdict))
@@ -255,6 +270,16 @@ class Runner:
             if not result.status.ok:
                 return f"needs {need!r}, which {result.status.value}"
         return "go"
+
+    def _host_skip(self, stage: str) -> str | None:
+        """Why the stage does not run on this host: its runner is one this host cannot
+        stand in for (a macOS or Windows runner), or a need did not run for that reason."""
+        if why := local_skip(self.pipeline.config(stage).runs_on):
+            return why
+        for need in self.pipeline.needs[stage]:
+            if need in self.host_skipped:  # the same words as runners.skipped_here
+                return f"needs {need!r}, which was skipped: not built on this host"
+        return None
 
     def _finish(self, result: StageResult) -> None:
         self.results[result.stage] = result

@@ -8,6 +8,7 @@ from typing import Any
 from release.engine.source import SourceFacts
 from release.pipeline.graph import levels
 from release.pipeline.load import LoadedPipeline
+from release.pipeline.runners import show
 from release.stages.base import describe_config
 
 
@@ -23,6 +24,8 @@ def plan_data(pipeline: LoadedPipeline, source: SourceFacts | None) -> dict[str,
                 "permissions": pipeline.permissions[sid].as_dict(),
                 "needs": list(config.needs),
                 "outputs": kind.declared_outputs(config),
+                "runs-on": config.runs_on,
+                "matrix": _matrix(pipeline, sid),
                 "timeout": config.timeout_seconds,
                 "env": sorted(config.env),
                 "config": describe_config(config),
@@ -35,6 +38,37 @@ def plan_data(pipeline: LoadedPipeline, source: SourceFacts | None) -> dict[str,
         "tags": pipeline.model.source.tags,
         "stages": stages,
     }
+
+
+def _matrix(pipeline: LoadedPipeline, sid: str) -> dict[str, Any] | None:
+    """The matrix stage an expansion came from, and its values."""
+    origin = pipeline.expansions.get(sid)
+    return None if origin is None else {"stage": origin.stage, "values": dict(origin.values)}
+
+
+def _matrix_text(st: dict[str, Any]) -> str:
+    m = st.get("matrix")
+    return "-" if not m else m["stage"] + ": " + ", ".join(f"{k}={v}" for k, v in
+                                                          m["values"].items())
+
+
+def _needs_text(st: dict[str, Any], stages: list[dict[str, Any]]) -> str:
+    """Needs, with every expansion of a matrix stage shown as ``cli (all 6)``."""
+    groups: dict[str, list[str]] = {}
+    for other in stages:
+        if other.get("matrix"):
+            groups.setdefault(other["matrix"]["stage"], []).append(other["id"])
+    shown: list[str] = []
+    needs = st["needs"]
+    for need in needs:
+        group = next((g for g, ids in groups.items() if need in ids), None)
+        if group is not None and all(i in needs for i in groups[group]):
+            text = f"{group} (all {len(groups[group])})"
+            if text not in shown:
+                shown.append(text)
+        else:
+            shown.append(need)
+    return ", ".join(shown) or "-"
 
 
 def render_json(data: dict[str, Any]) -> str:
@@ -67,20 +101,22 @@ def render_markdown(data: dict[str, Any]) -> str:
         lines.append("")
     if folder := _folder_text(data):
         lines += [f"- {folder}", ""]
-    lines += ["| level | stage | kind | effects | permissions | needs | outputs |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines += ["| level | stage | kind | matrix | runs-on | effects | permissions | needs | "
+              "outputs |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for st in data["stages"]:
         lines.append(
-            f"| {st['level']} | `{st['id']}` | {st['kind']} | {st['effects']} | "
-            f"{_perm_text(st['permissions'])} | {', '.join(st['needs']) or '-'} | "
+            f"| {st['level']} | `{st['id']}` | {st['kind']} | {_matrix_text(st)} | "
+            f"{show(st['runs-on'])} | {st['effects']} | "
+            f"{_perm_text(st['permissions'])} | {_needs_text(st, data['stages'])} | "
             f"{', '.join(st['outputs']) or '-'} |")
     return "\n".join(lines) + "\n"
 
 
 def render_table(data: dict[str, Any]) -> str:
-    headers = ["level", "stage", "kind", "effects", "permissions", "needs"]
-    rows = [[str(st["level"]), st["id"], st["kind"], st["effects"],
-             _perm_text(st["permissions"]), ", ".join(st["needs"]) or "-"]
+    headers = ["level", "stage", "kind", "matrix", "runs-on", "effects", "permissions",
+               "needs"]
+    rows = [[str(st["level"]), st["id"], st["kind"], _matrix_text(st), show(st["runs-on"]),
+             st["effects"], _perm_text(st["permissions"]), _needs_text(st, data["stages"])]
             for st in data["stages"]]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     out = [f"plan for {data['pipeline']} ({data['file']})"]

@@ -174,7 +174,7 @@ def _provenance(ctx: StageContext[AttestConfig], subs: list[tuple[str, str]]
             source=ctx.source, resolved=resolved_inputs(ctx),
             builder_id=runfacts.builder_id(ctx.env),
             invocation_id=facts.invocation_id, started=facts.started,
-            finished=runfacts.now(), sandboxed=facts.sandboxed,
+            finished=runfacts.now(), sandboxed=runfacts.sandboxed(ctx),
             reproducible_checked=runfacts.reproducible_checked(ctx))
     except ReleaseError as exc:
         raise StageFailed(f"cannot build the provenance statement: {exc.message}",

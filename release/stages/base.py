@@ -20,10 +20,19 @@ from typing import (
     runtime_checkable,
 )
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 
 from release.engine.credentials import looks_secret, refused_variable
 from release.permissions import NONE, PermissionSet, PermissionsModel
+from release.pipeline.matrix import MatrixSpec
+from release.pipeline.runners import DEFAULT_RUNNER, RUNS_ON_SCHEMA, check_runs_on
 
 if TYPE_CHECKING:
     from release.engine.manifest import Artifact
@@ -94,6 +103,18 @@ class StageConfig(BaseModel):
         default_factory=dict)
     timeout: int | str = "30m"
     reproducible: bool = False
+    runs_on: Annotated[str | list[str], AfterValidator(check_runs_on),
+                       WithJsonSchema(RUNS_ON_SCHEMA)] = Field(
+        default=DEFAULT_RUNNER, alias="runs-on",
+        description="The runner of this stage's job in the generated workflow: a GitHub-hosted "
+        "label (ubuntu-24.04, ubuntu-24.04-arm, macos-15...) or a list of runner labels "
+        "naming its system ([self-hosted, linux, arm64]). Locally a stage whose runner this "
+        "host cannot stand in for is skipped, with the reason.")
+    matrix: MatrixSpec | None = Field(
+        default=None,
+        description="Axes of values: the stage becomes one stage per combination, with ids "
+        "like `cli-linux-amd64`; `{matrix.AXIS}` is replaced in run, fetch, outputs, env "
+        "values and runs-on; `needs` on this stage means every expansion.")
 
     @field_validator("timeout")
     @classmethod
@@ -258,6 +279,6 @@ class RunsInEnvironment(Protocol):
 
 def describe_config(config: StageConfig) -> dict[str, Any]:
     """The kind-specific keys of a config, for plans."""
-    common = set(StageConfig.model_fields)
+    common = {f.alias or n for n, f in StageConfig.model_fields.items()}
     return {k: v for k, v in config.model_dump(by_alias=True, mode="json").items()
             if k not in common}

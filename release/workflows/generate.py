@@ -30,13 +30,15 @@ from typing import Any
 from release.errors import Location, PipelineError, UsageError
 from release.permissions import Level, PermissionSet
 from release.pipeline.load import LoadedPipeline
+from release.pipeline.runners import DEFAULT_RUNNER, runner_platform
 from release.stages.base import BuildsInDryRun, Effect, RunsInEnvironment
 from release.workflows import steps
+from release.workflows.runners import check_runner
 from release.workflows.yamlemit import Note, Spaced, dump
 
 DEFAULT_OUTPUT = ".github/workflows/release.yml"
 DEFAULT_ENVIRONMENT = "release"
-RUNNER = "ubuntu-24.04"
+RUNNER = DEFAULT_RUNNER
 #: Minutes a job may spend before and after its stage: checkout, install, transfers.
 SETUP_MINUTES = 15
 MAX_JOB_MINUTES = 360
@@ -80,6 +82,13 @@ class StageFacts:
     builds_in_dry_run: bool = False
     #: The GitHub environment its kind names (e.g. pypi-publish's ``pypi``), if any.
     environment: str | None = None
+    #: The runner its jobs run on (``runs-on:``).
+    runs_on: str | list[str] = DEFAULT_RUNNER
+
+    @property
+    def system(self) -> str | None:
+        """The runner's operating system (linux, macos, windows), if its labels say."""
+        return runner_platform(self.runs_on)[0]
 
     @property
     def planned_in_dry_run(self) -> bool:
@@ -135,6 +144,7 @@ def stage_facts(pipeline: LoadedPipeline) -> dict[str, StageFacts]:
             and kind.builds_in_dry_run(config) and not variables,
             environment=kind.environment(config) if isinstance(kind, RunsInEnvironment)
             else None,
+            runs_on=config.runs_on,
         )
     return facts
 
@@ -182,6 +192,8 @@ def workflow_data(pipeline: LoadedPipeline, options: Options) -> dict[str, Any]:
                 f"stage {f.stage!r} is marked sandbox: true but has permissions or secrets",
                 "a sandboxed step cannot see credentials; run it without them",
                 doc.location(("stages", f.stage, "sandbox")), f"stages.{f.stage}.sandbox")
+    for f in facts.values():
+        check_runner(f, pipeline.document)
     src = pipeline.model.source
     jobs: dict[str, object] = Spaced()
     for f in facts.values():
@@ -235,6 +247,9 @@ def generate(pipeline: LoadedPipeline, options: Options) -> str:
     if any(f.mints_oidc for f in facts.values()):
         header.append("Jobs with id-token: write run only after their review job; "
                       "a dry-run never signs.")
+    if native := [s for s, f in facts.items() if f.system != "linux"]:
+        header.append("Built on their own runner without the bubblewrap sandbox, and with no "
+                      "credential: " + ", ".join(native) + ".")
     if skipped:
         header.append("Not part of the dispatch dry-run (their needs are only planned): "
                       + ", ".join(skipped) + ".")
@@ -262,7 +277,7 @@ def _job(f: StageFacts, options: Options, *, mode: str,
         needs = [f"dry-run-{n}" for n in needs]
     if needs:
         job["needs"] = needs
-    job["runs-on"] = RUNNER
+    job["runs-on"] = f.runs_on
     job["permissions"] = {n: Note(lvl, why) for n, lvl in perms.as_dict().items()}
     if mode == "release" and f.protected:
         job["environment"] = f.environment or options.environment
@@ -285,7 +300,8 @@ def _steps(f: StageFacts, options: Options, mode: str,
            facts: dict[str, StageFacts]) -> list[dict[str, object]]:
     dry = mode != "release"
     out: list[dict[str, object]] = [steps.checkout(), steps.setup_python(), steps.install()]
-    runs_build = f.builds and not (dry and f.planned_in_dry_run) and not f.sandboxed
+    runs_build = (f.builds and not (dry and f.planned_in_dry_run) and not f.sandboxed
+                  and f.system == "linux")
     if runs_build:
         out.append(steps.apparmor())
     if f.needs:
@@ -307,7 +323,8 @@ def _steps(f: StageFacts, options: Options, mode: str,
     report = f"{steps.OUT}/review-{f.stage}.md" if mode == "review" else None
     out.append(steps.run_stage(options.pipeline, f.stage, dry_run=dry, has_inputs=bool(f.needs),
                                report=report, env=env, minutes=f.minutes,
-                               sandboxed=f.sandboxed, expect=expect))
+                               sandboxed=f.sandboxed, expect=expect,
+                               isolated=f.system == "linux"))
     if f.sandboxed and _reports_manifest(f, mode):
         out.append(steps.report_manifest(f.stage))
     if report:

@@ -98,10 +98,12 @@ def manifest_variable(need: str) -> str:
 
 def run_stage(pipeline: str, stage: str, *, dry_run: bool, has_inputs: bool,
               report: str | None, env: Mapping[str, str], minutes: int,
-              sandboxed: bool, expect: Sequence[str] = ()) -> dict[str, object]:
+              sandboxed: bool, expect: Sequence[str] = (),
+              isolated: bool = True) -> dict[str, object]:
     """The step that runs the stage. ``expect`` names the needs whose manifest digest, as
     their jobs reported it (job outputs, passed through ``env``; in a sandboxed step the
-    expressions of ``env`` go on the command line), binds the hand-off."""
+    expressions of ``env`` go on the command line), binds the hand-off. ``isolated=False``
+    (a macOS runner, which has no bubblewrap) runs it with ``--no-sandbox``."""
     argv = ["release", "run", pipeline, "--stage", stage]
     if has_inputs:
         argv += ["--artifacts", ARTIFACTS]
@@ -110,6 +112,8 @@ def run_stage(pipeline: str, stage: str, *, dry_run: bool, has_inputs: bool,
         argv.append("--dry-run")
     if report:
         argv += ["--report", report]
+    if not isolated:
+        argv.append("--no-sandbox")
     command = shlex.join(argv)
     for need in expect:
         if sandboxed:

@@ -69,6 +69,27 @@ SHAPES = {
     kind: sign
     needs: [sums]
 """,
+    # a build matrix across Linux and macOS runners, handed to Linux jobs
+    "matrix-runners": _HEAD + """\
+  cli:
+    kind: command
+    matrix:
+      os: [linux, darwin, windows]
+      include:
+        - {os: linux, runner: ubuntu-24.04}
+        - {os: darwin, runner: macos-15}
+        - {os: windows, runner: ubuntu-24.04}
+    runs-on: "{matrix.runner}"
+    run: ["sh", "-c", "printf x > {out}/cli-{matrix.os}"]
+    outputs: ["cli-{matrix.os}"]
+""" + _command("tests", ["cli"], sandbox=True) + """\
+  sums:
+    kind: checksums
+    needs: [cli, tests]
+  sign:
+    kind: sign
+    needs: [sums]
+""",
 }
 
 _EXPR = re.compile(r"\$\{\{ needs\.([\w-]+)\.outputs\.manifest \}\}")
