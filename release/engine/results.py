@@ -47,6 +47,8 @@ class RunResult:
     results: dict[str, StageResult]
     manifest_path: Path | None
     source: SourceFacts
+    #: stage -> sha256 of the manifest the run wrote for it
+    manifests: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

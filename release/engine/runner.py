@@ -41,7 +41,8 @@ class RunOptions:
     out: Path
     jobs: int = os.cpu_count() or 1
     dry_run: bool = False
-    stage: str | None = None
+    #: run only these stages (CI jobs); their needs come from ``artifacts``
+    stages: tuple[str, ...] = ()
     artifacts: Path | None = None
     allow_dirty: bool = False
     sandbox: bool = True
@@ -85,6 +86,9 @@ class Runner:
         self.reproduced: set[str] = set()
         #: needs taken from --artifacts, hashed as they were imported (nothing ran since)
         self.imported: set[str] = set()
+        #: stage -> sha256 of the manifest this run wrote for it: the hand-off to the
+        #: stages after it, in this run or in a later job, is checked against it
+        self.manifests: dict[str, str] = {}
         self.started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.invocation_id = environ_invocation_id(self.environ)
 
@@ -111,9 +115,11 @@ class Runner:
         elif any(self._needs_sandbox(s) for s in selected):
             self.sandbox.check()
         outdir.claim(opts.out)
-        if opts.stage is not None:
-            self._import_inputs(opts.stage)
+        if opts.stages:
+            self._import_inputs(selected)
         self._schedule(selected)
+        for stage, digest in self.manifests.items():  # nothing rewrote a hand-off since
+            manifest.check_stage_manifest(opts.out, stage, digest)
         order = [s for s in self.pipeline.model.stages if s in self.results]
         self.results = {s: self.results[s] for s in order}
         path = None
@@ -121,16 +127,17 @@ class Runner:
                                           Status.SKIPPED) for s in selected):
             arts = [a for arts in self.produced.values() for a in arts]
             path = manifest.write_manifest(opts.out, self._meta(), arts)
-        return RunResult(self.results, path, self.source)
+        return RunResult(self.results, path, self.source, dict(self.manifests))
 
     def _selected(self) -> list[str]:
         stages = list(self.pipeline.model.stages)
-        if self.options.stage is None:
+        if not self.options.stages:
             return stages
-        if self.options.stage not in stages:
-            raise UsageError(f"no stage {self.options.stage!r} in {self.pipeline.path}",
-                             f"stages: {', '.join(stages)}")
-        return [self.options.stage]
+        for stage in self.options.stages:
+            if stage not in stages:
+                raise UsageError(f"no stage {stage!r} in {self.pipeline.path}",
+                                 f"stages: {', '.join(stages)}")
+        return [s for s in stages if s in self.options.stages]
 
     def _needs_sandbox(self, stage: str) -> bool:
         kind = self.pipeline.kind(stage)
@@ -176,17 +183,22 @@ class Runner:
             "allow_dirty": self.options.allow_dirty,
         }
 
-    def _import_inputs(self, stage: str) -> None:
-        """Single-stage mode: take the needs' outputs from ``--artifacts`` and verify them."""
+    def _import_inputs(self, selected: list[str]) -> None:
+        """``--stage`` mode: take the needs' outputs that no selected stage makes from
+        ``--artifacts`` and verify them."""
         src = self.options.artifacts
-        needs = self.pipeline.needs[stage]
+        needs = list(dict.fromkeys(n for s in selected for n in self.pipeline.needs[s]
+                                   if n not in selected))
+        what = f"stage {selected[0]!r}" if len(selected) == 1 else (
+            "stages " + ", ".join(map(repr, selected)))
         if needs and src is None:
-            raise UsageError(f"stage {stage!r} needs {', '.join(needs)}",
+            raise UsageError(f"{what} need {', '.join(needs)}",
                              "pass --artifacts DIR with the outputs of those stages")
         expected = dict(self.options.expected_manifests)
         if unknown := sorted(set(expected) - set(needs)):
             raise UsageError(f"--expect-manifest names {', '.join(unknown)}, not a need of "
-                             f"stage {stage!r}", f"its needs: {', '.join(needs) or 'none'}")
+                             f"{what} made by another job",
+                             f"those needs: {', '.join(needs) or 'none'}")
         for need in needs:
             assert src is not None
             if need in expected:
@@ -277,8 +289,7 @@ class Runner:
                     # the local part (e.g. an image build) runs, so dependants and
                     # reviewers see its digests; the stage skips its external part
                     arts = self._execute(stage, self.options.out)
-                    manifest.write_stage_manifest(self.options.out, stage, arts)
-                    self.produced[stage] = arts
+                    self._hand_off(stage, arts)
                 with self._context(stage, scratch=False) as ctx:
                     plan = kind.plan(ctx)
                 return StageResult(stage, kind.kind, Status.PLANNED, "dry-run",
@@ -298,8 +309,7 @@ class Runner:
             if (self.options.verify_reproducible or config.reproducible) and not external:
                 self._check_reproducible(stage, arts)
                 self.reproduced.add(stage)
-            manifest.write_stage_manifest(self.options.out, stage, arts)
-            self.produced[stage] = arts
+            self._hand_off(stage, arts)
             return StageResult(stage, kind.kind, Status.SUCCESS, "",
                                time.monotonic() - started, arts)
         except ReleaseError as exc:
@@ -315,9 +325,20 @@ class Runner:
                                time.monotonic() - started)
 
     def _inputs(self, stage: str) -> tuple[Artifact, ...]:
-        arts = [a for need in self.pipeline.needs[stage] for a in self.produced.get(need, [])]
+        needs = self.pipeline.needs[stage]
+        for need in needs:
+            # the hand-off within a run is bound like one between jobs: the manifest on
+            # disk is, byte for byte, the one written when the need finished
+            if need in self.manifests:
+                manifest.check_stage_manifest(self.options.out, need, self.manifests[need])
+        arts = [a for need in needs for a in self.produced.get(need, [])]
         manifest.verify(self.options.out, [a for a in arts if a.stage not in self.imported])
         return tuple(arts)
+
+    def _hand_off(self, stage: str, arts: list[Artifact]) -> None:
+        """Record what ``stage`` made: its manifest, and that manifest's digest."""
+        self.manifests[stage] = manifest.write_stage_manifest(self.options.out, stage, arts)
+        self.produced[stage] = arts
 
     def _execute(self, stage: str, out_root: Path) -> list[Artifact]:
         out_dir = out_root / stage
