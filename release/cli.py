@@ -226,6 +226,8 @@ def _plan(args: argparse.Namespace) -> int:
     except ReleaseError:
         source = None  # a plan does not need a checkout
     data = render.plan_data(pipeline, source)
+    if args.format != "table":  # reviewers see which stages share a job, and its needs
+        data["jobs"] = render.jobs_data(pipeline)
     text = {"json": render.render_json, "markdown": render.render_markdown,
             "table": render.render_table}[args.format](data)
     print(text, end="" if text.endswith("\n") else "\n")

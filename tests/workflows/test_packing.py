@@ -199,3 +199,24 @@ def test_this_projects_release_takes_four_jobs_on_a_tag_push_and_one_on_dispatch
     per = parse(generate(pipeline(per_stage((REPO / "pipelines" / "release.yaml").read_text())),
                          Options("pipelines/release.yaml")))
     assert longest(job_set(per, "push")) == 7 and len(job_set(per, "workflow_dispatch")) == 7
+
+
+def test_plan_markdown_shows_which_stages_share_a_job(cli: Any) -> None:
+    result = cli("plan", REPO / "pipelines" / "release.yaml", "--format", "markdown")
+    assert result.code == 0, result.err
+    text = result.out
+    assert "## Jobs of the generated workflow" in text
+    assert "tag push: 6 job(s), 4 on the longest chain" in text
+    assert ("| `packed` | dist, pyz, sbom, checksums, review-sign, review-provenance, "
+            "review-pypi | - |") in text
+    assert "| `publish` | publish | packed, sign, provenance, review-publish |" in text
+    assert "dispatch dry-run: 1 job(s), 1 on the longest chain" in text
+    per = pipeline(per_stage((REPO / "pipelines" / "release.yaml").read_text()))
+    from release.report.plan import jobs_data, render_markdown
+
+    data = {"pipeline": "p", "stages": [], "jobs": jobs_data(per)}
+    assert "tag push: 12 job(s), 7 on the longest chain" in render_markdown(data)
+    assert "dispatch dry-run: 7 job(s), 4 on the longest chain" in render_markdown(data)
+    # the default table stays quick: it does not build the job graph
+    table = cli("plan", REPO / "pipelines" / "release.yaml")
+    assert table.code == 0 and "packed" not in table.out
