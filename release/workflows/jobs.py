@@ -113,7 +113,8 @@ def job_graph(facts: Mapping[str, StageFacts], event: str, runner: Callable[[Sta
         if chosen is None:
             chosen = len(members)
             members.append([])
-            open_groups.append(not per_stage and packable(unit, f))
+            # a review joins a job that builds what it reviews; it opens none of its own
+            open_groups.append(not per_stage and packable(unit, f) and unit.mode != "review")
         members[chosen].append(unit)
         group[unit.id] = chosen
         reach[unit.id] = reach_in | {chosen}

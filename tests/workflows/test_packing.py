@@ -33,6 +33,8 @@ _KINDS = {
               '    outputs: ["f"]\n    permissions:\n      contents: write\n',
     "reads": '    kind: command\n    run: ["sh", "-c", "printf x > {out}/f"]\n'
              '    outputs: ["f"]\n    permissions:\n      contents: read\n',
+    "oidc": '    kind: command\n    run: ["sh", "-c", "printf x > {out}/f"]\n'
+            '    outputs: ["f"]\n    permissions:\n      id-token: write\n',
     "sums": "    kind: checksums\n",
     "keyless": "    kind: sign\n",
     "keysign": "    kind: sign\n    backend: key\n    key: keys/signing.pem\n"
@@ -220,3 +222,15 @@ def test_plan_markdown_shows_which_stages_share_a_job(cli: Any) -> None:
     # the default table stays quick: it does not build the job graph
     table = cli("plan", REPO / "pipelines" / "release.yaml")
     assert table.code == 0 and "packed" not in table.out
+
+
+def test_reviews_join_the_job_that_builds_what_they_review_and_open_none() -> None:
+    """Two OIDC stages at the root: their reviews need nothing built, so they stay in jobs
+    of their own rather than forming a job that runs no stage."""
+    text = (_HEAD + "  a:\n" + _KINDS["oidc"] + "  b:\n" + _KINDS["oidc"]
+            + "  c:\n" + _KINDS["plain"] + "  d:\n" + _KINDS["keyless"] + "    needs: [c]\n")
+    jobs = job_set(check_workflow(text), "push")
+    assert {j: [u[:2] for u in _units(job)] for j, job in jobs.items()} == {
+        "review-a": [("review", "a")], "a": [("release", "a")],
+        "review-b": [("review", "b")], "b": [("release", "b")],
+        "packed": [("release", "c"), ("review", "d")], "d": [("release", "d")]}
