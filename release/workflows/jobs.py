@@ -149,20 +149,20 @@ def _jobs(members: list[list[Unit]], group: Mapping[str, int], event: str,
         else:
             suffix = "" if len(packed) == 1 else f"-{packed.index(g) + 1}"
             ids.append(f"{prefix}{PACKED}{suffix}")
-    jobs = []
+    needs: list[list[int]] = []
     for g, units_ in enumerate(members):
-        needs: list[str] = []
+        needs.append([])
         for unit in units_:
             for n in unit.needs:
-                if group[n] != g and ids[group[n]] not in needs:
-                    needs.append(ids[group[n]])
-        jobs.append(Job(ids[g], tuple(units_), tuple(needs), runner(g)))
+                if group[n] != g and group[n] not in needs[g]:
+                    needs[g].append(group[n])
     # a unit joining a group may need a job made after the group's first unit
-    ordered: list[Job] = []
-    while len(ordered) < len(jobs):
-        placed = {j.id for j in ordered}
-        ordered.append(next(j for j in jobs if j.id not in placed and set(j.needs) <= placed))
-    return ordered
+    order: list[int] = []
+    while len(order) < len(members):
+        order.append(next(g for g in range(len(members))
+                          if g not in order and set(needs[g]) <= set(order)))
+    return [Job(ids[g], tuple(members[g]), tuple(ids[n] for n in needs[g]), runner(g))
+            for g in order]
 
 
 def job_of(jobs: Sequence[Job]) -> dict[str, str]:

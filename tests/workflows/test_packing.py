@@ -234,3 +234,18 @@ def test_reviews_join_the_job_that_builds_what_they_review_and_open_none() -> No
         "review-a": [("review", "a")], "a": [("release", "a")],
         "review-b": [("review", "b")], "b": [("release", "b")],
         "packed": [("release", "c"), ("review", "d")], "d": [("release", "d")]}
+
+
+def test_a_stage_named_like_the_packed_job_is_refused_with_its_location() -> None:
+    from release.errors import PipelineError
+
+    text = (_HEAD + "  packed:\n" + _KINDS["writes"] + "  b:\n" + _KINDS["plain"]
+            + "  c:\n" + _KINDS["plain"])
+    try:
+        generate(pipeline(text), Options("pipelines/sample.yaml"))
+    except PipelineError as exc:
+        assert "'packed' would be generated twice" in exc.message
+        assert "packed" in (exc.hint or "")
+        assert str(exc.location) == "pipelines/sample.yaml:6:3"
+    else:
+        raise AssertionError("the clash was not refused")
