@@ -249,3 +249,17 @@ def test_a_stage_named_like_the_packed_job_is_refused_with_its_location() -> Non
         assert str(exc.location) == "pipelines/sample.yaml:6:3"
     else:
         raise AssertionError("the clash was not refused")
+
+
+def test_an_unknown_jobs_value_names_its_place_and_the_choices() -> None:
+    from release.errors import PipelineError
+
+    try:
+        pipeline(_HEAD.replace("stages:\n", "jobs: perstage\nstages:\n") + "  a:\n"
+                 + _KINDS["plain"])
+    except PipelineError as exc:
+        text = exc.render()
+        assert "pipelines/sample.yaml:5:7" in text
+        assert "'packed' or 'per-stage'" in text and "'perstage'" in text
+    else:
+        raise AssertionError("jobs: perstage was accepted")
