@@ -126,7 +126,7 @@ class RunBinding:
         registry), for a pipeline that is not the approved one."""
         src, opts, pipeline = runner.source, runner.options, runner.pipeline
         every = list(pipeline.model.stages)
-        scope = every if opts.stage is None else [s for s in every if s == opts.stage]
+        scope = [s for s in every if s in opts.stages] if opts.stages else every
         stages: dict[str, StagePlan] = {}
         unplanned: dict[str, str] = {}
         for sid in scope if plans else ():
@@ -143,7 +143,7 @@ class RunBinding:
             pipeline_sha256=hashlib.sha256(pipeline.text.encode("utf-8")).hexdigest(),
             repository=src.repository, tag=src.tag, version=src.version, commit=src.commit,
             dirty=src.dirty, allow_dirty=opts.allow_dirty, path=src.path, sandbox=opts.sandbox,
-            stages=stages, partial=opts.stage is not None, unplanned=unplanned,
+            stages=stages, partial=bool(opts.stages), unplanned=unplanned,
             skipped_here={s: why for s, why in _skipped_here(runner).items() if s in scope})
 
     # -- review.json ----------------------------------------------------------------

@@ -52,6 +52,8 @@ class RunResult:
     source: SourceFacts
     #: stage -> the matrix stage and values it was expanded from (``cli: os=linux``)
     expansions: dict[str, str] = field(default_factory=dict)
+    #: stage -> sha256 of the manifest the run wrote for it
+    manifests: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -71,6 +71,36 @@ def _needs_text(st: dict[str, Any], stages: list[dict[str, Any]]) -> str:
     return ", ".join(shown) or "-"
 
 
+def jobs_data(pipeline: LoadedPipeline) -> dict[str, list[dict[str, Any]]]:
+    """The jobs of the generated workflow, per event: which stages run in which job."""
+    from release.workflows.generate import stage_facts, workflow_jobs
+
+    facts = stage_facts(pipeline)
+    return {event: [{"id": job.id, "runs": [u.id for u in job.units], "needs": list(job.needs),
+                     "runs-on": job.runner} for job in workflow_jobs(pipeline, facts, event)]
+            for event in ("push", "workflow_dispatch")}
+
+
+def _longest(jobs: list[dict[str, Any]]) -> int:
+    """Jobs on the longest chain of needs (the jobs come after those they need)."""
+    depth: dict[str, int] = {}
+    for job in jobs:
+        depth[job["id"]] = 1 + max((depth[n] for n in job["needs"]), default=0)
+    return max(depth.values(), default=0)
+
+
+def _jobs_markdown(jobs: dict[str, list[dict[str, Any]]]) -> list[str]:
+    lines = ["", "## Jobs of the generated workflow", ""]
+    for event, title in (("push", "tag push"), ("workflow_dispatch", "dispatch dry-run")):
+        listed = jobs[event]
+        lines += [f"{title}: {len(listed)} job(s), {_longest(listed)} on the longest chain", "",
+                  "| job | runs | needs |", "| --- | --- | --- |"]
+        lines += [f"| `{j['id']}` | {', '.join(j['runs'])} | {', '.join(j['needs']) or '-'} |"
+                  for j in listed]
+        lines.append("")
+    return lines[:-1]
+
+
 def render_json(data: dict[str, Any]) -> str:
     return json.dumps(data, indent=2)
 
@@ -109,6 +139,8 @@ def render_markdown(data: dict[str, Any]) -> str:
             f"{show(st['runs-on'])} | {st['effects']} | "
             f"{_perm_text(st['permissions'])} | {_needs_text(st, data['stages'])} | "
             f"{', '.join(st['outputs']) or '-'} |")
+    if "jobs" in data:
+        lines += _jobs_markdown(data["jobs"])
     return "\n".join(lines) + "\n"
 
 

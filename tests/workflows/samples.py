@@ -76,6 +76,11 @@ stages:
 """
 
 
+def per_stage(text: str) -> str:
+    """``text`` with ``jobs: per-stage``: one job per stage, as before packing."""
+    return text.replace("stages:\n", "jobs: per-stage\nstages:\n", 1)
+
+
 def pipeline(text: str, name: str = "pipelines/sample.yaml") -> LoadedPipeline:
     return load_text(text, name, Path(name))
 
@@ -100,8 +105,9 @@ def job_set(workflow: dict[str, Any], event: str) -> dict[str, dict[str, Any]]:
 
 
 def run_step(job: dict[str, Any]) -> dict[str, Any]:
-    (step,) = [s for s in job["steps"] if "release run" in s.get("run", "")
-               or "release run" in s.get("with", {}).get("run", "")]
+    """The step running the job's own stages (a packed job may review others after it)."""
+    (step,) = [s for s in job["steps"] if s.get("id") == "run"]
+    assert "release run" in str(step.get("run", step.get("with", {}).get("run")))
     return dict(step)
 
 #: A CLI built for three systems (``include`` names the runner of each: macOS natively,
