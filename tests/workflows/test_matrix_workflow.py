@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,9 +35,36 @@ def test_a_matrix_workflow_passes_zizmor_and_the_schema(tmp_path: Path) -> None:
     assert realtools.schema_errors(out) == ""
 
 
+#: MATRIX with one job per stage (``jobs: per-stage``).
+PER_STAGE = MATRIX.replace("name: matrix\n", "name: matrix\njobs: per-stage\n")
+
+
+def _job_of(jobs: dict[str, Any], stage: str) -> str:
+    """The job whose run step runs ``stage``."""
+    [jid] = [j for j, job in jobs.items()
+             if f"--stage {stage} " in run_step(job)["run"] + " "]
+    return jid
+
+
+def test_packed_expansions_share_a_job_only_with_their_runner() -> None:
+    """By default credential-free expansions are packed, never across runners: a macOS
+    expansion shares a job only with other stages of the same runner."""
+    jobs = job_set(parse(_generate(MATRIX)), "push")
+    where = {sid: _job_of(jobs, sid) for sid in [*EXPANSIONS, "checksums"]}
+    assert where["cli-linux-amd64"] == where["cli-linux-arm64"] == where["cli-windows-amd64"]
+    assert where["cli-darwin-amd64"] == where["cli-darwin-arm64"] != where["cli-linux-amd64"]
+    assert jobs[where["cli-darwin-amd64"]]["runs-on"] == "macos-15"
+    assert jobs[where["cli-linux-amd64"]]["runs-on"] == "ubuntu-24.04"
+    for jid in set(where.values()):
+        assert jobs[jid]["permissions"] == {}
+        linux = jobs[jid]["runs-on"] != "macos-15"
+        assert ("--no-sandbox" in run_step(jobs[jid])["run"]) == (not linux)
+    assert jobs["sign"]["permissions"] == {"id-token": "write"}
+
+
 def test_one_job_per_expansion_on_its_runner_with_its_permissions() -> None:
-    loaded = pipeline(MATRIX)
-    text = _generate(MATRIX)
+    loaded = pipeline(PER_STAGE)
+    text = _generate(PER_STAGE)
     jobs = job_set(parse(text), "push")
     assert [j for j in jobs if j.startswith("cli-")] == EXPANSIONS
     runners = {j: jobs[j]["runs-on"] for j in EXPANSIONS}
@@ -120,7 +148,8 @@ def test_matrix_jobs_end_with_the_manifest_of_a_local_run(
         linux: tuple[Repo, str], tmp_path: Path, cli: Callable[..., CliResult]) -> None:
     repo, text = linux
     jobs = job_set(parse(text), "push")
-    assert jobs["cli-gnu-arm64"]["runs-on"] == "ubuntu-22.04"
+    assert jobs[_job_of(jobs, "cli-gnu-arm64")]["runs-on"] == "ubuntu-22.04"
+    assert _job_of(jobs, "cli-gnu-arm64") != _job_of(jobs, "cli-linux-arm64")
     local = cli("run", PIPELINE, "--out", tmp_path / "local", cwd=repo.path)
     assert local.code == 0, local.err
     expected = json.loads((tmp_path / "local" / "manifest.json").read_text())["artifacts"]
@@ -135,9 +164,10 @@ def test_matrix_jobs_end_with_the_manifest_of_a_local_run(
 def test_a_replaced_expansion_artifact_fails_the_consuming_job(
         linux: tuple[Repo, str], tmp_path: Path, cli: Callable[..., CliResult]) -> None:
     repo, text = linux
-    with pytest.raises(AssertionError, match=r"job checksums: .*the manifest of stage "
+    consumer = _job_of(job_set(parse(text), "push"), "checksums")
+    with pytest.raises(AssertionError, match=rf"job {consumer}: .*the manifest of stage "
                                              r"'cli-gnu-arm64' .* is not the one its job "
                                              "reported"):
         simulate(repo, text, "push", tmp_path / "sim", cli,
-                 tamper=("checksums", _replace_and_fix_manifest("cli-gnu-arm64",
-                                                                "tool-gnu-arm64")))
+                 tamper=(consumer, _replace_and_fix_manifest("cli-gnu-arm64",
+                                                             "tool-gnu-arm64")))
