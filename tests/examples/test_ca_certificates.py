@@ -21,7 +21,8 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from tests.checkout import ROOT
+from tests.checkout import ROOT, clone_checkout
+from tests.conftest import git
 from tests.examples.conftest import CA_CERTIFICATES, TAG, replace, tagged_example
 from tests.github_server import GitHubServer
 from tests.oci.conftest import LocalRegistry, skopeo
@@ -270,3 +271,18 @@ def test_release_end_to_end(cli, monkeypatch, tmp_path: Path,
     swapped = cli("verify", "--github", f"{REPOSITORY}@{TAG}", tmp_path / "again", *trust)
     assert swapped.code == 1
     assert "asset tpm-ca downloaded as sha256:" in swapped.err
+
+
+def test_dry_run_at_an_untagged_commit(cli, tmp_path: Path) -> None:
+    """With no ``ca-certificates/v*`` tag the version is a dev version whose ``+`` an OCI
+    tag cannot hold: the image's tag carries ``_`` instead, and the dry-run works."""
+    clone = clone_checkout(tmp_path / "clone")
+    commit = git(clone, "rev-parse", "HEAD")
+    review = tmp_path / "review.json"
+    res = cli("run", f"{CA_CERTIFICATES}/release.yaml", "--dry-run", "--out", tmp_path / "dry",
+              "--report", review, cwd=clone)
+    assert res.code == 0, res.out + res.err
+    data = json.loads(review.read_text(encoding="utf-8"))
+    assert data["source"]["version"] == f"0.0.0.dev0+g{commit[:12]}"
+    targets = [step["target"] for step in data["stages"]["image"]["plan"]]
+    assert f"{IMAGE}:0.0.0.dev0_g{commit[:12]}" in targets, targets
