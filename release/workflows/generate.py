@@ -24,13 +24,17 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from release.errors import Location, PipelineError, UsageError
 from release.permissions import Level, PermissionSet
+from release.pipeline import matrix
 from release.pipeline.load import LoadedPipeline
 from release.pipeline.runners import DEFAULT_RUNNER, runner_platform
+from release.signing.options import SigningConfig
 from release.stages.base import BuildsInDryRun, Effect, RunsInEnvironment
 from release.workflows import steps
 from release.workflows.jobs import Job, Unit, job_graph, job_of
@@ -85,6 +89,9 @@ class StageFacts:
     environment: str | None = None
     #: The runner its jobs run on (``runs-on:``).
     runs_on: str | list[str] = DEFAULT_RUNNER
+    #: Whether it reads a signing key file (``backend: key``): a credential, even when no
+    #: passphrase variable names it, so never in a job with other stages' code.
+    key: bool = False
 
     @property
     def system(self) -> str | None:
@@ -151,6 +158,7 @@ def stage_facts(pipeline: LoadedPipeline) -> dict[str, StageFacts]:
             environment=kind.environment(config) if isinstance(kind, RunsInEnvironment)
             else None,
             runs_on=config.runs_on,
+            key=isinstance(config, SigningConfig) and config.backend == "key",
         )
     return facts
 
@@ -190,6 +198,23 @@ def workflow_data(pipeline: LoadedPipeline, options: Options) -> dict[str, Any]:
     if not _ENVIRONMENT.match(options.environment):
         raise UsageError(f"invalid environment name {options.environment!r}",
                          "use letters, digits, spaces, '.', '_' and '-'")
+    with in_file_terms(pipeline):
+        return _workflow_data(pipeline, options)
+
+
+@contextmanager
+def in_file_terms(pipeline: LoadedPipeline) -> Iterator[None]:
+    """Errors found in a matrix's expansions restated at the matrix stage, as the loader
+    states them: ``stages.cli.runs-on``, not the expansion's ``stages.cli-mac.runs-on``."""
+    try:
+        yield
+    except PipelineError as exc:
+        if not pipeline.expansions:
+            raise
+        raise matrix.restate(exc, pipeline.expansions) from None
+
+
+def _workflow_data(pipeline: LoadedPipeline, options: Options) -> dict[str, Any]:
     facts = stage_facts(pipeline)
     doc = pipeline.document
     for f in facts.values():
@@ -226,8 +251,22 @@ def workflow_jobs(pipeline: LoadedPipeline, facts: dict[str, StageFacts],
                   event: str) -> list[Job]:
     """The jobs of ``event`` (``push`` or ``workflow_dispatch``), packed as the pipeline's
     ``jobs:`` says."""
+    with in_file_terms(pipeline):
+        _check_unit_ids(pipeline, facts)
     return job_graph(facts, event, runner_of, per_stage=pipeline.model.jobs == "per-stage",
                      dry_run=dry_run_stages(facts) if event != "push" else ())
+
+
+def _check_unit_ids(pipeline: LoadedPipeline, facts: dict[str, StageFacts]) -> None:
+    """Refuse a stage whose id is that of another stage's review."""
+    for f in facts.values():
+        clash = f"review-{f.stage}"
+        if f.reviewed and clash in facts:
+            raise PipelineError(
+                f"the stage id {clash!r} is the id of the review of stage {f.stage!r} "
+                "(a dry-run the generated workflow runs before the approval)",
+                "rename the stage; review-* and dry-run-* are taken by the generated workflow",
+                pipeline.document.location(("stages", clash), key=True), f"stages.{clash}")
 
 
 def _add(jobs: dict[str, object], job_id: str, job: dict[str, object],

@@ -2,12 +2,14 @@
 
 A *unit* is what used to be one job: a stage run for real (``release``), its review
 (``review``, a dry-run before the approval) or its dispatch dry-run (``dry-run``). Units
-that hold no credential (no permission, no secret, no GitHub token, no environment), are
-not ``sandbox: true`` and share a runner gain nothing from separate runners: the engine
-already isolates each stage in its own sandbox, and every job pays a runner, a checkout
-and an install. They are packed into one job, as long as the jobs still form a DAG:
-with ``a -> b (credential) -> c``, ``a`` and ``c`` cannot share a job, since that job
-would both come before and after ``b``'s. ``jobs: per-stage`` keeps one unit per job.
+that hold no credential (no permission, no secret, no GitHub token, no environment, no
+signing key file), are not ``sandbox: true`` and share a Linux runner gain nothing from
+separate runners: the engine already isolates each stage in its own sandbox, and every
+job pays a runner, a checkout and an install. They are packed into one job, as long as
+the jobs still form a DAG: with ``a -> b (credential) -> c``, ``a`` and ``c`` cannot
+share a job, since that job would both come before and after ``b``'s. Stages on macOS
+run without bubblewrap, so nothing keeps one from rewriting another's outputs: each
+keeps a job (a fresh runner) of its own. ``jobs: per-stage`` keeps one unit per job.
 """
 
 from __future__ import annotations
@@ -78,8 +80,10 @@ def units(facts: Mapping[str, StageFacts], event: str,
 
 
 def packable(unit: Unit, f: StageFacts) -> bool:
-    """Whether the unit's job would hold no credential and no sandbox of its own."""
-    if f.sandboxed:
+    """Whether the unit's job would hold no credential and no sandbox of its own, on a
+    runner where the engine sandboxes each stage (without bubblewrap, on macOS, stages of
+    one job could rewrite each other's outputs: each keeps a fresh runner)."""
+    if f.sandboxed or f.system != "linux" or f.key:
         return False
     if unit.mode != "release":
         return not f.read_only  # dry-runs never get secrets, a token or an environment
@@ -96,30 +100,42 @@ def job_graph(facts: Mapping[str, StageFacts], event: str,
     group: dict[str, int] = {}  # unit id -> group index
     members: list[list[Unit]] = []
     open_groups: list[bool] = []  # whether a group may take more units
-    # reach[u]: groups with a path to unit u; strict[u]: groups with a path to u that
-    # leaves the group on the way (u joining one of those would close a cycle of jobs)
-    reach: dict[str, set[int]] = {}
-    strict: dict[str, set[int]] = {}
+    after: list[set[int]] = []  # group -> the groups it needs, updated as units join
     for unit in order:
         f = facts[unit.stage]
-        strict[unit.id] = set()
-        reach_in: set[int] = set()
-        for need in unit.needs:
-            strict[unit.id] |= strict[need] | (reach[need] - {group[need]})
-            reach_in |= reach[need]
         chosen = None
         if not per_stage and packable(unit, f):
-            chosen = _choose(unit, group, open_groups, strict[unit.id],
+            # joining g makes g need the groups of the unit's needs: refused if g already
+            # comes before one of them, as that would close a cycle of jobs
+            forbidden = {g for g in range(len(members))
+                         if any(_reaches(after, group[n], g) for n in unit.needs
+                                if group[n] != g)}
+            chosen = _choose(unit, group, open_groups, forbidden,
                              [runner(facts[m[0].stage]) == runner(f) for m in members])
         if chosen is None:
             chosen = len(members)
             members.append([])
+            after.append(set())
             # a review joins a job that builds what it reviews; it opens none of its own
             open_groups.append(not per_stage and packable(unit, f) and unit.mode != "review")
         members[chosen].append(unit)
         group[unit.id] = chosen
-        reach[unit.id] = reach_in | {chosen}
+        after[chosen] |= {group[n] for n in unit.needs} - {chosen}
     return _jobs(members, group, event, lambda g: runner(facts[members[g][0].stage]))
+
+
+def _reaches(after: Sequence[set[int]], later: int, earlier: int) -> bool:
+    """Whether group ``later`` needs group ``earlier``, directly or through others."""
+    seen: set[int] = set()
+    todo = [later]
+    while todo:
+        g = todo.pop()
+        if g == earlier:
+            return True
+        if g not in seen:
+            seen.add(g)
+            todo += after[g]
+    return False
 
 
 def _choose(unit: Unit, group: Mapping[str, int], open_groups: list[bool],

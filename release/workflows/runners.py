@@ -34,9 +34,11 @@ def check_runner(f: StageFacts, doc: YamlDocument) -> None:
             "run on Windows (it relies on POSIX no-follow file operations)",
             "cross-compile the Windows target on a Linux runner (e.g. GOOS=windows), or "
             "build it on macOS", where, f"stages.{f.stage}.runs-on")
-    if f.system != "linux" and (f.permissions or f.secrets or f.token or f.sandboxed):
+    if f.system != "linux" and (f.permissions or f.secrets or f.token or f.sandboxed
+                                or f.key):
         raise PipelineError(
             f"stage {f.stage!r} runs on {show(f.runs_on)}, where builds run without the "
-            "bubblewrap sandbox, and it has permissions, secrets or `sandbox: true`",
+            "bubblewrap sandbox, and it has permissions, secrets, a signing key or "
+            "`sandbox: true`",
             "build on the native runner with no credential; sign, attest and publish in "
             "stages on Linux that need it", where, f"stages.{f.stage}.runs-on")

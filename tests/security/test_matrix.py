@@ -76,6 +76,24 @@ def test_no_token_reaches_a_job_that_builds_without_the_sandbox(extra: str) -> N
     loaded = load_text(BASE + extra, "release.yaml", Path("release.yaml"))
     with pytest.raises(PipelineError) as exc:
         generate(loaded, Options("release.yaml"))
-    assert "cli-darwin" in exc.value.message and "without the bubblewrap sandbox" in \
-        exc.value.message
+    # stated in the file's terms, as the loader states errors in a matrix stage
+    assert exc.value.message.startswith("stage 'cli' runs on macos-15, where builds run "
+                                        "without the bubblewrap sandbox")
     assert str(exc.value.location) == "release.yaml:11:14"
+    assert exc.value.path == "stages.cli.runs-on"
+
+
+def test_an_expansion_named_like_a_review_is_refused_at_the_matrix_stage() -> None:
+    """``review`` with ``s: [sign]`` expands to ``review-sign``, the id of sign's review
+    job: refused at the matrix stage's key, never an internal error."""
+    text = ("version: 1\nname: demo\nstages:\n"
+            "  a: {kind: command, run: ['true'], outputs: ['x']}\n"
+            "  review:\n    kind: command\n    matrix: {s: [sign]}\n"
+            "    run: ['true']\n    outputs: ['q']\n"
+            "  sign: {kind: sign, needs: [a], artifacts: all}\n")
+    loaded = load_text(text, "release.yaml", Path("release.yaml"))
+    with pytest.raises(PipelineError) as exc:
+        generate(loaded, Options("release.yaml"))
+    assert "'review-sign' is the id of the review of stage 'sign'" in exc.value.message
+    assert str(exc.value.location) == "release.yaml:5:3"
+    assert exc.value.path == "stages.review"

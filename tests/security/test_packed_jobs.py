@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from release.errors import PipelineError
 from release.pipeline.load import load
 from release.workflows.generate import Options, generate, stage_facts
 from tests.conftest import Repo
@@ -149,3 +150,84 @@ def test_no_packed_job_holds_a_credential_and_credential_stages_run_alone(
         if f.permissions or f.secrets or f.token:
             assert _stages(_run_argv(jobs[sid])) == [sid], sid
             assert jobs[sid]["permissions"] == f.permissions.as_dict(), sid
+
+
+MAC = """\
+version: 1
+name: mac
+stages:
+  a:
+    kind: command
+    run: ["sh", "-c", "echo a > {out}/a"]
+    outputs: ["a"]
+    runs-on: macos-15
+  b:
+    kind: command
+    run: ["sh", "-c", "echo b > {out}/b"]
+    outputs: ["b"]
+    runs-on: macos-15
+  c:
+    kind: command
+    needs: [a, b]
+    run: ["sh", "-c", "cat a/a b/b > {out}/c"]
+    outputs: ["c"]
+    runs-on: macos-15
+"""
+
+
+def test_stages_on_macos_never_share_a_job() -> None:
+    """Without bubblewrap (``--no-sandbox``) stages of one run can rewrite each other's
+    outputs, even while both run: each keeps a fresh runner of its own."""
+    jobs, _ = _jobs(MAC)
+    push = {jid: job for jid, job in jobs.items() if not jid.startswith("dry-run-")}
+    assert sorted(push) == ["a", "b", "c"]
+    for jid, job in jobs.items():
+        argv = _run_argv(job)
+        assert "--no-sandbox" in argv and _stages(argv) == [jid.removeprefix("dry-run-")]
+
+
+KEY_SIGN = """\
+version: 1
+name: keyed
+stages:
+  a:
+    kind: command
+    run: ["sh", "-c", "echo a > {out}/a"]
+    outputs: ["a"]
+  b:
+    kind: command
+    run: ["sh", "-c", "echo b > {out}/b"]
+    outputs: ["b"]
+  sign:
+    kind: sign
+    needs: [a]
+    backend: key
+    key: keys/signing.pem
+"""
+
+
+def test_a_signing_key_file_is_a_credential_even_without_a_passphrase() -> None:
+    """A key file needs no variable, yet a build in the same job could read it: the key
+    signing stage runs alone, and never on a runner without the sandbox."""
+    jobs, loaded = _jobs(KEY_SIGN)
+    assert stage_facts(loaded)["sign"].key
+    assert _stages(_run_argv(jobs["sign"])) == ["sign"]
+    assert _stages(_run_argv(jobs["packed"])) == ["a", "b"]
+    assert _stages(_run_argv(jobs["dry-run-sign"])) == ["sign"]
+    mac = KEY_SIGN.replace("    key: keys/signing.pem\n",
+                           "    key: keys/signing.pem\n    runs-on: [self-hosted, macos]\n")
+    with pytest.raises(PipelineError) as exc:
+        _jobs(mac)
+    assert "a signing key" in exc.value.message and "without the bubblewrap" in \
+        exc.value.message
+    assert str(exc.value.location) == "pipelines/sample.yaml:17:14"
+
+
+def test_a_stage_named_like_a_review_is_refused_with_its_location() -> None:
+    text = KEY_SIGN.replace("    backend: key\n    key: keys/signing.pem\n", "").replace(
+        "  b:\n", "  review-sign:\n")
+    with pytest.raises(PipelineError) as exc:
+        _jobs(text)
+    assert "'review-sign' is the id of the review of stage 'sign'" in exc.value.message
+    assert str(exc.value.location) == "pipelines/sample.yaml:8:3"
+    assert exc.value.path == "stages.review-sign"

@@ -1,11 +1,13 @@
 """Packing: the stages that hold no credential share jobs, and the jobs still form a DAG.
 
 Random pipelines (hypothesis) mix stages without credentials, ``sandbox: true`` stages,
-stages with permissions, keyless signing (reviewed, in an environment) and key signing
-(a secret). For each generated workflow: every unit (a stage's run, review or dry-run)
-runs in exactly one job, the jobs' ``needs`` are acyclic, every stage-level need is met
-by a job the consumer waits for or earlier in the same job, and a job running several
-units holds nothing.
+stages with permissions, keyless signing (reviewed, in an environment), key signing (a
+secret, or a key file alone) and stages on other runners (Linux arm, macOS). For each
+generated workflow (generation never fails): every unit (a stage's run, review or
+dry-run) runs in exactly one job, the jobs' ``needs`` are acyclic, every stage-level need
+is met by a job the consumer waits for or earlier in the same job, a job running several
+units holds nothing and runs them on a Linux runner they all name, and a stage on macOS
+or with a key file runs alone.
 """
 
 from __future__ import annotations
@@ -39,9 +41,16 @@ _KINDS = {
     "keyless": "    kind: sign\n",
     "keysign": "    kind: sign\n    backend: key\n    key: keys/signing.pem\n"
                "    passphrase-env: SIGNING_PASSPHRASE\n",
+    # a key file is a credential even when no passphrase variable names it
+    "keyfile": "    kind: sign\n    backend: key\n    key: keys/signing.pem\n",
+    "arm": '    kind: command\n    run: ["sh", "-c", "printf x > {out}/f"]\n'
+           '    outputs: ["f"]\n    runs-on: ubuntu-24.04-arm\n',
+    "arm-sums": "    kind: checksums\n    runs-on: ubuntu-24.04-arm\n",
+    "mac": '    kind: command\n    run: ["sh", "-c", "printf x > {out}/f"]\n'
+           '    outputs: ["f"]\n    runs-on: macos-15\n',
 }
 #: kinds that need at least one need (they sign or sum their inputs)
-_NEED_INPUTS = {"sums", "keyless", "keysign"}
+_NEED_INPUTS = {"sums", "keyless", "keysign", "keyfile", "arm-sums"}
 
 
 @st.composite
@@ -116,7 +125,9 @@ def check_workflow(text: str) -> dict[str, Any]:
                 assert "github.token" not in str(job), jid
                 for mode, stage, _ in units:
                     f = facts[stage]
-                    assert not f.sandboxed, stage
+                    assert not f.sandboxed and not f.key, stage
+                    # without bubblewrap nothing would keep packed stages apart
+                    assert f.system == "linux" and f.runs_on == job["runs-on"], stage
                     if mode == "release":
                         assert not (f.permissions or f.secrets or f.token), stage
                     else:  # a dry-run reads no secret: its job would hold only these
@@ -145,6 +156,17 @@ def check_workflow(text: str) -> dict[str, Any]:
 def test_random_pipelines_pack_into_an_acyclic_job_graph_that_respects_every_need(
         text: str) -> None:
     check_workflow(text)
+
+
+def test_packing_across_runners_never_closes_a_cycle_of_jobs() -> None:
+    """s2 (x64) needs s0 (arm), s3 (arm) needs s1 (x64): s2 joining s1's job and s3
+    joining s0's would make each of the two jobs need the other."""
+    text = (_HEAD + "  s0:\n" + _KINDS["arm"] + "  s1:\n" + _KINDS["plain"]
+            + "  s2:\n" + _KINDS["plain"] + "    needs: [s0]\n"
+            + "  s3:\n" + _KINDS["arm"] + "    needs: [s1]\n")
+    jobs = job_set(check_workflow(text), "push")
+    assert sorted(sorted(u[1] for u in _units(job)) for job in jobs.values()) == [
+        ["s0"], ["s1", "s2"], ["s3"]]
 
 
 def test_a_credential_between_two_plain_stages_keeps_them_in_separate_jobs() -> None:
