@@ -119,14 +119,16 @@ def _stage_builds(wf: Workflow, argv: list[str]) -> bool:
 
     positional = [a for i, a in enumerate(argv)
                   if not a.startswith("-") and (i == 0 or not argv[i - 1].startswith("--"))]
-    stage = argv[argv.index("--stage") + 1] if "--stage" in argv[:-1] else None
+    # every stage a packed job runs (`--stage A --stage B`): building if any of them builds
+    named = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--stage"]
     if not positional or wf.root is None:
         return True  # cannot tell which pipeline: assume it builds
     try:
         pipeline = load(wf.root / Path(positional[0]))
     except ReleaseError:
         return True
-    stages = [stage] if stage in pipeline.model.stages else list(pipeline.model.stages)
+    known = named and all(s in pipeline.model.stages for s in named)
+    stages = named if known else list(pipeline.model.stages)
     dry = "--dry-run" in argv
     return any(pipeline.kind(s).uses_source and not
                (dry and pipeline.kind(s).effects(pipeline.config(s)) is Effect.EXTERNAL)

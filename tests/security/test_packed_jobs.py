@@ -231,3 +231,50 @@ def test_a_stage_named_like_a_review_is_refused_with_its_location() -> None:
     assert "'review-sign' is the id of the review of stage 'sign'" in exc.value.message
     assert str(exc.value.location) == "pipelines/sample.yaml:8:3"
     assert exc.value.path == "stages.review-sign"
+
+
+AUDITED = """\
+version: 1
+name: aud
+stages:
+  cli:
+    kind: command
+    run: ["sh", "-c", "echo x > {out}/tool"]
+    outputs: ["tool"]
+  sums: {kind: checksums, needs: [cli]}
+  sign: {kind: sign, needs: [sums]}
+"""
+
+#: a hand-written job that mints an OIDC token and, after a stage that builds nothing
+#: named first, runs the build in the same step
+HIDDEN_BUILD = """\
+name: release
+on:
+  push:
+    tags: ["v*"]
+permissions: {}
+jobs:
+  sign:
+    runs-on: ubuntu-24.04
+    permissions:
+      id-token: write
+    environment: release
+    steps:
+      - id: run
+        run: |
+          release run release.yaml --stage sign --stage cli --stage sums --out _release/out
+"""
+
+
+@pytest.mark.parametrize("order", ["sign --stage cli", "cli --stage sign"])
+def test_the_audit_sees_every_stage_of_a_release_run(repo: Repo, order: str) -> None:
+    """``release audit`` reads every ``--stage`` of the step: a build named after a stage
+    that builds nothing still makes the step a build in a job that can mint a token."""
+    from release.workflows.audit import audit
+
+    repo.write("release.yaml", AUDITED)
+    path = repo.write(".github/workflows/release.yml",
+                      HIDDEN_BUILD.replace("sign --stage cli", order))
+    repo.commit()
+    found = {f.rule for f in audit([path], use_zizmor=False).findings}
+    assert "id-token-untrusted" in found
