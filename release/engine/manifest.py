@@ -174,6 +174,15 @@ def check_stage_manifest(root: Path, stage: str, sha256: str) -> None:
             "the artifacts were replaced between jobs; do not release from this run")
 
 
+def stage_manifest_sha256(root: Path, stage: str) -> str:
+    """The sha256 of the manifest of ``stage`` under ``root``, which must exist."""
+    data = _stage_manifest_bytes(root, stage)
+    if data is None:
+        raise ReleaseError(f"no manifest for stage {stage!r} in {root}",
+                           f"download the artifacts of stage {stage!r} into {root}")
+    return hashlib.sha256(data).hexdigest()
+
+
 def read_stage_manifest(root: Path, stage: str) -> list[Artifact]:
     where = str(root / STAGE_MANIFESTS / f"{stage}.json")
     raw = _stage_manifest_bytes(root, stage)

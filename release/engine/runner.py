@@ -85,8 +85,12 @@ class Runner:
         self.results: dict[str, StageResult] = {}
         self.produced: dict[str, list[Artifact]] = {}
         self.reproduced: set[str] = set()
-        #: needs taken from --artifacts, hashed as they were imported (nothing ran since)
-        self.imported: set[str] = set()
+        #: needs taken from --artifacts -> sha256 of their manifest under --out; their
+        #: files were hashed at the import, and again before a stage reads them once
+        #: another stage has run (it could have rewritten them without the sandbox)
+        self.imported: dict[str, str] = {}
+        #: how many stages were started: the first one reads the imports as hashed
+        self.begun = 0
         #: stages not run because this host cannot stand in for their runner, and those
         #: that need them: stage -> reason
         self.host_skipped: dict[str, str] = {}
@@ -122,7 +126,8 @@ class Runner:
         if opts.stages:
             self._import_inputs(selected)
         self._schedule(selected)
-        for stage, digest in self.manifests.items():  # nothing rewrote a hand-off since
+        # nothing rewrote a hand-off since, made here or imported
+        for stage, digest in {**self.imported, **self.manifests}.items():
             manifest.check_stage_manifest(opts.out, stage, digest)
         order = [s for s in self.pipeline.model.stages if s in self.results]
         self.results = {s: self.results[s] for s in order}
@@ -220,10 +225,13 @@ class Runner:
                     dest = art.resolve(self.options.out)
                     safefs.make_folder(dest.parent)
                     safefs.copy_file(art.resolve(src), dest.parent, dest.name).chmod(art.mode)
-                manifest.write_stage_manifest(self.options.out, need, arts)
-            # hashed once, where the stage will read them; _inputs need not hash them again
+                digest = manifest.write_stage_manifest(self.options.out, need, arts)
+            else:
+                digest = manifest.stage_manifest_sha256(self.options.out, need)
+            # hashed where the stage will read them; _inputs hashes them again only once
+            # another stage has run
             manifest.verify(self.options.out, arts)
-            self.imported.add(need)
+            self.imported[need] = digest
             self.produced[need] = arts
             self.results[need] = StageResult(need, self.pipeline.config(need).kind,
                                              Status.SUCCESS, "from --artifacts",
@@ -253,6 +261,7 @@ class Runner:
                                                      Status.ABORTED, verdict))
                             continue
                         self.reporter.started(stage, self.pipeline.config(stage).kind)
+                        self.begun += 1
                         running[pool.submit(self._run_stage, stage)] = (stage, time.monotonic())
                     if not running:
                         if pending:  # pragma: no cover - the graph is acyclic
@@ -356,11 +365,14 @@ class Runner:
         needs = self.pipeline.needs[stage]
         for need in needs:
             # the hand-off within a run is bound like one between jobs: the manifest on
-            # disk is, byte for byte, the one written when the need finished
-            if need in self.manifests:
-                manifest.check_stage_manifest(self.options.out, need, self.manifests[need])
+            # disk is, byte for byte, the one written when the need finished or was imported
+            if digest := self.manifests.get(need) or self.imported.get(need):
+                manifest.check_stage_manifest(self.options.out, need, digest)
         arts = [a for need in needs for a in self.produced.get(need, [])]
-        manifest.verify(self.options.out, [a for a in arts if a.stage not in self.imported])
+        # imports were hashed on arrival: again unless this is the run's first stage
+        first = self.begun <= 1
+        manifest.verify(self.options.out,
+                        [a for a in arts if not (first and a.stage in self.imported)])
         return tuple(arts)
 
     def _hand_off(self, stage: str, arts: list[Artifact]) -> None:

@@ -278,3 +278,62 @@ def test_the_audit_sees_every_stage_of_a_release_run(repo: Repo, order: str) -> 
     repo.commit()
     found = {f.rule for f in audit([path], use_zizmor=False).findings}
     assert "id-token-untrusted" in found
+
+
+#: x comes from another job (--artifacts); a rewrites x's file, b then reads x
+IMPORTED = """\
+version: 1
+name: imported
+stages:
+  x:
+    kind: command
+    run: ["sh", "-c", "echo good > {out}/x"]
+    outputs: ["x"]
+  a:
+    kind: command
+    needs: [x]
+    run: ["sh", "-c", "echo evil > {out}/../x/x; echo a > {out}/a"]
+    outputs: ["a"]
+  b:
+    kind: command
+    needs: [x, a]
+    run: ["sh", "-c", "cat {out}/../x/x > {out}/b"]
+    outputs: ["b"]
+"""
+
+
+@pytest.mark.parametrize("same_folder", [False, True])
+def test_a_need_imported_from_another_job_is_checked_again_before_a_later_stage(
+        repo: Repo, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        same_folder: bool) -> None:
+    """An imported need was hashed on arrival; once a stage has run, it is hashed again
+    before the next stage reads it (--no-sandbox lets a stage rewrite it)."""
+    path = _repo(repo, IMPORTED)
+    first = tmp_path / "x-job"
+    assert cli("run", path, "--stage", "x", "--out", first, cwd=repo.path).code == 0
+    out = first if same_folder else tmp_path / "out"
+    output = tmp_path / "github-output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    result = cli("run", path, "--stage", "a", "--stage", "b", "--no-sandbox", "--jobs", "1",
+                 "--artifacts", first, "--out", out, cwd=repo.path)
+    assert result.code == 1
+    assert "[b] failed" in result.out + result.err
+    assert not (out / "b" / "b").exists(), "b read the rewritten need"
+    assert not output.exists()
+
+
+def test_a_rewritten_import_manifest_fails_the_run_at_its_end(
+        repo: Repo, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No stage reads x after a rewrites its manifest: the end of the run checks the
+    imported manifests too, so the job reports nothing."""
+    path = _repo(repo, IMPORTED.replace("echo evil > {out}/../x/x",
+                                        "echo {} > {out}/../manifests/x.json"))
+    first = tmp_path / "x-job"
+    assert cli("run", path, "--stage", "x", "--out", first, cwd=repo.path).code == 0
+    output = tmp_path / "github-output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    result = cli("run", path, "--stage", "a", "--no-sandbox", "--artifacts", first,
+                 "--out", tmp_path / "out", cwd=repo.path)
+    assert result.code == 1
+    assert "the manifest of stage 'x'" in result.err
+    assert not output.exists()
