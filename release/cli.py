@@ -211,7 +211,8 @@ def _source(pipeline: object) -> object:
     assert isinstance(pipeline, LoadedPipeline)
     src = pipeline.model.source
     return discover(pipeline.path.resolve(), tags=src.tags, version=src.version,
-                    repository=src.repository, environ=dict(os.environ), path=src.path)
+                    repository=src.repository, environ=dict(os.environ), path=src.path,
+                    where=lambda key: pipeline.document.location(("source", key)))
 
 
 def _plan(args: argparse.Namespace) -> int:

@@ -8,19 +8,24 @@ export is that subtree alone (:mod:`release.engine.subtree`).
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import subprocess
 import tarfile
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from release.engine.subtree import check_subtree, repository_path, tag_version, unprefix
-from release.errors import ReleaseError
+from release.engine.subtree import (
+    check_subtree,
+    repository_path,
+    tag_matches,
+    tag_version,
+    unprefix,
+)
+from release.errors import Location, ReleaseError
 
 
 @dataclass(frozen=True)
@@ -64,29 +69,40 @@ def _git(root: Path, *args: str) -> str:
 
 
 def discover(start: Path, *, tags: str, version: str | None, repository: str | None,
-             environ: dict[str, str], path: str = ".") -> SourceFacts:
+             environ: dict[str, str], path: str = ".",
+             where: Callable[[str], Location | None] = lambda key: None) -> SourceFacts:
     """Facts about the commit checked out at ``start``: the repository is the one git finds
-    from ``start`` (the pipeline file's folder), and ``path`` a folder of its commit."""
+    from ``start`` (the pipeline file's folder), and ``path`` a folder of its commit.
+    ``where`` gives the position of a key of ``source:`` (``path``, ``tags``)."""
     root = Path(_git(start if start.is_dir() else start.parent, "rev-parse", "--show-toplevel"))
     commit = _git(root, "rev-parse", "HEAD")
-    check_subtree(root, commit, path)
+    check_subtree(root, commit, path, where("path"))
     epoch = int(_git(root, "log", "-1", "--format=%ct", "HEAD"))
     dirty = bool(_git(root, "status", "--porcelain", "--untracked-files=no"))
-    tag = _tag(root, tags, environ)
+    tag = _tag(root, tags, environ, where("tags"))
     if version is None:
-        version = tag_version(tag, tags) if tag else f"0.0.0.dev0+g{commit[:12]}"
+        version = (tag_version(tag, tags, where("tags")) if tag
+                   else f"0.0.0.dev0+g{commit[:12]}")
     repo = repository or environ.get("GITHUB_REPOSITORY") or None
     ref = environ.get("GITHUB_REF") or (f"refs/tags/{tag}" if tag else None)
     return SourceFacts(root, commit, epoch, tag, version, repo, ref, dirty, path)
 
 
-def _tag(root: Path, pattern: str, environ: dict[str, str]) -> str | None:
+def _tag(root: Path, pattern: str, environ: dict[str, str],
+         where: Location | None = None) -> str | None:
+    """The release tag: the pushed tag (``GITHUB_REF``) if it matches, else the one tag
+    at HEAD that matches; several are refused rather than one picked by its spelling."""
     ref = environ.get("GITHUB_REF", "")
-    if ref.startswith("refs/tags/") and fnmatch.fnmatchcase(ref[10:], pattern):
+    if ref.startswith("refs/tags/") and tag_matches(ref[10:], pattern):
         return ref[10:]
     listed = _git(root, "tag", "--points-at", "HEAD").splitlines()
-    matching = sorted(t for t in listed if fnmatch.fnmatchcase(t, pattern))
-    return matching[-1] if matching else None
+    matching = sorted(t for t in listed if tag_matches(t, pattern))
+    if len(matching) > 1:
+        raise ReleaseError(f"tags {', '.join(matching)} at HEAD all match source.tags "
+                           f"{pattern!r}: which one is released is ambiguous",
+                           "delete the tags that are not this release, or narrow the glob",
+                           where, "source.tags")
+    return matching[0] if matching else None
 
 
 def server_url(environ: Mapping[str, str]) -> str:

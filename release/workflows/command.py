@@ -37,11 +37,15 @@ def repository_root(start: Path) -> Path:
 
 def expected(pipeline_path: Path, environment: str | None) -> tuple[str, Path]:
     """The generated text and the repository root it belongs to."""
+    from release.engine.subtree import check_working_folder
     from release.pipeline.load import load
     from release.workflows.generate import DEFAULT_ENVIRONMENT, Options, generate
 
     pipeline = load(pipeline_path)
     root = repository_root(pipeline_path.resolve().parent)
+    # a folder that is not there would give a workflow whose every run fails
+    check_working_folder(root, pipeline.model.source.path,
+                         pipeline.document.location(("source", "path")))
     rel = pipeline_path.resolve().relative_to(root).as_posix()
     options = Options(rel, environment or DEFAULT_ENVIRONMENT)
     return generate(pipeline, options), root

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from release.engine.binding import RunBinding
-from release.engine.subtree import check_path, tag_prefix, tag_version
+from release.engine.subtree import check_path, tag_matches, tag_prefix, tag_version
 
 
 @pytest.mark.parametrize(("given", "normal"), [
@@ -34,6 +34,32 @@ def test_bad_paths_are_refused(bad: str) -> None:
 def test_the_version_follows_the_literal_start_of_the_glob(tag: str, pattern: str,
                                                             version: str) -> None:
     assert tag_version(tag, pattern) == version
+
+
+@pytest.mark.parametrize(("tag", "pattern", "matches"), [
+    ("v1.2.3", "v*", True),
+    ("sdk/v1.2.3", "sdk/v*", True),
+    ("sdk/vendor/v2.0.0", "sdk/v*", False),  # GitHub's `*` does not cross `/`
+    ("sdk/vendor/v2.0.0", "sdk/v**", True),
+    ("sdk/v1.2.3", "*", False),
+    ("sdk/v1.2.3", "**", True),
+    ("v1", "v?", True),
+    ("v/", "v?", False),
+    ("v1", "v[0-9]", True),
+    ("va", "v[!0-9]", True),
+    ("v+1", "v+*", True),
+    ("x.y", "x?y", True),
+])
+def test_tags_match_as_githubs_filter_does(tag: str, pattern: str, matches: bool) -> None:
+    assert tag_matches(tag, pattern) is matches
+
+
+@pytest.mark.parametrize(("tag", "pattern"), [("v", "v*"), ("sdk/vendor/v2", "sdk/v**")])
+def test_a_tag_carrying_no_version_is_refused(tag: str, pattern: str) -> None:
+    from release.errors import ReleaseError
+
+    with pytest.raises(ReleaseError, match="carries no version"):
+        tag_version(tag, pattern)
 
 
 def test_tag_prefix() -> None:

@@ -140,9 +140,12 @@ def test_the_review_shows_what_the_approval_binds(approved: Approved) -> None:
 
 
 # -- the run is not the one reviewed --------------------------------------------------
-def test_another_tag_on_the_same_commit(approved: Approved, cli: Cli) -> None:
+def test_another_tag_on_the_same_commit(approved: Approved, cli: Cli,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
     approved.repo.tag("v9.9.9")
     approved.server.set_tag(REPOSITORY, "v9.9.9", approved.commit)
+    # the run the push of that tag starts (two matching tags at HEAD alone are refused)
+    monkeypatch.setenv("GITHUB_REF", "refs/tags/v9.9.9")
     res = approved.run(cli)
     refused(res, "tag: approved v1.0.0, now v9.9.9", "version: approved 1.0.0, now 9.9.9",
             "check the tag points at the built commit")

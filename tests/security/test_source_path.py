@@ -150,3 +150,59 @@ def test_notes_and_the_plan_come_from_the_folder(repo: Repo, cli, tmp_path: Path
     assert f"release notes NOTES.md at {commit[:12]} (sha256:{digest})" in res.out
     review = json.loads((tmp_path / "review.json").read_text())
     assert (review["source"]["path"], review["source"]["tag"]) == ("sdk", "sdk/v2.0.0")
+
+
+def test_a_missing_folder_is_refused_at_its_line_by_run_plan_and_generate(
+        repo: Repo, cli, tmp_path: Path) -> None:
+    pipeline = monorepo(repo, "docs")
+    for argv in (("run", pipeline, "--out", tmp_path / "out"), ("plan", pipeline),
+                 ("workflow", "generate", pipeline)):
+        res = cli(*argv)
+        assert res.code == 2, (argv, res.out, res.err)
+        assert "sdk/release.yaml:4:9: error: source.path 'docs': 'docs' is not" in res.err, (
+            argv, res.err)
+    assert not (repo.path / ".github").exists(), "no workflow for a folder that is not there"
+
+
+@pytest.mark.parametrize("tag", ["sdk/vendor/v2.0.0", "sdk/v1.0.0/x"])
+def test_a_tag_of_a_deeper_folder_is_not_a_release_tag(repo: Repo, cli, tmp_path: Path,
+                                                       tag: str) -> None:
+    """``*`` does not cross ``/``, as in GitHub's tag filter, which starts the workflow:
+    the run does not release ``sdk/vendor/v2.0.0`` as version ``endor/v2.0.0``."""
+    pipeline = monorepo(repo, "sdk")
+    repo.tag(tag)
+    out = tmp_path / "out"
+    res = cli("run", pipeline, "--out", out)
+    assert res.code == 0, res.out + res.err
+    source = json.loads((out / "manifest.json").read_text())["source"]
+    assert source["tag"] is None and source["version"].startswith("0.0.0.dev0+g")
+
+
+def test_a_glob_that_crosses_folders_cannot_make_a_path_a_version(repo: Repo, cli,
+                                                                  tmp_path: Path) -> None:
+    pipeline = monorepo(repo, "sdk")
+    pipeline.write_text(pipeline.read_text().replace('"sdk/v*"', '"sdk/v**"'))
+    repo.commit()
+    repo.tag("sdk/vendor/v2.0.0")
+    res = cli("run", pipeline, "--out", tmp_path / "out")
+    assert res.code == 2
+    assert "sdk/release.yaml:5:9: error: tag 'sdk/vendor/v2.0.0' matches source.tags" in res.err
+    assert "'endor/v2.0.0' is a path" in res.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_several_matching_tags_at_the_commit_are_refused_not_sorted(
+        repo: Repo, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pipeline = monorepo(repo, "sdk")
+    repo.tag("sdk/v1.0.0")
+    repo.tag("sdk/v9.0.0")
+    res = cli("run", pipeline, "--out", tmp_path / "out")
+    assert res.code == 2
+    assert "tags sdk/v1.0.0, sdk/v9.0.0 at HEAD all match source.tags 'sdk/v*'" in res.err
+    assert "sdk/release.yaml:5:9" in res.err
+    # the pushed tag says which one
+    monkeypatch.setenv("GITHUB_REF", "refs/tags/sdk/v1.0.0")
+    res = cli("run", pipeline, "--out", tmp_path / "out")
+    assert res.code == 0, res.out + res.err
+    source = json.loads((tmp_path / "out" / "manifest.json").read_text())["source"]
+    assert (source["tag"], source["version"]) == ("sdk/v1.0.0", "1.0.0")
