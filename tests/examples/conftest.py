@@ -11,9 +11,9 @@ import pytest
 
 from tests.checkout import clone_checkout
 from tests.conftest import git
+from tests.github_server import github_server  # noqa: F401  (fixture)
 from tests.hermetic import goproxy
 from tests.hermetic.goproxy import GoProxy
-from tests.github_server import github_server  # noqa: F401  (fixture)
 from tests.oci.conftest import registry  # noqa: F401  (session fixture)
 from tests.sigstore_stack import sigstore_stack  # noqa: F401  (session fixture)
 

@@ -29,7 +29,6 @@ from tests.examples.conftest import (
     SDK_GO,
     SDK_GO_VERSION,
     TAG,
-    go_proxy,  # noqa: F401  (fixture)
     replace,
     tagged_example,
 )
@@ -119,7 +118,7 @@ def test_plan_in_place_in_this_checkout(cli) -> None:
 
 
 def test_plan_is_clean_and_dry_run_needs_no_credentials(cli, tmp_path: Path,
-                                                        go_proxy: GoProxy) -> None:  # noqa: F811
+                                                        go_proxy: GoProxy) -> None:
     clone = tagged_example(tmp_path, go_proxy=go_proxy)
     commit, pipeline = clone.commit, f"{CA_CERTIFICATES}/release.yaml"
     plan = cli("plan", pipeline, "--format", "json", cwd=clone.path)
@@ -249,7 +248,7 @@ def _image_files(tmp_path: Path, ref: str) -> dict[str, bytes]:
 def test_release_end_to_end(cli, monkeypatch, tmp_path: Path,
                             registry: LocalRegistry, sigstore_stack: SigstoreStack,
                             github_server: GitHubServer,
-                            go_proxy: GoProxy) -> None:  # noqa: F811
+                            go_proxy: GoProxy) -> None:
     clone = tagged_example(tmp_path, go_proxy=go_proxy,
                            rewrite=lambda t: local_services(t, registry, sigstore_stack))
     commit = clone.commit
@@ -350,7 +349,7 @@ def test_release_end_to_end(cli, monkeypatch, tmp_path: Path,
 
 
 def test_dry_run_at_an_untagged_commit(cli, tmp_path: Path,
-                                       go_proxy: GoProxy) -> None:  # noqa: F811
+                                       go_proxy: GoProxy) -> None:
     """With no ``ca-certificates/v*`` tag the version is a dev version whose ``+`` an OCI
     tag cannot hold: the image's tag carries ``_`` instead, and the dry-run works."""
     clone = tagged_example(tmp_path, go_proxy=go_proxy, tag=None)

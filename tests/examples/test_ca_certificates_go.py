@@ -17,7 +17,8 @@ from tests.hermetic.goproxy import needs_go
 pytestmark = needs_go
 
 
-def download(module: Path, proxy: goproxy.GoProxy, scratch: Path) -> subprocess.CompletedProcess[str]:
+def download(module: Path, proxy: goproxy.GoProxy,
+             scratch: Path) -> subprocess.CompletedProcess[str]:
     """``go mod download -json SDK@VERSION`` in the CLI's module, on caches of its own;
     go checks what it downloads against the module's go.sum and never writes it."""
     env = {"PATH": os.environ["PATH"], "HOME": str(scratch), "GOPROXY": proxy.url,
