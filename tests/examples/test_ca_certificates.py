@@ -293,6 +293,12 @@ def test_release_end_to_end(cli, monkeypatch, tmp_path: Path,
     subjects = {(s["name"], s["digest"]["sha256"]) for s in statement["subject"]}
     expected = {(n, a["sha256"]) for n, a in artifacts(out, *ATTESTED).items()}
     assert subjects == expected | {(pushed, digest.removeprefix("sha256:"))}
+    # ... and the go.sum that pinned each CLI's fetch
+    deps = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+    gosum = sha256(clone.path / CA_CERTIFICATES / "go.sum")
+    for sid in CLIS:
+        assert {"name": "go.sum", "digest": {"sha256": gosum},
+                "annotations": {"stage": sid, "role": "lock"}} in deps
 
     # the image's signature and provenance are in the registry, where consumers check it
     image_ref = f"oci://{pushed}@{digest}"
