@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from release.engine.context import ContextScope
+from release.engine.contract import BuildsInDryRun, Effect, PlannedAction, StageConfig, StageKind
 from release.errors import ReleaseError
-from release.stages.base import BuildsInDryRun, Effect, PlannedAction, StageConfig, StageKind
 
 if TYPE_CHECKING:
-    from release.engine.runner import Runner
+    from release.engine.context import RunState
 
 STEP_FIELDS = ("action", "target", "digest", "permission", "identity")
 
@@ -78,7 +78,7 @@ class StagePlan:
         return cls(data["kind"], tuple(step_from_json(s) for s in data["steps"]))
 
 
-def static_plan(runner: Runner, stage: str) -> tuple[PlannedAction, ...]:
+def static_plan(runner: RunState, stage: str) -> tuple[PlannedAction, ...]:
     """The stage's plan with no inputs: what it does independently of the artifacts.
 
     A plan reads no credential (its context is a dry one) and changes nothing; a plan
@@ -113,7 +113,7 @@ class RunBinding:
     unplanned: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def of(cls, runner: Runner, *, plans: bool = True, building: bool = True) -> RunBinding:
+    def of(cls, runner: RunState, *, plans: bool = True, building: bool = True) -> RunBinding:
         """The binding of ``runner``'s run; ``plans=False`` gives the facts alone, and
         ``building=False`` leaves out the stages whose plan may build (and so read a
         registry), for a pipeline that is not the approved one."""
