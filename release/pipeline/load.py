@@ -6,13 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from release.engine.manifest import RESERVED_STAGE_IDS
 from release.errors import Diagnostic, PipelineError, suggest
 from release.permissions import PermissionSet
 from release.pipeline import graph
 from release.pipeline.model import Pipeline
+from release.pipeline.validate import InvalidPipeline, validate
 from release.stages import KINDS, StageKind
 from release.stages.base import ChecksPipeline, Effect, StageConfig
 from release.yamlsource import YamlDocument, YamlPath, dotted, parse, read_text
@@ -57,9 +56,9 @@ def load_text(text: str, file: str, path: Path | None = None) -> LoadedPipeline:
         )
     _check_version(doc)
     try:
-        model = Pipeline.model_validate(doc.data)
-    except ValidationError as exc:
-        raise PipelineError.many([_diagnostic(doc, err) for err in exc.errors()]) from None
+        model = validate(doc.data)
+    except InvalidPipeline as exc:
+        raise PipelineError.many([_diagnostic(doc, err) for err in exc.errors]) from None
     _check_reserved(doc, model)
     permissions = _check_permissions(doc, model)
     _check_graph(doc, model)
