@@ -89,7 +89,9 @@ class Effect(enum.Enum):
 class StageConfig(BaseModel):
     """Keys every stage has. Kind models add their own beside these."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    #: Each kind's model is built when first used (``defer_build``): loading a pipeline
+    #: builds the models of the kinds it uses, not every kind's as it is imported.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     kind: str
     needs: tuple[StageId, ...] = ()
