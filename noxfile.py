@@ -18,10 +18,11 @@ nox.options.error_on_external_run = True
 ROOT = Path(__file__).parent
 PIP = ("python", "-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check")
 #: Debian packages the tests use as real parts: network isolation, an OCI registry and
-#: an independent OCI client, OpenSSL and coreutils for checking our outputs.
+#: an independent OCI client, OpenSSL and coreutils for checking our outputs, and the
+#: toolchains whose fetch phase the tests run (npm, go).
 SYSTEM_TOOLS = {"bwrap": "bubblewrap", "docker-registry": "docker-registry",
                 "skopeo": "skopeo", "openssl": "openssl", "git": "git", "node": "nodejs",
-                "npm": "npm"}
+                "npm": "npm", "go": "golang-go"}
 
 
 def _install(session: nox.Session, lock: str = "requirements/dev.txt") -> None:

@@ -3,7 +3,8 @@
 The sandbox starts from an empty root. Mounted read-only: the system (``/usr`` and the
 ``/bin``, ``/lib``... folders or their merged-/usr symlinks), a curated part of ``/etc``
 (no secrets: see ``ETC``), the toolchains (the interpreter's prefixes and the PATH
-entries, exactly those folders), the CA files the environment names, and the stage's
+entries, exactly those folders, and the root of a Go or Rust toolchain on PATH),
+the CA files the environment names, and the stage's
 inputs. Mounted read-write: the stage's workspace and its writable folders. Fresh:
 ``/dev``, ``/proc``, ``/tmp`` and ``/var/tmp``. Nothing else of the host is there: no
 home, no other checkout or workspace, no socket under ``/run`` or ``/tmp``.
@@ -224,7 +225,28 @@ def _toolchain_dirs(search_path: str) -> tuple[str, ...]:
             path = Path(entry).resolve()
             # version managers' shims (pyenv, rbenv, nodenv) run the manager from its root
             dirs.add(path.parent if path.name == "shims" else path)
+            dirs.update(_toolchain_roots(path))
     return tuple(sorted(str(d) for d in dirs if d.is_dir()))
+
+
+#: Toolchains whose command in ``ROOT/bin`` needs the rest of ``ROOT``, and the files
+#: that mark a folder as such a root: Go's GOROOT (the standard library's sources, the
+#: compiler in ``pkg/tool``) and a Rust toolchain (``librustc_driver`` in ``lib``).
+_ROOTED = {"go": ("VERSION", "src/runtime", "pkg/tool"), "rustc": ("lib/rustlib",)}
+
+
+def _toolchain_roots(folder: Path) -> list[Path]:
+    """The roots of the toolchains (``_ROOTED``) whose command ``folder`` holds or links
+    to. GitHub's runners link /usr/bin/go into /opt/hostedtoolcache; actions/setup-go
+    and rustup toolchains put such a ``bin`` folder on PATH. Not a GOPATH (``~/go/bin``)
+    nor rustup's proxies (``~/.cargo/bin``, beside the host's caches): no marks there."""
+    roots = []
+    for command, marks in _ROOTED.items():
+        if (folder / command).is_file():
+            root = (folder / command).resolve().parent.parent
+            if all((root / mark).exists() for mark in marks):
+                roots.append(root)
+    return roots
 
 
 def _ca_paths(env: Mapping[str, str]) -> list[str]:

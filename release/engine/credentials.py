@@ -61,7 +61,9 @@ _NOT_STEERING = frozenset({"PYTHONHASHSEED", "PYTHONUTF8", "PYTHONIOENCODING", "
                            "GOARCH", "GOARM", "GOAMD64", "GO111MODULE", "GOEXPERIMENT",
                            "GOTOOLCHAIN", "CGO_ENABLED", "CARGO_BUILD_TARGET",
                            "CARGO_PROFILE_RELEASE_DEBUG", "CARGO_INCREMENTAL",
-                           "NODE_ENV"})
+                           "NODE_ENV",
+                           # module proxies only (no `direct`): release/stages/fetchers.py
+                           "GOPROXY"})
 
 
 _CREDENTIAL_NAME = re.compile(r"AUTH|_KEY(_ID)?$|ACCESS_KEY|COOKIE|KUBECONFIG|DOCKER_CONFIG|"

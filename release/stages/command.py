@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from release.errors import ReleaseError
+from release.errors import ReleaseError, StageFailed
 from release.permissions import PermissionSet
 from release.stages.base import (
     Effect,
@@ -27,32 +27,15 @@ from release.stages.base import (
     StageContext,
     StageKind,
 )
-
-#: The fetchers a ``fetch:`` argv may start with, the subcommand, and the flags that keep
-#: each one to downloading what its lock pins without running code of the repository or
-#: of a package: npm runs lifecycle scripts (``preinstall``, ``install``, ``postinstall``,
-#: ``prepare``) of the project and of every package unless ``--ignore-scripts``; pip
-#: builds an sdist's metadata (runs its ``setup.py``) unless only wheels are allowed;
-#: ``cargo fetch`` and ``go mod download`` run no package code.
-FETCHERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "npm": (("ci",), ("--ignore-scripts",)),
-    "go": (("mod", "download"), ()),
-    "cargo": (("fetch",), ("--locked",)),
-    "pip": (("download",), ("--require-hashes", "--only-binary=:all:")),
-    "pip3": (("download",), ("--require-hashes", "--only-binary=:all:")),
-}
-#: Set in the fetch phase whatever the repository's own configuration says: environment
-#: settings override a project's ``.npmrc`` (whose ``git=`` could name a program of the
-#: tree, run for a git dependency); ``GOTOOLCHAIN=local`` stops ``go`` from downloading
-#: and running the toolchain a ``go.mod`` names.
-FETCH_ENV = {"npm_config_ignore_scripts": "true", "npm_config_git": "git",
-             "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=readonly",
-             "PIP_CONFIG_FILE": os.devnull}
-#: Files of the tree a fetcher would obey that can make it run a program: cargo's
-#: configuration (credential providers, ``net.git-fetch-with-cli``...) and rustup's
-#: toolchain file (a toolchain may be a ``path`` into the tree, or one rustup installs).
-REFUSED_CONFIG = {"cargo": (".cargo/config.toml", ".cargo/config", "rust-toolchain.toml",
-                            "rust-toolchain")}
+from release.stages.fetchers import (
+    BUILD_ENV,
+    FETCH_DEFAULTS,
+    FETCH_ENV,
+    FETCHERS,
+    REFUSED_CONFIG,
+    check_go_download,
+    check_goproxy,
+)
 
 
 class CommandConfig(StageConfig):
@@ -103,6 +86,15 @@ class CommandConfig(StageConfig):
         if missing:
             raise ValueError(f"fetch with {name} needs {' '.join(missing)}: without it the "
                              "fetch could run code of the repository or of a package")
+        if name == "go":
+            check_go_download(value[3:])
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _goproxy(cls, value: dict[str, str]) -> dict[str, str]:
+        if "GOPROXY" in value:
+            check_goproxy(value["GOPROXY"])
         return value
 
     @field_validator("locks")
@@ -182,9 +174,19 @@ class Command(StageKind[CommandConfig]):
             ctx.log(f"fetch phase: {' '.join(cfg.fetch)} (network on), pinned by "
                     + ", ".join(f"{k} sha256:{v}" for k, v in locks.items()))
             # the fetch writes only in the workspace: the output folder is not mounted
-            ctx.sandbox.run(cfg.fetch, ws, env={**ctx.env, **FETCH_ENV}, cwd=ws.src,
-                            network=True, timeout=cfg.timeout_seconds, log=ctx.log,
-                            cancel=ctx.cancel)
+            try:
+                ctx.sandbox.run(cfg.fetch, ws, env={**FETCH_DEFAULTS, **ctx.env, **FETCH_ENV},
+                                cwd=ws.src, network=True, timeout=cfg.timeout_seconds,
+                                log=ctx.log, cancel=ctx.cancel)
+            except StageFailed as exc:
+                if ctx.cancel.is_set():
+                    raise
+                raise StageFailed(
+                    f"the fetch phase failed: {exc.message}",
+                    f"{cfg.fetch[0]}'s output above says why; a checksum or integrity "
+                    "mismatch means the registry served other bytes than "
+                    f"{', '.join(cfg.locks)} pins: find out why before changing the lock"
+                    ) from None
             # the fetch may not rewrite what pins it
             again = {k: _regular_digest(ws.src, k) for k in locks}
             if again != locks:
@@ -193,8 +195,9 @@ class Command(StageKind[CommandConfig]):
                                    "the lock must pin every download already: regenerate "
                                    "and commit it (e.g. `npm install`), then release")
             ctx.log("build phase: no network from here on")
+        env = {**ctx.env, **BUILD_ENV.get(cfg.fetch[0], {})} if cfg.fetch else ctx.env
         ctx.sandbox.run(
-            argv, ws, env=ctx.env, cwd=ws.src, writable=[ctx.out_dir],
+            argv, ws, env=env, cwd=ws.src, writable=[ctx.out_dir],
             readable=[ctx.input_path(a) for a in ctx.inputs],
             timeout=cfg.timeout_seconds, log=ctx.log, cancel=ctx.cancel,
         )
@@ -207,7 +210,6 @@ class Command(StageKind[CommandConfig]):
                 matches = [pattern]  # reported as missing by the engine
             found.extend(m for m in matches if m not in found)
         return [Output(m, cfg.artifact_kind, notes) for m in found]
-
 
 
 def committed_digest(root: Path, commit: str, lock: str) -> str:

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Repo, git
+from tests.hermetic import crates, goproxy, simple_index
+from tests.hermetic.crates import cargo_project, needs_cargo, rust_toolchain
+from tests.hermetic.goproxy import GoProxy, go_project, needs_go
+from tests.hermetic.simple_index import pip_project
 from tests.stages import npm_registry
 from tests.stages.npm_registry import Registry
 from tests.stages.test_command_fetch import npm_project, registry  # noqa: F401
@@ -211,3 +217,176 @@ def test_npmrc_git_would_run_the_program_without_the_guard(
     subprocess.run(["npm", "ci", "--ignore-scripts"], cwd=repo.path, env=env,
                    capture_output=True, timeout=120, check=False)
     assert "/pwned" in registry.requests
+
+
+# --- Go: the real toolchain against a loopback module proxy (tests/hermetic/goproxy.py)
+
+@pytest.fixture
+def proxy() -> Iterator[GoProxy]:
+    with goproxy.serve() as served:
+        yield served
+
+
+def _go_sum(repo: Repo, edit: Callable[[list[str]], list[str]]) -> None:
+    lines = (repo.path / "go.sum").read_text().splitlines()
+    (repo.path / "go.sum").write_text("".join(f"{line}\n" for line in edit(lines)))
+    repo.commit("go.sum edited")
+
+
+@needs_go
+def test_go_sum_pinning_other_bytes_fails_the_fetch(repo: Repo, cli, proxy: GoProxy,
+                                                    tmp_path: Path) -> None:
+    path = go_project(repo, proxy, tmp_path / "host")
+    _go_sum(repo, lambda lines: [line.replace("h1:", "h1:A", 1) if "/go.mod" not in line
+                                 else line for line in lines])
+    result = cli("run", path, "--out", tmp_path / "out")
+    _stage_fails(result, "the fetch phase failed: go exited with status 1")
+    assert "checksum mismatch" in result.err and "SECURITY ERROR" in result.err
+    assert "build phase" not in result.err
+
+
+@needs_go
+@pytest.mark.parametrize("unpinned", ["/go.mod ", " h1:"], ids=["go.mod", "files"])
+def test_go_fetch_of_what_go_sum_does_not_pin_fails(repo: Repo, cli, proxy: GoProxy,
+                                                    tmp_path: Path, unpinned: str) -> None:
+    # go.sum lacks a line: go checks what it downloaded against the checksum database
+    # (here through the proxy, which knows no checksum) and fails; it never records an
+    # unverified line, and the lock may not change anyway
+    path = go_project(repo, proxy, tmp_path / "host")
+    lines = (repo.path / "go.sum").read_text().splitlines()
+    kept = [line for line in lines if unpinned not in line.replace("/go.mod h1:", "/go.mod ")]
+    assert len(kept) == len(lines) - 1
+    _go_sum(repo, lambda _: kept)
+    result = cli("run", path, "--out", tmp_path / "out")
+    _stage_fails(result, "the fetch phase failed: go exited with status 1")
+    assert "/sumdb/sum.golang.org/lookup/example.com/tiny@v1.0.0" in proxy.requests
+    gets = [line for line in result.err.splitlines() if "# get " in line]
+    assert gets and all(f"# get {proxy.url}/" in line for line in gets), gets
+    assert "build phase" not in result.err
+
+
+@needs_go
+def test_go_fetch_asks_only_the_proxy_it_is_given(repo: Repo, cli, proxy: GoProxy,
+                                                  tmp_path: Path) -> None:
+    # go.mod names a module of another host (pinned in go.sum): go asks the proxy for
+    # it, never the host itself (no version control) nor a checksum database
+    path = go_project(repo, proxy, tmp_path / "host")
+    with (repo.path / "go.mod").open("a") as f:
+        f.write("require other.example/mod v1.0.0\n")
+    _go_sum(repo, lambda lines: [*lines, f"other.example/mod v1.0.0 h1:{'A' * 43}=",
+                                 f"other.example/mod v1.0.0/go.mod h1:{'B' * 43}="])
+    result = cli("run", path, "--out", tmp_path / "out")
+    _stage_fails(result, "the fetch phase failed")
+    assert "/other.example/mod/@v/v1.0.0.mod" in proxy.requests
+    gets = [line for line in result.err.splitlines() if "# get " in line]
+    assert gets and all(f"# get {proxy.url}/" in line for line in gets), gets
+    assert not [r for r in proxy.requests if "/sumdb/" in r]  # go.sum pins it
+
+
+@needs_go
+def test_a_committed_go_work_is_not_used(repo: Repo, cli, proxy: GoProxy,
+                                         tmp_path: Path) -> None:
+    # in workspace mode go would pin by go.work.sum (no lock) and read ./elsewhere
+    path = go_project(repo, proxy, tmp_path / "host", run=(
+        '"sh", "-c", "go list -deps . > {out}/tool"'))
+    repo.write("go.work", "go 1.18\n\nuse (\n\t.\n\t./elsewhere\n)\n")
+    repo.commit("a workspace")
+    result = cli("run", path, "--out", tmp_path / "out")
+    assert result.code == 0, result.err
+    assert "example.com/tiny" in (tmp_path / "out" / "cli" / "tool").read_text()
+
+
+@pytest.mark.parametrize(("env", "fetch", "message"), [
+    ("{GOPROXY: direct}", "", "GOPROXY names `direct`"),
+    ('{GOPROXY: "https://proxy.golang.org,direct"}', "", "GOPROXY names `direct`"),
+    ('{GOPROXY: "https://u:p@goproxy.example"}', "", "carries credentials"),
+    ('{GOPROXY: "ssh://goproxy.example"}', "", "is not a module proxy URL"),
+    ("{GOPRIVATE: example.com}", "", "GOPRIVATE makes a loader"),
+    ("{GONOSUMDB: example.com}", "", "GONOSUMDB makes a loader"),
+    ("{GOFLAGS: -insecure}", "", "GOFLAGS configures a cache"),
+    ('{GOPROXY: "http://127.0.0.1:1"}', '"-modfile=other.mod"', "does not take '-modfile"),
+    ('{GOPROXY: "http://127.0.0.1:1"}', '"-reuse=old.json"', "does not take '-reuse"),
+])
+def test_go_settings_that_would_leave_the_proxy_or_the_lock_are_refused(
+        repo: Repo, cli, tmp_path: Path, env: str, fetch: str, message: str) -> None:
+    path = repo.write("release.yaml", f"""\
+        version: 1
+        name: app
+        stages:
+          cli:
+            kind: command
+            env: {env}
+            fetch: ["go", "mod", "download"{", " + fetch if fetch else ""}]
+            locks: [go.sum]
+            run: ["go", "build", "-o", "{{out}}/tool", "."]
+            outputs: ["tool"]
+        """)
+    repo.write("go.sum", "")
+    repo.commit()
+    result = cli("plan", path)
+    assert result.code == 2, result.err
+    assert message in result.err and "release.yaml:" in result.err, result.err
+    assert "Traceback" not in result.err and "u:p@" not in result.err
+
+
+# --- cargo: the real toolchain against a loopback sparse registry (tests/hermetic/crates.py)
+
+@needs_cargo
+def test_cargo_lock_pinning_other_bytes_fails_the_fetch(
+        repo: Repo, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", f"{rust_toolchain()}{os.pathsep}{os.environ['PATH']}")
+    with crates.serve() as crate_registry:
+        path = cargo_project(repo, crate_registry, tmp_path / "host")
+        lock = (repo.path / "Cargo.lock").read_text()
+        digest = lock.split('checksum = "', 1)[1][:64]
+        (repo.path / "Cargo.lock").write_text(lock.replace(digest, "0" * 64))
+        repo.commit("Cargo.lock pins other bytes")
+        result = cli("run", path, "--out", tmp_path / "out")
+    _stage_fails(result, "the fetch phase failed: cargo exited with status")
+    assert "checksum" in result.err, result.err
+    # the index's checksum differs from the lock's: cargo stops before downloading
+    assert "/dl/tiny/1.0.0" not in crate_registry.requests
+    assert "build phase" not in result.err
+
+
+# --- pip: the real pip against a loopback simple index (tests/hermetic/simple_index.py)
+
+def _phoning_backend(repo: Repo, port: int) -> None:
+    """The tree as a package whose build backend (in the tree, needing nothing to be
+    installed) phones the index as soon as pip loads it."""
+    repo.write("pyproject.toml", '[build-system]\nrequires = []\n'
+               'build-backend = "phone"\nbackend-path = ["."]\n')
+    repo.write("phone.py", "import urllib.request\n"
+               f"urllib.request.urlopen('http://127.0.0.1:{port}/pwned')\n")
+
+
+@pytest.mark.parametrize("line", ["./", "-e .", "tiny-pkg==1.0.0"],
+                         ids=["the-tree", "editable", "no-hash"])
+def test_pip_fetch_never_builds_the_tree_nor_takes_an_unpinned_file(
+        repo: Repo, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str) -> None:
+    # a requirements file naming the repository itself (pip would run its build backend,
+    # with the network on), or a requirement without its hash
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}"
+                       f"{os.environ['PATH']}")
+    with simple_index.serve() as index:
+        path = pip_project(repo, index, tmp_path / "host")
+        _phoning_backend(repo, index.port)
+        repo.write("requirements.txt", f"--index-url {index.url}\n{line}\n")
+        repo.commit("the tree as a requirement")
+        result = cli("run", path, "--out", tmp_path / "out")
+    _stage_fails(result, "the fetch phase failed: pip exited with status")
+    assert "/pwned" not in index.requests
+    assert "build phase" not in result.err
+
+
+def test_pip_would_run_the_trees_build_backend_without_the_guard(repo: Repo,
+                                                                  tmp_path: Path) -> None:
+    """The attack is real: plain ``pip download`` of the tree runs its build backend."""
+    import subprocess
+    with simple_index.serve() as index:
+        _phoning_backend(repo, index.port)
+        env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PIP_CONFIG_FILE": os.devnull}
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-index",
+                        "-d", str(tmp_path / "w"), "./"],
+                       cwd=repo.path, env=env, capture_output=True, timeout=120, check=False)
+        assert "/pwned" in index.requests
