@@ -101,4 +101,7 @@ def test_loading_imports_only_the_kinds_used(tmp_path: Path) -> None:
             "print(' '.join(sorted(m for m in sys.modules if m.startswith('release.stages.'))))")
     out = subprocess.run([sys.executable, "-c", code, str(path)], check=True,
                          capture_output=True, text=True).stdout.split()
-    assert out == ["release.stages.base", "release.stages.checksums", "release.stages.command"]
+    assert {"release.stages.checksums", "release.stages.command"} <= set(out)
+    others = {"attest", "github_release", "oci_image", "pem_bundle", "pypi_publish",
+              "python_dist", "sbom", "sign"}
+    assert not {f"release.stages.{name}" for name in others} & set(out)
