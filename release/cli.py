@@ -208,11 +208,12 @@ def _source(pipeline: object) -> object:
     assert isinstance(pipeline, LoadedPipeline)
     src = pipeline.model.source
     return discover(pipeline.path.resolve(), tags=src.tags, version=src.version,
-                    repository=src.repository, environ=dict(os.environ))
+                    repository=src.repository, environ=dict(os.environ), path=src.path)
 
 
 def _plan(args: argparse.Namespace) -> int:
     from release.engine.source import SourceFacts
+    from release.engine.subtree import SourcePathError
     from release.pipeline.load import load
     from release.report import plan as render
 
@@ -220,6 +221,8 @@ def _plan(args: argparse.Namespace) -> int:
     try:
         source = _source(pipeline)
         assert isinstance(source, SourceFacts)
+    except SourcePathError:
+        raise  # in a checkout, a folder that is not there is an error of the pipeline
     except ReleaseError:
         source = None  # a plan does not need a checkout
     data = render.plan_data(pipeline, source)
@@ -297,4 +300,6 @@ def _run(args: argparse.Namespace) -> int:
     if result.manifest_path:
         print(f"manifest: {result.manifest_path}")
     _report_stage_manifest(args, out, result.ok)
+    if (bad := result.input_error()) is not None:
+        raise bad  # each problem at its file:line:col, exit 2
     return 0 if result.ok else 1

@@ -89,6 +89,22 @@ class UsageError(ReleaseError):
     """The command line asks for something impossible."""
 
 
+class InputError(ReleaseError):
+    """A file of the release commit that a stage reads is invalid (exit code 2): the stage
+    fails, and the run then reports each problem at its ``file:line:col``."""
+
+    def summary(self) -> str:
+        """Every problem on one line, for the stage's reason."""
+        return "; ".join(f"{d.location}: {d.message}" if d.location else d.message
+                         for d in self.diagnostics)
+
+    @classmethod
+    def joined(cls, errors: list[InputError]) -> InputError:
+        """One error holding the diagnostics of several."""
+        first, *rest = [d for e in errors for d in e.diagnostics]
+        return cls(first.message, first.hint, first.location, first.path, extra=rest)
+
+
 class StageFailed(ReleaseError):
     """A stage ran and failed; exit code 1."""
 

@@ -107,6 +107,18 @@ def parse(text: str, file: str) -> YamlDocument:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
         raise _error(file, f"YAML syntax error: {problem}", mark, "fix the YAML syntax") from exc
+    except yaml.reader.ReaderError as exc:  # a character YAML refuses: at its place
+        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character))
+        # the first refused character is this one; libyaml counts its position in bytes
+        at = text.find(chr(char))
+        at = exc.position if at < 0 else at
+        line = text.count("\n", 0, at) + 1
+        column = at - (text.rfind("\n", 0, at) + 1) + 1
+        escape = (f"\\x{char:02x}" if char <= 0xFF else f"\\u{char:04x}" if char <= 0xFFFF
+                  else f"\\U{char:08x}")
+        raise PipelineError(f"character U+{char:04X} is not allowed in YAML ({exc.reason})",
+                            "remove it; inside a double-quoted string write it as an escape, "
+                            f'e.g. "{escape}"', Location(file, line, column)) from exc
     except yaml.YAMLError as exc:
         raise _error(file, f"YAML error: {exc}", None) from exc
     nodes = [n for n in nodes if n is not None]

@@ -104,6 +104,8 @@ class RunBinding:
     commit: str
     dirty: bool
     allow_dirty: bool
+    #: the folder released (``source.path``): an approval of ``sdk`` is not one of ``cli``
+    path: str
     sandbox: bool
     #: stage -> its plan before any artifact exists, for every stage a dry-run plans
     stages: Mapping[str, StagePlan]
@@ -135,7 +137,7 @@ class RunBinding:
             # the bytes that were loaded and are being run, not the file as it is now
             pipeline_sha256=hashlib.sha256(pipeline.text.encode("utf-8")).hexdigest(),
             repository=src.repository, tag=src.tag, version=src.version, commit=src.commit,
-            dirty=src.dirty, allow_dirty=opts.allow_dirty, sandbox=opts.sandbox,
+            dirty=src.dirty, allow_dirty=opts.allow_dirty, path=src.path, sandbox=opts.sandbox,
             stages=stages, partial=opts.stage is not None, unplanned=unplanned)
 
     # -- review.json ----------------------------------------------------------------
@@ -159,6 +161,8 @@ class RunBinding:
             commit=_field(source, "commit", str, "source."),
             dirty=_field(source, "dirty", bool, "source."),
             allow_dirty=_field(data, "allow_dirty", bool),
+            # reviews made before `source.path` existed released the whole repository
+            path=_field({"path": ".", **source}, "path", str, "source."),
             sandbox=_field(data, "sandbox", bool),
             stages={str(sid): StagePlan.from_json(plan) for sid, plan in plans.items()})
 
@@ -172,7 +176,8 @@ class RunBinding:
                          f"{self.pipeline_sha256}), now {now.pipeline_file} (sha256 "
                          f"{now.pipeline_sha256})")
         for name, approved, current in (
-                ("repository", self.repository, now.repository), ("tag", self.tag, now.tag),
+                ("repository", self.repository, now.repository),
+                ("source.path", self.path, now.path), ("tag", self.tag, now.tag),
                 ("version", self.version, now.version), ("commit", self.commit, now.commit),
                 ("dirty", self.dirty, now.dirty), ("sandbox", self.sandbox, now.sandbox)):
             if approved != current:

@@ -10,6 +10,7 @@ from typing import Protocol
 from release.engine.contract import PlannedAction
 from release.engine.manifest import Artifact
 from release.engine.source import SourceFacts
+from release.errors import InputError
 
 
 class Status(enum.Enum):
@@ -34,6 +35,8 @@ class StageResult:
     duration: float = 0.0
     artifacts: list[Artifact] = field(default_factory=list)
     plan: list[PlannedAction] = field(default_factory=list)
+    #: the invalid input file the stage failed on (exit code 2 for the run)
+    input_error: InputError | None = None
 
 
 class Reporter(Protocol):
@@ -51,3 +54,8 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return all(r.status.ok for r in self.results.values())
+
+    def input_error(self) -> InputError | None:
+        """The invalid input files stages failed on, as one error; None if there are none."""
+        found = [r.input_error for r in self.results.values() if r.input_error is not None]
+        return InputError.joined(found) if found else None

@@ -28,7 +28,7 @@ from release.engine.redaction import Redactor
 from release.engine.results import Reporter, RunResult, StageResult, Status
 from release.engine.sandbox import Sandbox
 from release.engine.source import SourceExport, SourceFacts, server_url
-from release.errors import ReleaseError, StageFailed, UsageError
+from release.errors import InputError, ReleaseError, StageFailed, UsageError
 
 
 @dataclass(frozen=True)
@@ -301,8 +301,11 @@ class Runner:
                                time.monotonic() - started, arts)
         except ReleaseError as exc:
             status = Status.CANCELLED if self.cancel.is_set() else Status.FAILED
-            reason = self.redact(exc.message + (f" ({exc.hint})" if exc.hint else ""))
-            return StageResult(stage, kind.kind, status, reason, time.monotonic() - started)
+            bad = exc if isinstance(exc, InputError) else None
+            reason = self.redact(bad.summary() if bad else
+                                 exc.message + (f" ({exc.hint})" if exc.hint else ""))
+            return StageResult(stage, kind.kind, status, reason, time.monotonic() - started,
+                               input_error=bad)
         except Exception as exc:  # a bug in a stage must not take the run down with it
             reason = self.redact(f"internal error: {type(exc).__name__}: {exc} (rerun with "
                                  "--debug and report it)")

@@ -2,12 +2,14 @@
 
 Builds never see the working tree: each stage that needs the source gets a fresh
 extraction of ``git archive`` at the release commit, so untracked and ignored files
-cannot leak into a release.
+cannot leak into a release. In a monorepo, ``source.path`` names the folder released: the
+export is that subtree alone (:mod:`release.engine.subtree`).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import os
 import subprocess
 import tarfile
 import tempfile
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from release.engine.subtree import check_subtree, repository_path, tag_version, unprefix
 from release.errors import ReleaseError
 
 
@@ -32,11 +35,23 @@ class SourceFacts:
     repository: str | None
     ref: str | None
     dirty: bool
+    #: the folder of the repository released (``source.path``), POSIX, ``.`` for all of it
+    path: str = "."
 
     def to_json(self) -> dict[str, object]:
         return {"repository": self.repository, "commit": self.commit, "ref": self.ref,
                 "tag": self.tag, "version": self.version, "source_date_epoch": self.epoch,
-                "dirty": self.dirty}
+                "dirty": self.dirty, "path": self.path}
+
+    @property
+    def folder(self) -> Path:
+        """The released folder in the working tree (the repository root for ``.``)."""
+        return self.root / self.path if self.path != "." else self.root
+
+    def in_repository(self, relative: str) -> str:
+        """A path of the pipeline (relative to ``source.path``) as seen from the repository
+        root: how git names it in the commit, and how messages name it."""
+        return repository_path(self.path, relative)
 
 
 def _git(root: Path, *args: str) -> str:
@@ -49,18 +64,20 @@ def _git(root: Path, *args: str) -> str:
 
 
 def discover(start: Path, *, tags: str, version: str | None, repository: str | None,
-             environ: dict[str, str]) -> SourceFacts:
-    """Facts about the commit checked out at ``start``."""
+             environ: dict[str, str], path: str = ".") -> SourceFacts:
+    """Facts about the commit checked out at ``start``: the repository is the one git finds
+    from ``start`` (the pipeline file's folder), and ``path`` a folder of its commit."""
     root = Path(_git(start if start.is_dir() else start.parent, "rev-parse", "--show-toplevel"))
     commit = _git(root, "rev-parse", "HEAD")
+    check_subtree(root, commit, path)
     epoch = int(_git(root, "log", "-1", "--format=%ct", "HEAD"))
     dirty = bool(_git(root, "status", "--porcelain", "--untracked-files=no"))
     tag = _tag(root, tags, environ)
     if version is None:
-        version = tag.removeprefix("v") if tag else f"0.0.0.dev0+g{commit[:12]}"
+        version = tag_version(tag, tags) if tag else f"0.0.0.dev0+g{commit[:12]}"
     repo = repository or environ.get("GITHUB_REPOSITORY") or None
     ref = environ.get("GITHUB_REF") or (f"refs/tags/{tag}" if tag else None)
-    return SourceFacts(root, commit, epoch, tag, version, repo, ref, dirty)
+    return SourceFacts(root, commit, epoch, tag, version, repo, ref, dirty, path)
 
 
 def _tag(root: Path, pattern: str, environ: dict[str, str]) -> str | None:
@@ -93,9 +110,14 @@ class SourceExport:
     def _archive(self) -> IO[bytes]:
         if self._file is None:
             out = tempfile.TemporaryFile(prefix="release-source-")  # noqa: SIM115 - kept, closed by close()
+            # the commit (not its subtree's tree object), so entries keep the commit time;
+            # the path is a literal pathspec, never a glob
+            where = [] if self.facts.path == "." else ["--", self.facts.path]
             proc = subprocess.run(
-                ["git", "-C", str(self.facts.root), "archive", "--format=tar", self.facts.commit],
+                ["git", "-C", str(self.facts.root), "archive", "--format=tar",
+                 self.facts.commit, *where],
                 stdout=out, stderr=subprocess.PIPE, check=False,
+                env={**os.environ, "GIT_LITERAL_PATHSPECS": "1"},
             )
             if proc.returncode != 0:
                 out.close()
@@ -114,7 +136,16 @@ class SourceExport:
             archive.seek(0)
             try:
                 with tarfile.open(fileobj=archive, mode="r|") as tar:
-                    tar.extractall(dest, filter="data")
+                    # tarfile's data filter checks each member once renamed (subtree.py)
+                    tar.extractall(dest, filter=unprefix(self.facts.path))  # noqa: S202
+            except (tarfile.LinkOutsideDestinationError,
+                    tarfile.AbsoluteLinkError) as exc:
+                raise ReleaseError(
+                    f"cannot export commit {self.facts.commit[:12]}: the link "
+                    f"{self.facts.in_repository(exc.tarinfo.name)} points outside "
+                    f"{'the repository' if self.facts.path == '.' else self.facts.path}",
+                    "a release is built from its folder alone: commit the file itself "
+                    "instead of a link to it") from None
             except (tarfile.TarError, OSError) as exc:
                 raise ReleaseError(f"cannot export commit {self.facts.commit}: {exc}") from exc
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from release.errors import Diagnostic, Location, PipelineError, ReleaseError, suggest
+from release.errors import Diagnostic, InputError, Location, PipelineError, suggest
 from release.pem.entry import CertificateSource, check_path, check_url
 from release.pem.pins import SIZES, InvalidPin, Pins
 from release.yamlsource import YamlDocument, YamlPath, dotted, parse
@@ -38,9 +38,11 @@ _VENDOR = ("id", "name", "certificates")
 _CERTIFICATE = ("name", "description", "url", "path", "validation")
 _FORMAT_HINT = ("see tpm-ca-certificates' docs/specifications/01-configuration-file.md "
                 "(`path:` may replace `url:`)")
+_PIN_HINT = ("copy the digest from `openssl x509 -in FILE -noout -fingerprint -sha256` "
+             "(or -sha384, -sha512, -sha1)")
 
 
-class CertificatesFileError(ReleaseError):
+class CertificatesFileError(InputError):
     """The certificates file is unreadable or invalid; every problem has its location."""
 
 
@@ -48,7 +50,8 @@ def read_certificates_file(data: bytes, file: str) -> list[CertificateSource]:
     """The entries of a certificates file's bytes; ``file`` is how messages name it."""
     if len(data) > MAX_BYTES:
         raise CertificatesFileError(f"the certificates file is larger than "
-                                    f"{MAX_BYTES // 1024} KiB", location=Location(file))
+                                    f"{MAX_BYTES // 1024} KiB", "a list of certificates is "
+                                    "a few KiB: is this the right file?", Location(file))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -69,11 +72,12 @@ def parse_certificates_file(text: str, file: str) -> list[CertificateSource]:
             raise CertificatesFileError("the certificates file is empty",
                                         'start with `version: "alpha"` and a `vendors:` list',
                                         exc.location) from None
-        raise CertificatesFileError(exc.message, exc.hint, exc.location, exc.path,
+        raise CertificatesFileError(exc.message, exc.hint or "fix the YAML syntax at this "
+                                    "place; " + _FORMAT_HINT, exc.location, exc.path,
                                     extra=exc.extra) from None
     except RecursionError:
         raise CertificatesFileError("the certificates file is nested too deeply",
-                                    location=Location(file)) from None
+                                    _FORMAT_HINT, Location(file)) from None
     reader = _Reader(doc)
     entries = reader.read()
     if reader.problems:
@@ -148,7 +152,7 @@ class _Reader:
             try:
                 (check_url if kind == "url" else check_path)(source)
             except ValueError as exc:
-                self.problem((*path, kind), str(exc))
+                self.problem((*path, kind), str(exc), _FORMAT_HINT)
                 source = None
         pins = self.pins(data.get("validation"), (*path, "validation"))
         if None in (owner, vendor, name, source, pins):
@@ -176,14 +180,14 @@ class _Reader:
         where = (*path, "fingerprint")
         if not isinstance(fingerprint, dict) or not fingerprint:
             self.problem(where, "`fingerprint` maps sha256 (preferred), sha384, sha512 or "
-                         "sha1 to the certificate's digest", _FORMAT_HINT)
+                         "sha1 to the certificate's digest", _PIN_HINT)
             return None
         ok = True
         for alg, value in fingerprint.items():
             try:
                 Pins.parse({alg: value})
             except InvalidPin as exc:
-                self.problem((*where, str(alg)), str(exc), key=alg not in SIZES)
+                self.problem((*where, str(alg)), str(exc), _PIN_HINT, key=alg not in SIZES)
                 ok = False
         return Pins.parse(fingerprint) if ok else None
 
@@ -213,7 +217,9 @@ class _Reader:
         value = data.get(path[-1])
         if not isinstance(value, str) or not value.strip() or len(value) > limit:
             self.problem(path, f"`{path[-1]}` is a non-empty string of at most {limit} "
-                         f"characters (got {_short(value)})")
+                         f"characters (got {_short(value)})",
+                         "quote it if YAML reads it as another type" if value is not None
+                         and not isinstance(value, str) else _FORMAT_HINT)
             return None
         return value
 

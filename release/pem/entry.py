@@ -16,11 +16,11 @@ _URL = re.compile(r"^https://[^/\s?#@]+(/\S*)?$")
 
 
 def check_path(value: str) -> str:
-    """A path relative to the repository root that stays inside it; ValueError if not."""
+    """A path relative to ``source.path`` that stays inside it; ValueError if not."""
     if not value or value.startswith("/") or ".." in value.split("/") or "\\" in value \
             or "\0" in value:
-        raise ValueError("a certificate path is relative to the repository root and "
-                         "stays inside it (no leading '/', no '..')")
+        raise ValueError("a certificate path is relative to the released folder "
+                         "(`source.path`) and stays inside it (no leading '/', no '..')")
     return value
 
 

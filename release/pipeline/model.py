@@ -10,10 +10,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    StringConstraints,
+    field_validator,
+)
 from pydantic_core import CoreSchema
 
 from release.engine.contract import StageConfig
+from release.engine.subtree import check_path
 
 Repository = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$", max_length=140)
@@ -43,10 +51,23 @@ class Source(BaseModel):
     repository: Repository | None = Field(
         default=None, description="The GitHub repository releases belong to (owner/name)."
     )
-    tags: str = Field(default="v*", description="Glob of the tags a release is cut from.")
+    path: str = Field(
+        default=".", max_length=1000,
+        description="The folder of the repository released, relative to its root (the "
+                    "repository git finds from the pipeline file's folder): the clean export "
+                    "is that folder alone and every path of the pipeline is relative to it.")
+    tags: str = Field(
+        default="v*", description="Glob of the tags a release is cut from; the version is "
+                                  "the tag without the glob's literal start and a leading "
+                                  "`v` (`sdk/v*`: `sdk/v1.2.3` is version 1.2.3).")
     version: str | None = Field(
         default=None, description="The version, when it does not come from the tag."
     )
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return check_path(value)
 
 
 class Pipeline(BaseModel):

@@ -80,6 +80,8 @@ def build_provenance_statement(
     source_params: dict[str, Any] = {"ref": ref}
     if source.repository:
         source_params = {"repository": source.repository, "ref": ref}
+    if source.path != ".":  # a monorepo's folder: the export held that subtree alone
+        source_params["path"] = source.path
     return {
         "_type": STATEMENT_TYPE,
         "subject": [{"name": n, "digest": {"sha256": d}} for n, d in sorted(seen.items())],

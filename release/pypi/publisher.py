@@ -74,13 +74,14 @@ def signing_place(ctx: StageContext[Any]) -> str:
 
 
 def trust_path(ctx: StageContext[Any]) -> Path | None:
-    """The configured trust config: absolute as given, else relative to the repository."""
+    """The configured trust config: absolute as given, else relative to the released
+    folder of the working tree (``source.path``)."""
     cfg: PublishSettings = ctx.config
     value = cfg.trust_config
     if value is None:
         return None
     path = Path(value)
-    return path if path.is_absolute() else ctx.source.root / path
+    return path if path.is_absolute() else ctx.source.folder / path
 
 
 class Publisher:

@@ -31,12 +31,24 @@ def plan_data(pipeline: LoadedPipeline, source: SourceFacts | None) -> dict[str,
         "pipeline": pipeline.model.name,
         "file": str(pipeline.path),
         "source": None if source is None else dict(source.to_json().items()),
+        "folder": pipeline.model.source.path,
+        "tags": pipeline.model.source.tags,
         "stages": stages,
     }
 
 
 def render_json(data: dict[str, Any]) -> str:
     return json.dumps(data, indent=2)
+
+
+def _folder_text(data: dict[str, Any]) -> str:
+    """The released folder and tag glob of a monorepo's pipeline; empty for a whole
+    repository released from `v*` tags."""
+    folder, tags = data.get("folder", "."), data.get("tags", "v*")
+    if folder == "." and tags == "v*":
+        return ""
+    where = "the whole repository" if folder == "." else f"folder `{folder}` alone"
+    return f"releases {where}, from tags `{tags}`"
 
 
 def _perm_text(perms: dict[str, str]) -> str:
@@ -53,6 +65,8 @@ def render_markdown(data: dict[str, Any]) -> str:
         if src.get("dirty"):
             lines.append("- **working tree has uncommitted changes**")
         lines.append("")
+    if folder := _folder_text(data):
+        lines += [f"- {folder}", ""]
     lines += ["| level | stage | kind | effects | permissions | needs | outputs |",
               "| --- | --- | --- | --- | --- | --- | --- |"]
     for st in data["stages"]:
@@ -75,6 +89,8 @@ def render_table(data: dict[str, Any]) -> str:
         tag = f", tag {src['tag']}" if src.get("tag") else ", no release tag"
         out.append(f"version {src['version']}{tag}, commit {src['commit'][:12]}, "
                    f"SOURCE_DATE_EPOCH {src['source_date_epoch']}")
+    if folder := _folder_text(data):
+        out.append(folder.replace("`", ""))
     out.append("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     out.extend("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
                for r in rows)

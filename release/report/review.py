@@ -46,6 +46,8 @@ def binding_markdown(binding: RunBinding, dry_run: bool = True) -> list[str]:
     rows = [("pipeline file", f"{code(binding.pipeline_file)}, sha256 "
                               f"{code(binding.pipeline_sha256)}"),
             ("repository", code(binding.repository)),
+            ("folder released", code(binding.path) + ("" if binding.path != "." else
+                                                       " (the whole repository)")),
             ("tag", code(binding.tag)),
             ("version", code(binding.version)),
             ("commit", code(binding.commit)),
@@ -78,6 +80,8 @@ def review_markdown(pipeline: LoadedPipeline, result: RunResult, dry_run: bool,
     lines = [f"# {title}: {pipeline.model.name} {src.version}", "",
              f"- commit `{src.commit}`" + (f", tag `{src.tag}`" if src.tag else ""),
              f"- SOURCE_DATE_EPOCH `{src.epoch}`", ""]
+    if src.path != ".":
+        lines[-1:] = [f"- folder `{src.path}` of the repository, alone", ""]
     if src.dirty:
         lines += ["**Built with --allow-dirty from a working tree with uncommitted changes.**",
                   ""]

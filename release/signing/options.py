@@ -33,14 +33,14 @@ class SigningConfig(StageConfig):
     trust_config: str | None = Field(
         default=None, alias="trust-config",
         description="sigstore: a ClientTrustConfig JSON file of a private Sigstore instance "
-                    "(relative to the repository root).")
+                    "(relative to `source.path`, or absolute).")
     identity_token_env: str | None = Field(
         default=None, alias="identity-token-env", pattern=_VARIABLE,
         description="sigstore: variable holding the OIDC token; unset: GitHub Actions' "
                     "ambient OIDC (needs id-token: write).")
     key: str | None = Field(
         default=None, description="key: PEM file of an ECDSA P-256 private key (relative "
-                                  "to the repository root).")
+                                  "to `source.path`, or absolute).")
     passphrase_env: str | None = Field(
         default=None, alias="passphrase-env", pattern=_VARIABLE,
         description="key: variable holding the key's passphrase.")
@@ -103,9 +103,10 @@ class SigningKind(StageKind[C]):
 
 
 def repository_path(ctx: StageContext[C], value: str) -> Path:
-    """A configured path: absolute as given, else relative to the repository root."""
+    """A configured path: absolute as given, else relative to the released folder of the
+    working tree (``source.path``, the repository root by default)."""
     path = Path(value)
-    return path if path.is_absolute() else ctx.source.root / path
+    return path if path.is_absolute() else ctx.source.folder / path
 
 
 def describe_signer(ctx: StageContext[C]) -> tuple[str, str]:

@@ -13,7 +13,7 @@ import os
 import stat
 import subprocess
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -37,6 +37,9 @@ from release.stages.fetchers import (
     check_goproxy,
 )
 
+if TYPE_CHECKING:
+    from release.engine.source import SourceFacts
+
 
 class CommandConfig(StageConfig):
     kind: Literal["command"]
@@ -48,7 +51,7 @@ class CommandConfig(StageConfig):
         "`pip download --require-hashes --only-binary=:all:`.")
     locks: list[str] = Field(
         default_factory=list,
-        description="Committed files (relative to the source root) that pin the fetch by "
+        description="Committed files (relative to `source.path`) that pin the fetch by "
         "hash, e.g. [go.sum] or [package-lock.json].")
     outputs: list[str] = Field(min_length=1, description="Files or globs relative to {out}.")
     artifact_kind: str = Field(default="binary", alias="artifact-kind",
@@ -151,8 +154,9 @@ class Command(StageKind[CommandConfig]):
                                          " ".join(cfg.fetch)))
             for lock in cfg.locks:
                 actions.append(PlannedAction("lock", lock,
-                                             digest=committed_digest(ctx.source.root,
-                                                                     ctx.source.commit, lock)))
+                                             digest=committed_digest(
+                                                 ctx.source.root, ctx.source.commit,
+                                                 ctx.source.in_repository(lock))))
         argv = " ".join(a.replace("{out}", str(ctx.out_dir)) for a in cfg.run)
         actions.append(PlannedAction("run, no network" if cfg.fetch else "run", argv))
         return actions
@@ -163,7 +167,7 @@ class Command(StageKind[CommandConfig]):
         ws = ctx.workspace
         locks: dict[str, str] = {}
         if cfg.fetch:
-            locks = check_locks(ctx.source.root, ctx.source.commit, ws.src, cfg.locks)
+            locks = check_locks(ctx.source, ws.src, cfg.locks)
             for name in REFUSED_CONFIG.get(cfg.fetch[0], ()):
                 if os.path.lexists(ws.src / name):
                     raise ReleaseError(
@@ -231,18 +235,21 @@ def committed_digest(root: Path, commit: str, lock: str) -> str:
     return hashlib.sha256(blob.stdout).hexdigest()
 
 
-def check_locks(root: Path, commit: str, src: Path, locks: list[str]) -> dict[str, str]:
+def check_locks(source: SourceFacts, src: Path, locks: list[str]) -> dict[str, str]:
     """Each lock's committed sha256, after checking that the working tree and the export
-    hold the same bytes: a fetch is pinned by committed locks only, even with --allow-dirty."""
+    hold the same bytes: a fetch is pinned by committed locks only, even with --allow-dirty.
+    Locks are named relative to ``source.path``, as the export holds them."""
+    commit = source.commit
     found: dict[str, str] = {}
     for lock in locks:
-        digest = committed_digest(root, commit, lock)
+        named = source.in_repository(lock)  # the lock's path in the repository
+        digest = committed_digest(source.root, commit, named)
         try:
-            here = _regular_digest(root, lock)
+            here = _regular_digest(source.root, named)
         except ReleaseError:
             here = "missing"
         if here != digest:
-            raise ReleaseError(f"lock {lock!r} differs in the working tree from commit "
+            raise ReleaseError(f"lock {named!r} differs in the working tree from commit "
                                f"{commit[:12]} (sha256 {digest}, working tree {here})",
                                "commit the lock (or restore it), then release")
         if _regular_digest(src, lock) != digest:

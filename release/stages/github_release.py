@@ -43,7 +43,8 @@ class GitHubReleaseConfig(StageConfig):
     kind: Literal["github-release"]
     tag: str | None = Field(default=None, description="Tag to release (default: the source's).")
     title: str | None = Field(default=None, description="Release title (default: the tag).")
-    notes: str | None = Field(default=None, description="Notes file, path in the repository.")
+    notes: str | None = Field(default=None,
+                              description="Notes file, committed, relative to `source.path`.")
     generate_notes: bool = Field(default=False, alias="generate-notes",
                                  description="Let GitHub generate the notes.")
     prerelease: bool = False
@@ -229,11 +230,12 @@ def _notes_step(ctx: StageContext[GitHubReleaseConfig]) -> PlannedAction:
 def _read_notes(ctx: StageContext[GitHubReleaseConfig], path: str) -> str:
     """The notes file as committed at the release commit (never the working tree)."""
     proc = subprocess.run(["git", "-C", str(ctx.source.root), "show",
-                           f"{ctx.source.commit}:{path}"],
+                           f"{ctx.source.commit}:{ctx.source.in_repository(path)}"],
                           capture_output=True, check=False)
     if proc.returncode != 0:
         raise StageFailed(f"notes file {path!r} is not in commit {ctx.source.commit[:12]}",
-                          "commit the notes file, with its path relative to the repository root")
+                          "commit the notes file, with its path relative to the released "
+                          "folder (`source.path`, the repository root by default)")
     try:
         text = proc.stdout.decode("utf-8")
     except UnicodeDecodeError as exc:

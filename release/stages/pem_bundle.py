@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from release.errors import StageFailed
+from release.errors import Location, StageFailed
 from release.pem.entry import check_path, check_url
 from release.pem.pins import Pins, label, parse_pin
 from release.stages.base import (
@@ -223,16 +223,17 @@ def _sources(ctx: StageContext[PemBundleConfig]) -> list[CertificateSource]:
     if cfg.certificates is not None:
         return [e.source(i, cfg.allow_non_ca) for i, e in enumerate(cfg.certificates)]
     assert cfg.certificates_file is not None
+    # named as from the repository root, so the location opens in an editor
+    shown = ctx.source.in_repository(cfg.certificates_file)
     data = _read(ctx, cfg.certificates_file, "a list of certificates is a few KiB")
     if isinstance(data, str):
-        raise StageFailed(f"certificates-file {cfg.certificates_file}: {data}")
-    try:
-        sources = read_certificates_file(data, cfg.certificates_file)
-    except CertificatesFileError as exc:
-        raise StageFailed("; ".join(f"{d.location}: {d.message}" + (
-            f" ({d.hint})" if d.hint else "") for d in exc.diagnostics)) from None
+        raise CertificatesFileError(f"certificates-file {cfg.certificates_file}: {data}",
+                                    location=Location(shown))
+    sources = read_certificates_file(data, shown)  # CertificatesFileError: exit 2
     if not sources:
-        raise StageFailed(f"certificates-file {cfg.certificates_file} lists no certificate")
+        raise CertificatesFileError(
+            f"certificates-file {cfg.certificates_file} lists no certificate",
+            "list each certificate under its vendor's `certificates:`", Location(shown))
     if cfg.allow_non_ca:
         sources = [dataclasses.replace(s, allow_non_ca=True) for s in sources]
     return sources

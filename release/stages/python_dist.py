@@ -39,18 +39,19 @@ FRONTEND = ("build", "pyproject_hooks", "packaging")
 def _relative(value: str | None) -> str | None:
     if value is not None and (value.startswith("/") or ".." in value.split("/")
                               or "\\" in value):
-        raise ValueError("a path relative to the repository root that stays inside it")
+        raise ValueError("a path relative to `source.path` (the released folder) that "
+                         "stays inside it")
     return value
 
 
 class PythonDistConfig(StageConfig):
     kind: Literal["python-dist"]
     project: str = Field(default=".", description="Directory of pyproject.toml, relative "
-                                                  "to the repository root.")
+                                                  "to `source.path`.")
     build_requirements: str | None = Field(
         default=None, alias="build-requirements",
         description="Lock file pinning the build backend by hash (pip --require-hashes "
-                    "format), relative to the repository root.")
+                    "format), relative to `source.path`.")
     index_url: str = Field(default="https://pypi.org/simple", alias="index-url",
                            description="Package index the fetch phase downloads from.")
 
@@ -179,7 +180,7 @@ def _inside(root: Path, rel: str, key: str) -> Path:
         raise StageFailed(f"`{key}: {rel}` leaves the source tree through a symlink")
     if not path.exists():
         raise StageFailed(f"`{key}: {rel}` does not exist in the committed source tree",
-                          "commit it, or fix the path (it is relative to the repository root)")
+                          "commit it, or fix the path (it is relative to `source.path`)")
     return path
 
 

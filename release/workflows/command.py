@@ -53,11 +53,33 @@ def run(args: argparse.Namespace) -> int:
     text, root = expected(args.pipeline, args.environment)
     output: Path = args.output if args.output is not None else root / DEFAULT_OUTPUT
     if args.workflow_action == "generate":
+        _check_replaceable(output, text)
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
         print(f"wrote {output}")
         return 0
     return check(output, text)
+
+
+def _check_replaceable(output: Path, text: str) -> None:
+    """Refuse to overwrite a file this command did not write for the same pipeline: a
+    hand-written workflow, or in a monorepo the workflow of another pipeline."""
+    from release.workflows.generate import read_marker
+
+    if not output.exists() and not output.is_symlink():
+        return
+    ours = read_marker(text)
+    assert ours is not None
+    try:
+        found = None if output.is_symlink() else read_marker(
+            output.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        found = None
+    if found is None or found.pipeline != ours.pipeline:
+        was = f"the workflow of {found.pipeline}" if found else "not a workflow generated here"
+        raise UsageError(f"{output} exists and is {was}: not overwritten",
+                         f"give {ours.pipeline} its own file with --output "
+                         ".github/workflows/NAME.yml, or remove this one first")
 
 
 def check(output: Path, text: str) -> int:

@@ -1,19 +1,21 @@
-"""The example pipelines as tagged repositories, and the local services they publish to."""
+"""The example pipelines, run in place in a clone of this repository, and the local
+services they publish to."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import Repo, git
+from tests.checkout import clone_checkout
+from tests.conftest import git
 from tests.github_server import github_server  # noqa: F401  (fixture)
 from tests.oci.conftest import registry  # noqa: F401  (session fixture)
 from tests.sigstore_stack import sigstore_stack  # noqa: F401  (session fixture)
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "pipelines" / "examples"
-CA_CERTIFICATES = EXAMPLES / "ca-certificates"
-TAG = "v1.0.0"
+#: The example's folder in the repository (its pipeline's ``source.path``).
+CA_CERTIFICATES = "pipelines/examples/ca-certificates"
+TAG = "ca-certificates/v1.0.0"
 
 
 def replace(text: str, old: str, new: str, count: int = 1) -> str:
@@ -23,16 +25,25 @@ def replace(text: str, old: str, new: str, count: int = 1) -> str:
     return text.replace(old, new)
 
 
-def tagged_example(repo: Repo, example: Path = CA_CERTIFICATES,
-                   rewrite: Callable[[str], str] | None = None) -> str:
-    """Copy ``example`` to the repository's root, apply ``rewrite`` to its ``release.yaml``,
-    commit and tag :data:`TAG`; return the commit."""
-    shutil.copytree(example, repo.path, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__"))
+@dataclass(frozen=True)
+class Clone:
+    """A clone of this repository's HEAD with the example tagged; the pipeline is the
+    committed file at its place."""
+
+    path: Path
+    pipeline: Path
+    commit: str
+
+
+def tagged_example(tmp_path: Path, folder: str = CA_CERTIFICATES,
+                   rewrite: Callable[[str], str] | None = None) -> Clone:
+    """Clone this repository, apply ``rewrite`` to the example's ``release.yaml`` (and
+    commit that), tag :data:`TAG`."""
+    clone = clone_checkout(tmp_path / "clone")
+    pipeline = clone / folder / "release.yaml"
     if rewrite is not None:
-        pipeline = repo.path / "release.yaml"
         pipeline.write_text(rewrite(pipeline.read_text(encoding="utf-8")), encoding="utf-8")
-    commit = repo.commit("example pipeline")
-    repo.tag(TAG)
-    assert git(repo.path, "status", "--porcelain") == ""
-    return commit
+        git(clone, "commit", "-q", "-am", "point the example at local services")
+    git(clone, "tag", TAG)
+    assert git(clone, "status", "--porcelain") == ""
+    return Clone(clone, pipeline, git(clone, "rev-parse", "HEAD"))

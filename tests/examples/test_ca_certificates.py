@@ -1,10 +1,11 @@
 """The tpm-ca-certificates-shaped example, end to end on real local services.
 
-The example (``pipelines/examples/ca-certificates``) is copied to the root of a fresh
-repository. The dry-run test runs it as committed, with no credential. The release test
-changes only what must point at local services: the image goes to a docker-registry on
-loopback, signing to the local Sigstore stack (with a GitHub Actions-shaped token for the
-tag), and the release to the loopback GitHub (``GITHUB_API_URL``).
+The example (``pipelines/examples/ca-certificates``) runs in place, from a clone of this
+repository with the example's tag. The dry-run test runs it as committed, with no
+credential. The release test changes only what must point at local services: the image
+goes to a docker-registry on loopback, signing to the local Sigstore stack (with a GitHub
+Actions-shaped token for the tag), and the release to the loopback GitHub
+(``GITHUB_API_URL``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Repo
-from tests.examples.conftest import TAG, replace, tagged_example
+from tests.checkout import ROOT
+from tests.examples.conftest import CA_CERTIFICATES, TAG, replace, tagged_example
 from tests.github_server import GitHubServer
 from tests.oci.conftest import LocalRegistry, skopeo
 from tests.sigstore_stack import SigstoreStack, github_claims
@@ -57,10 +58,19 @@ def local_services(text: str, registry: LocalRegistry, stack: SigstoreStack) -> 
                    f"    identity-token-env: {TOKEN_VAR}\n", count=2)
 
 
-def test_plan_is_clean_and_dry_run_needs_no_credentials(repo: Repo, cli, tmp_path: Path
-                                                        ) -> None:
-    commit = tagged_example(repo)
-    plan = cli("plan", "release.yaml", "--format", "json", cwd=repo.path)
+def test_plan_in_place_in_this_checkout(cli) -> None:
+    """From this repository's own checkout, no copy and no clone: the folder and the tag
+    glob are shown, the version comes from no tag."""
+    plan = cli("plan", f"{CA_CERTIFICATES}/release.yaml", cwd=ROOT)
+    assert plan.code == 0, plan.err
+    assert (f"releases folder {CA_CERTIFICATES} alone, from tags ca-certificates/v*"
+            in plan.out.splitlines())
+
+
+def test_plan_is_clean_and_dry_run_needs_no_credentials(cli, tmp_path: Path) -> None:
+    clone = tagged_example(tmp_path)
+    commit, pipeline = clone.commit, f"{CA_CERTIFICATES}/release.yaml"
+    plan = cli("plan", pipeline, "--format", "json", cwd=clone.path)
     assert plan.code == 0 and plan.err == "", plan.err
     perms = {s["id"]: s["permissions"] for s in json.loads(plan.out)["stages"]}
     assert perms == {
@@ -70,8 +80,8 @@ def test_plan_is_clean_and_dry_run_needs_no_credentials(repo: Repo, cli, tmp_pat
         "publish": {"contents": "write", "attestations": "write"}}
 
     out, review = tmp_path / "dry", tmp_path / "review.json"
-    res = cli("run", "release.yaml", "--dry-run", "--out", out, "--report", review,
-              "--report", tmp_path / "review.md", cwd=repo.path)
+    res = cli("run", pipeline, "--dry-run", "--out", out, "--report", review,
+              "--report", tmp_path / "review.md", cwd=clone.path)
     assert res.code == 0, res.out + res.err
     built = artifacts(out, *PUBLISHED)
     assert {a["kind"] for a in built.values()} == {
@@ -80,6 +90,8 @@ def test_plan_is_clean_and_dry_run_needs_no_credentials(repo: Repo, cli, tmp_pat
         assert sha256(out / art["path"]) == art["sha256"]
     data = json.loads(review.read_text(encoding="utf-8"))
     assert data["source"]["commit"] == commit
+    assert (data["source"]["tag"], data["source"]["version"]) == (TAG, "1.0.0")
+    assert data["source"]["path"] == CA_CERTIFICATES
     stages = data["stages"]
     assert {s for s, st in stages.items() if st["status"] == "planned"} == {
         "image", "sign", "provenance", "publish"}
@@ -113,11 +125,18 @@ def test_plan_is_clean_and_dry_run_needs_no_credentials(repo: Repo, cli, tmp_pat
     markdown = (tmp_path / "review.md").read_text(encoding="utf-8")
     for sid in ("image", "sign", "provenance", "publish"):
         assert f"### `{sid}`" in markdown
+    assert f"| folder released | `{CA_CERTIFICATES}` |" in markdown
+    assert f"- commit `{commit}`, tag `{TAG}`" in markdown
 
     # one least-privilege job per stage, which the audit finds nothing to flag in
-    generated = cli("workflow", "generate", "release.yaml", cwd=repo.path)
+    # (beside this repository's own release workflow, which it leaves alone)
+    workflow = clone.path / ".github" / "workflows" / "ca-certificates.yml"
+    own = (clone.path / ".github" / "workflows" / "release.yml").read_bytes()
+    generated = cli("workflow", "generate", pipeline, "--output", workflow, cwd=clone.path)
     assert generated.code == 0, generated.err
-    audit = cli("audit", repo.path / ".github" / "workflows" / "release.yml")
+    assert (clone.path / ".github" / "workflows" / "release.yml").read_bytes() == own
+    assert '- "ca-certificates/v*"' in workflow.read_text(encoding="utf-8")
+    audit = cli("audit", workflow)
     assert audit.code == 0 and "0 findings" in audit.out, audit.out + audit.err
 
     # the CLI runs, and reads the bundle
@@ -145,10 +164,12 @@ def _image_files(tmp_path: Path, ref: str) -> dict[str, bytes]:
     return files
 
 
-def test_release_end_to_end(repo: Repo, cli, monkeypatch, tmp_path: Path,
+def test_release_end_to_end(cli, monkeypatch, tmp_path: Path,
                             registry: LocalRegistry, sigstore_stack: SigstoreStack,
                             github_server: GitHubServer) -> None:
-    commit = tagged_example(repo, rewrite=lambda t: local_services(t, registry, sigstore_stack))
+    clone = tagged_example(tmp_path,
+                           rewrite=lambda t: local_services(t, registry, sigstore_stack))
+    commit = clone.commit
     github_server.add_repo(REPOSITORY, immutable=True)
     github_server.set_tag(REPOSITORY, TAG, commit)
     # set after `cli` scrubbed the GITHUB_* variables
@@ -161,7 +182,7 @@ def test_release_end_to_end(repo: Repo, cli, monkeypatch, tmp_path: Path,
     monkeypatch.setenv(TOKEN_VAR, sigstore_stack.make_token(claims))
 
     out = tmp_path / "out"
-    res = cli("run", "release.yaml", "--out", out, cwd=repo.path)
+    res = cli("run", f"{CA_CERTIFICATES}/release.yaml", "--out", out, cwd=clone.path)
     assert res.code == 0, res.out + res.err
 
     # the image is in the registry under both tags, byte for byte what was built
@@ -181,6 +202,8 @@ def test_release_end_to_end(repo: Repo, cli, monkeypatch, tmp_path: Path,
     # provenance names the image by its pushed digest and every built artifact
     envelope = json.loads((out / "provenance" / "tpm-ca-certificates.intoto.jsonl").read_text())
     statement = json.loads(base64.b64decode(envelope["payload"]))
+    assert statement["predicate"]["buildDefinition"]["externalParameters"]["source"] == {
+        "repository": REPOSITORY, "ref": f"refs/tags/{TAG}", "path": CA_CERTIFICATES}
     subjects = {(s["name"], s["digest"]["sha256"]) for s in statement["subject"]}
     expected = {(n, a["sha256"]) for n, a in artifacts(out, *ATTESTED).items()}
     assert subjects == expected | {(pushed, digest.removeprefix("sha256:"))}

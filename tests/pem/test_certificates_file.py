@@ -209,8 +209,8 @@ def test_paths_stay_inside_the_repository(path: str) -> None:
             path: "{path.replace(chr(92), chr(92) * 2)}"
             validation: {{fingerprint: {{sha256: "{A}"}}}}
     """
-    assert (".tpm-roots.yaml:7:15: error: a certificate path is relative to the repository "
-            "root and stays inside it") in errors(text)
+    assert (".tpm-roots.yaml:7:15: error: a certificate path is relative to the released "
+            "folder (`source.path`) and stays inside it") in errors(text)
 
 
 def test_all_problems_at_once() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -146,3 +147,17 @@ def test_bad_input_is_refused(override: dict[str, Any], message: str):
 def test_same_subject_twice_is_listed_once():
     statement = build(subjects=[("a", "a" * 64), ("a", "a" * 64)])
     assert statement["subject"] == [{"name": "a", "digest": {"sha256": "a" * 64}}]
+
+
+def test_a_monorepo_folder_is_an_external_parameter():
+    """``source.path`` is what the pipeline author chose: an external parameter, present
+    only when the release is one folder; the source dependency stays the whole commit."""
+    whole = build()["predicate"]["buildDefinition"]
+    assert "path" not in whole["externalParameters"]["source"]
+    folder = build(source=dataclasses.replace(source(), path="sdk"))["predicate"][
+        "buildDefinition"]
+    assert folder["externalParameters"]["source"] == {
+        "repository": "octo-org/demo", "ref": "refs/tags/v1.0.0", "path": "sdk"}
+    assert folder["resolvedDependencies"][0] == whole["resolvedDependencies"][0]
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "build-type.md").read_text()
+    assert "| `source.path` | string |" in doc

@@ -179,7 +179,7 @@ def test_huge_files_are_refused(repo: Repo, cli, tmp_path: Path, https) -> None:
     file_pipeline(repo)
     repo.commit()
     res = run(cli, repo, tmp_path / "again")
-    assert res.code == 1
+    assert res.code == 2
     assert ("certificates-file .tpm-roots.yaml: larger than 1024 KiB; a list of certificates "
             "is a few KiB") in res.err
 
@@ -221,10 +221,10 @@ def test_certificates_file_paths_stay_in_the_repository(repo: Repo, cli,
     path = file_pipeline(repo)
     repo.commit()
     res = cli("run", path, "--out", tmp_path / "a")
-    assert res.code == 1
+    assert res.code == 2
     for line in (8, 13, 18):
-        assert (f".tpm-roots.yaml:{line}:17: a certificate path is relative to the "
-                "repository root and stays inside it") in res.err
+        assert (f".tpm-roots.yaml:{line}:17: error: a certificate path is relative to the "
+                "released folder (`source.path`) and stays inside it") in res.err
     assert not (tmp_path / "a" / "bundle" / "tpm-ca-certificates.pem").exists()
     # the certificates file itself named outside: invalid input, before anything runs
     res = cli("plan", file_pipeline(repo, "../roots.yaml"))
@@ -293,5 +293,5 @@ def test_certificates_file_alias_bomb(repo: Repo, cli, tmp_path: Path, alias_bom
     path = file_pipeline(repo)
     repo.commit()
     res = cli("run", path, "--out", tmp_path / "out")
-    assert res.code == 1
+    assert res.code == 2
     assert "aliases expand to more than 100000 nodes" in res.err

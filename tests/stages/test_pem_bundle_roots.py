@@ -176,9 +176,13 @@ def test_certificates_file_errors_name_file_line_col(repo: Repo, cli, tmp_path: 
     path = file_pipeline(repo)
     repo.commit()
     res = cli("run", path, "--out", tmp_path / "out")
-    assert res.code == 1
-    assert ".tpm-roots.yaml:8:11: unknown key 'paht' (did you mean 'path'?)" in res.err
-    assert ".tpm-roots.yaml:7:11: give exactly one of `url` or `path`" in res.err
+    assert res.code == 2  # bad input: each problem at its place in that file, with a hint
+    assert (".tpm-roots.yaml:8:11: error: unknown key 'paht'\n"
+            "  at: vendors[0].certificates[0].paht\n"
+            "  hint: did you mean 'path'?\n") in res.err
+    assert (".tpm-roots.yaml:7:11: error: give exactly one of `url` or `path`\n"
+            "  at: vendors[0].certificates[0]\n"
+            "  hint: see tpm-ca-certificates'") in res.err
     assert "Traceback" not in res.err
 
 

@@ -68,3 +68,29 @@ def test_a_pipeline_error_is_reported_with_its_position(repo: Repo,
     result = cli("workflow", "generate", PIPELINE, cwd=repo.path)
     assert result.code == 2
     assert "pipelines/sample.yaml:" in result.err and "did you mean 'checksums'" in result.err
+
+
+def test_generate_never_overwrites_another_pipelines_workflow(
+        repo: Repo, cli: Callable[..., CliResult]) -> None:
+    """A monorepo's pipelines each need their own workflow file: the default one is not
+    taken from the pipeline that has it, nor from a hand-written workflow."""
+    repo.write(PIPELINE, LOCAL)
+    repo.write("sdk/release.yaml", LOCAL)
+    assert cli("workflow", "generate", PIPELINE, cwd=repo.path).code == 0
+    path = repo.path / OUTPUT
+    before = path.read_bytes()
+    other = cli("workflow", "generate", "sdk/release.yaml", cwd=repo.path)
+    assert other.code == 2
+    assert (f"{OUTPUT} exists and is the workflow of {PIPELINE}: not overwritten"
+            in other.err.replace(str(repo.path) + "/", ""))
+    assert "--output .github/workflows/NAME.yml" in other.err
+    assert path.read_bytes() == before
+    assert cli("workflow", "generate", PIPELINE, cwd=repo.path).code == 0  # its own: fine
+    own = repo.path / ".github" / "workflows" / "sdk.yml"
+    made = cli("workflow", "generate", "sdk/release.yaml", "--output", own, cwd=repo.path)
+    assert made.code == 0, made.err
+
+    path.write_text("name: hand-written\non: push\n")
+    res = cli("workflow", "generate", PIPELINE, cwd=repo.path)
+    assert res.code == 2 and "not a workflow generated here" in res.err
+    assert path.read_text() == "name: hand-written\non: push\n"
