@@ -68,7 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="output directory (default: dist/NAME-VERSION)")
     run.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
                      help="stages run in parallel (default: CPU count)")
-    run.add_argument("--stage", help="run only this stage (for CI jobs)")
+    run.add_argument("--stage", action="append", default=[], metavar="ID",
+                     help="run only this stage (for CI jobs); repeat it to run several, in "
+                     "the order of their needs, as one job")
     run.add_argument("--artifacts", type=Path,
                      help="directory with the outputs and manifests of the stage's needs")
     run.add_argument("--dry-run", action="store_true",
@@ -186,18 +188,19 @@ def _expectation(text: str) -> tuple[str, str]:
     return stage, digest
 
 
-def _report_stage_manifest(args: argparse.Namespace, out: Path, ok: bool) -> None:
-    """In GitHub Actions, a single-stage run hands its manifest's digest to later jobs."""
+def _report_stage_manifests(args: argparse.Namespace, manifests: dict[str, str],
+                            ok: bool) -> None:
+    """In GitHub Actions, a ``--stage`` run hands the digest of each manifest it wrote to
+    later jobs, as step output ``manifest-<stage>``: the digest of the bytes written when
+    the stage finished, which the end of the run has checked are still on disk."""
     target = os.environ.get("GITHUB_OUTPUT")
-    stage_manifest = out / "manifests" / f"{args.stage}.json"
-    if ok and args.stage and target and stage_manifest.is_file():
-        from release.engine.digest import file_digest
-
+    lines = [f"manifest-{s}={manifests[s]}\n" for s in args.stage if s in manifests]
+    if ok and target and lines:
         try:
             with Path(target).open("a", encoding="utf-8") as f:
-                f.write(f"manifest={file_digest(stage_manifest)}\n")
+                f.writelines(lines)
         except OSError as exc:  # the job's later steps then miss the digest and stop
-            print(f"WARNING: cannot write the manifest digest to GITHUB_OUTPUT: "
+            print(f"WARNING: cannot write the manifest digests to GITHUB_OUTPUT: "
                   f"{exc.strerror}", file=sys.stderr)
 
 
@@ -226,6 +229,8 @@ def _plan(args: argparse.Namespace) -> int:
     except ReleaseError:
         source = None  # a plan does not need a checkout
     data = render.plan_data(pipeline, source)
+    if args.format != "table":  # reviewers see which stages share a job, and its needs
+        data["jobs"] = render.jobs_data(pipeline)
     text = {"json": render.render_json, "markdown": render.render_markdown,
             "table": render.render_table}[args.format](data)
     print(text, end="" if text.endswith("\n") else "\n")
@@ -246,7 +251,7 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    if args.artifacts is not None and args.stage is None:
+    if args.artifacts is not None and not args.stage:
         raise UsageError("--artifacts needs --stage", "pass the stage this job runs")
     pipeline = load(args.pipeline)
     source = _source(pipeline)
@@ -266,7 +271,8 @@ def _run(args: argparse.Namespace) -> int:
 
     expected = dict(_expectation(text) for text in args.expect_manifest)
     approved = ApprovedPlan.load(args.approved_plan) if args.approved_plan else None
-    options = RunOptions(out=out, jobs=args.jobs, dry_run=args.dry_run, stage=args.stage,
+    options = RunOptions(out=out, jobs=args.jobs, dry_run=args.dry_run,
+                         stages=tuple(dict.fromkeys(args.stage)),
                          artifacts=args.artifacts, allow_dirty=args.allow_dirty,
                          sandbox=not args.no_sandbox,
                          no_sandbox_with_credentials=args.no_sandbox_with_credentials,
@@ -299,7 +305,7 @@ def _run(args: argparse.Namespace) -> int:
             f.write(review_markdown(pipeline, result, args.dry_run, binding) + "\n")
     if result.manifest_path:
         print(f"manifest: {result.manifest_path}")
-    _report_stage_manifest(args, out, result.ok)
+    _report_stage_manifests(args, result.manifests, result.ok)
     if (bad := result.input_error()) is not None:
         raise bad  # each problem at its file:line:col, exit 2
     return 0 if result.ok else 1

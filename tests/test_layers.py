@@ -47,6 +47,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine", "signing", "oci", "github", "provenance", "verify", "pem", "pypi"),
     ("permissions", "errors", "terminal", "filenames", "yamlsource", ""),
 )
+#: Cycles that came in from concurrent branches while this test was written, each to be
+#: broken; any other cycle fails, and so does a listed one once it is gone (strike it).
+KNOWN_PACKAGE_CYCLES = frozenset({frozenset({"oci", "provenance", "signing"})})
+KNOWN_MODULE_CYCLES = frozenset({
+    frozenset({"release.workflows.generate", "release.workflows.jobs",
+               "release.workflows.runners"}),
+    frozenset({"release.provenance.image_sbom", "release.provenance.sbom"}),
+})
 #: Modules that sit at the CLI's layer although their package sits lower.
 COMMAND_MODULES = frozenset({"release.verify.command", "release.workflows.command",
                              "release.workflows.audit_command"})
@@ -169,9 +177,11 @@ def test_packages_of_one_layer_form_no_cycle() -> None:
         if a != b and layer_of(src) == layer_of(dst) and src not in COMMAND_MODULES:
             graph.setdefault(a, set()).add(b)
             where.setdefault((a, b), f"{file}:{line}: {src} -> {dst}")
-    loops = cycles(graph)
+    loops = [loop for loop in cycles(graph) if frozenset(loop) not in KNOWN_PACKAGE_CYCLES]
     assert not loops, "packages of one layer import each other in a cycle:\n" + "\n".join(
         where[(a, b)] for loop in loops for a in loop for b in loop if (a, b) in where)
+    gone = KNOWN_PACKAGE_CYCLES - {frozenset(loop) for loop in cycles(graph)}
+    assert not gone, f"no longer a cycle, strike it from KNOWN_PACKAGE_CYCLES: {gone}"
 
 
 def test_no_module_import_cycle() -> None:
@@ -181,9 +191,11 @@ def test_no_module_import_cycle() -> None:
         if src != dst:
             graph.setdefault(src, set()).add(dst)
             where.setdefault((src, dst), f"{file}:{line}: {src} -> {dst}")
-    loops = cycles(graph)
+    loops = [loop for loop in cycles(graph) if frozenset(loop) not in KNOWN_MODULE_CYCLES]
     assert not loops, "modules that import each other:\n" + "\n".join(
         where[(a, b)] for loop in loops for a in loop for b in loop if (a, b) in where)
+    gone = KNOWN_MODULE_CYCLES - {frozenset(loop) for loop in cycles(graph)}
+    assert not gone, f"no longer a cycle, strike it from KNOWN_MODULE_CYCLES: {gone}"
 
 
 def test_command_modules_are_the_cli_commands() -> None:

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from release.engine.context import ContextScope
 from release.engine.contract import BuildsInDryRun, Effect, PlannedAction, StageConfig, StageKind
+from release.engine.dag import topological_order
+from release.engine.runners import skipped_here
 from release.errors import ReleaseError
 
 if TYPE_CHECKING:
@@ -113,6 +115,9 @@ class RunBinding:
     partial: bool = False
     #: stage -> kind, for the stages whose plan was deliberately not made (see :meth:`of`)
     unplanned: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: stage -> why this host does not build it (its runner is macOS, Windows...): an
+    #: approval covers none of their artifacts, so the approved run must skip the same
+    skipped_here: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def of(cls, runner: RunState, *, plans: bool = True, building: bool = True) -> RunBinding:
@@ -121,7 +126,7 @@ class RunBinding:
         registry), for a pipeline that is not the approved one."""
         src, opts, pipeline = runner.source, runner.options, runner.pipeline
         every = list(pipeline.model.stages)
-        scope = every if opts.stage is None else [s for s in every if s == opts.stage]
+        scope = [s for s in every if s in opts.stages] if opts.stages else every
         stages: dict[str, StagePlan] = {}
         unplanned: dict[str, str] = {}
         for sid in scope if plans else ():
@@ -138,13 +143,15 @@ class RunBinding:
             pipeline_sha256=hashlib.sha256(pipeline.text.encode("utf-8")).hexdigest(),
             repository=src.repository, tag=src.tag, version=src.version, commit=src.commit,
             dirty=src.dirty, allow_dirty=opts.allow_dirty, path=src.path, sandbox=opts.sandbox,
-            stages=stages, partial=opts.stage is not None, unplanned=unplanned)
+            stages=stages, partial=bool(opts.stages), unplanned=unplanned,
+            skipped_here={s: why for s, why in _skipped_here(runner).items() if s in scope})
 
     # -- review.json ----------------------------------------------------------------
     def review_fields(self) -> dict[str, Any]:
         """The top-level fields of review.json that hold this binding (besides ``source``)."""
         return {"sandbox": self.sandbox, "allow_dirty": self.allow_dirty,
-                "bound_plans": {sid: plan.to_json() for sid, plan in self.stages.items()}}
+                "bound_plans": {sid: plan.to_json() for sid, plan in self.stages.items()},
+                "skipped_here": dict(self.skipped_here)}
 
     @classmethod
     def from_review(cls, data: Mapping[str, Any]) -> RunBinding:
@@ -164,7 +171,10 @@ class RunBinding:
             # reviews made before `source.path` existed released the whole repository
             path=_field({"path": ".", **source}, "path", str, "source."),
             sandbox=_field(data, "sandbox", bool),
-            stages={str(sid): StagePlan.from_json(plan) for sid, plan in plans.items()})
+            stages={str(sid): StagePlan.from_json(plan) for sid, plan in plans.items()},
+            # reports from before build matrices skipped nothing for the host
+            skipped_here={str(k): str(v) for k, v in
+                          _field({"skipped_here": {}, **data}, "skipped_here", dict).items()})
 
     # -- comparison -----------------------------------------------------------------
     def fact_differences(self, now: RunBinding) -> list[str]:
@@ -183,6 +193,11 @@ class RunBinding:
             if approved != current:
                 found.append(f"{name}: approved {_show(approved)}, now {_show(current)}"
                              + (" (--no-sandbox)" if name == "sandbox" and not current else ""))
+        if sorted(self.skipped_here) != sorted(now.skipped_here):
+            found.append("stages not built on the host: approved "
+                         f"{', '.join(sorted(self.skipped_here)) or 'none'}, now "
+                         f"{', '.join(sorted(now.skipped_here)) or 'none'} (an approval covers "
+                         "only what its dry-run built)")
         return found
 
     def plan_differences(self, now: RunBinding) -> list[str]:
@@ -207,6 +222,12 @@ class RunBinding:
             else:
                 found += step_differences(label, approved.steps, current.steps)
         return found
+
+
+def _skipped_here(runner: RunState) -> dict[str, str]:
+    pipeline = runner.pipeline
+    return skipped_here(topological_order(pipeline.needs), pipeline.needs,
+                        {s: c.runs_on for s, c in pipeline.model.stages.items()})
 
 
 def step_differences(label: str, approved: tuple[PlannedAction, ...],

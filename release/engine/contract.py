@@ -25,9 +25,18 @@ from typing import (
     runtime_checkable,
 )
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 
 from release.engine.credentials import looks_secret, refused_variable
+from release.engine.runners import DEFAULT_RUNNER, RUNS_ON_SCHEMA, check_runs_on
+from release.engine.stagematrix import MatrixSpec
 from release.permissions import NONE, PermissionSet, PermissionsModel
 
 if TYPE_CHECKING:
@@ -100,6 +109,18 @@ class StageConfig(BaseModel):
         default_factory=dict)
     timeout: int | str = "30m"
     reproducible: bool = False
+    runs_on: Annotated[str | list[str], AfterValidator(check_runs_on),
+                       WithJsonSchema(RUNS_ON_SCHEMA)] = Field(
+        default=DEFAULT_RUNNER, alias="runs-on",
+        description="The runner of this stage's job in the generated workflow: a GitHub-hosted "
+        "label (ubuntu-24.04, ubuntu-24.04-arm, macos-15...) or a list of runner labels "
+        "naming its system ([self-hosted, linux, arm64]). Locally a stage whose runner this "
+        "host cannot stand in for is skipped, with the reason.")
+    matrix: MatrixSpec | None = Field(
+        default=None,
+        description="Axes of values: the stage becomes one stage per combination, with ids "
+        "like `cli-linux-amd64`; `{matrix.AXIS}` is replaced in run, fetch, outputs, env "
+        "values and runs-on; `needs` on this stage means every expansion.")
 
     @field_validator("timeout")
     @classmethod
@@ -257,6 +278,14 @@ class BuildsInDryRun(Protocol):
     def builds_in_dry_run(self, config: Any) -> bool: ...
 
 
+class Expansion(Protocol):
+    """One stage of a matrix (:class:`release.pipeline.matrix.Expansion`)."""
+
+    @property
+    def stage(self) -> str: ...
+    def describe(self) -> str: ...
+
+
 class RunnablePipeline(Protocol):
     """What the engine runs: a loaded, valid pipeline
     (:class:`release.pipeline.load.LoadedPipeline`)."""
@@ -271,5 +300,7 @@ class RunnablePipeline(Protocol):
     def permissions(self) -> Mapping[str, PermissionSet]: ...
     @property
     def needs(self) -> Mapping[str, tuple[str, ...]]: ...
+    @property
+    def expansions(self) -> Mapping[str, Expansion]: ...
     def kind(self, stage_id: str) -> StageKind[Any]: ...
     def config(self, stage_id: str) -> StageConfig: ...

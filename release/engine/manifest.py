@@ -144,11 +144,12 @@ def _real_file(root: Path, rel: str) -> bool:
     return bool(parts)
 
 
-def write_stage_manifest(out_root: Path, stage: str, artifacts: list[Artifact]) -> None:
+def write_stage_manifest(out_root: Path, stage: str, artifacts: list[Artifact]) -> str:
+    """Write the manifest of ``stage``; returns the sha256 of the bytes written."""
     folder = out_root / STAGE_MANIFESTS
     safefs.make_folder(folder)
-    _write_json(folder, f"{stage}.json",
-                {"format": FORMAT, "stage": stage, "artifacts": [a.to_json() for a in artifacts]})
+    data = {"format": FORMAT, "stage": stage, "artifacts": [a.to_json() for a in artifacts]}
+    return hashlib.sha256(_write_json(folder, f"{stage}.json", data)).hexdigest()
 
 
 def _stage_manifest_bytes(root: Path, stage: str) -> bytes | None:
@@ -196,10 +197,13 @@ def write_manifest(out_root: Path, meta: Mapping[str, Any],
                    artifacts: Iterable[Artifact]) -> Path:
     """The merged manifest of a run: metadata and every artifact, sorted by path."""
     arts = sorted(artifacts, key=lambda a: a.path)
-    return _write_json(out_root, MANIFEST,
-                       {"format": FORMAT, **meta, "artifacts": [a.to_json() for a in arts]})
+    _write_json(out_root, MANIFEST,
+                {"format": FORMAT, **meta, "artifacts": [a.to_json() for a in arts]})
+    return out_root / MANIFEST
 
 
-def _write_json(folder: Path, name: str, data: Any) -> Path:
-    text = json.dumps(data, indent=2, sort_keys=False) + "\n"
-    return safefs.write_file(folder, name, text.encode("utf-8"))
+def _write_json(folder: Path, name: str, data: Any) -> bytes:
+    """Write ``data`` as ``folder/name``; returns the bytes written."""
+    raw = (json.dumps(data, indent=2, sort_keys=False) + "\n").encode("utf-8")
+    safefs.write_file(folder, name, raw)
+    return raw

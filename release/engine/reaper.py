@@ -15,6 +15,7 @@ Not caught: a process that leaves through a service rather than by forking (``at
 ``systemd-run``, a container daemon, ssh to localhost); one that clears its environment
 and copies the marker of another stage still running (it lives until that stage ends);
 and an engine that cannot become a subreaper (orphans then go to init, out of reach).
+Without ``/proc`` (a macOS runner) only the command's process group is killed.
 The sandbox has none of these gaps.
 """
 
@@ -30,6 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+_PROC = Path("/proc")
 #: The variable that marks a stage's processes: a random token per command.
 MARKER = "RELEASE_STAGE_RUN"
 _PR_SET_CHILD_SUBREAPER = 36
@@ -46,7 +48,10 @@ def become_subreaper() -> bool:
     with _subreaper_lock:
         if not _subreaper:
             libc = ctypes.CDLL(None, use_errno=True)
-            _subreaper = libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+            # prctl is Linux's; a macOS runner (runs-on: macos-*) builds without the
+            # sandbox and without this (see the gaps above)
+            prctl = getattr(libc, "prctl", None)
+            _subreaper = prctl is not None and prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
         return _subreaper
 
 
@@ -71,6 +76,11 @@ def sweep(session: int, token: str, *, rounds: int = 400) -> int:
     """Kill and reap what the stage whose command led ``session`` left; return how many."""
     me, own_session = os.getpid(), os.getsid(0)
     killed: set[int] = set()
+    if not _PROC.is_dir():
+        # no /proc (macOS): the command's process group only, which the command leads
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(session, signal.SIGKILL)
+        return 0
     for _ in range(rounds):
         with _lock:
             busy = _sweep_once(me, own_session, session, token, killed)
@@ -103,7 +113,7 @@ def _sweep_once(me: int, own_session: int, session: int, token: str,
 
 def _processes() -> Iterator[tuple[int, int, int, str]]:
     """(pid, ppid, session, state) of every process this one can see."""
-    for entry in Path("/proc").iterdir():
+    for entry in _PROC.iterdir():
         name = entry.name
         if not name.isdigit():
             continue

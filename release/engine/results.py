@@ -50,6 +50,10 @@ class RunResult:
     results: dict[str, StageResult]
     manifest_path: Path | None
     source: SourceFacts
+    #: stage -> the matrix stage and values it was expanded from (``cli: os=linux``)
+    expansions: dict[str, str] = field(default_factory=dict)
+    #: stage -> sha256 of the manifest the run wrote for it
+    manifests: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

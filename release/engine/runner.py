@@ -26,6 +26,7 @@ from release.engine.digest import file_digest
 from release.engine.manifest import Artifact
 from release.engine.redaction import Redactor
 from release.engine.results import Reporter, RunResult, StageResult, Status
+from release.engine.runners import local_skip
 from release.engine.sandbox import Sandbox
 from release.engine.source import SourceExport, SourceFacts, server_url
 from release.errors import InputError, ReleaseError, StageFailed, UsageError
@@ -36,7 +37,8 @@ class RunOptions:
     out: Path
     jobs: int = os.cpu_count() or 1
     dry_run: bool = False
-    stage: str | None = None
+    #: run only these stages (CI jobs); their needs come from ``artifacts``
+    stages: tuple[str, ...] = ()
     artifacts: Path | None = None
     allow_dirty: bool = False
     sandbox: bool = True
@@ -80,6 +82,12 @@ class Runner:
         self.reproduced: set[str] = set()
         #: needs taken from --artifacts, hashed as they were imported (nothing ran since)
         self.imported: set[str] = set()
+        #: stages not run because this host cannot stand in for their runner, and those
+        #: that need them: stage -> reason
+        self.host_skipped: dict[str, str] = {}
+        #: stage -> sha256 of the manifest this run wrote for it: the hand-off to the
+        #: stages after it, in this run or in a later job, is checked against it
+        self.manifests: dict[str, str] = {}
         self.started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.invocation_id = environ_invocation_id(self.environ)
 
@@ -106,9 +114,11 @@ class Runner:
         elif any(self._needs_sandbox(s) for s in selected):
             self.sandbox.check()
         outdir.claim(opts.out)
-        if opts.stage is not None:
-            self._import_inputs(opts.stage)
+        if opts.stages:
+            self._import_inputs(selected)
         self._schedule(selected)
+        for stage, digest in self.manifests.items():  # nothing rewrote a hand-off since
+            manifest.check_stage_manifest(opts.out, stage, digest)
         order = [s for s in self.pipeline.model.stages if s in self.results]
         self.results = {s: self.results[s] for s in order}
         path = None
@@ -116,16 +126,23 @@ class Runner:
                                           Status.SKIPPED) for s in selected):
             arts = [a for arts in self.produced.values() for a in arts]
             path = manifest.write_manifest(opts.out, self._meta(), arts)
-        return RunResult(self.results, path, self.source)
+        return RunResult(self.results, path, self.source,
+                         {s: f"{e.stage}: {e.describe()}"
+                          for s, e in self.pipeline.expansions.items()},
+                         dict(self.manifests))
 
     def _selected(self) -> list[str]:
         stages = list(self.pipeline.model.stages)
-        if self.options.stage is None:
+        if not self.options.stages:
             return stages
-        if self.options.stage not in stages:
-            raise UsageError(f"no stage {self.options.stage!r} in {self.pipeline.path}",
-                             f"stages: {', '.join(stages)}")
-        return [self.options.stage]
+        for stage in self.options.stages:
+            if stage not in stages:
+                expanded = [s for s, e in self.pipeline.expansions.items() if e.stage == stage]
+                raise UsageError(f"no stage {stage!r} in {self.pipeline.path}",
+                                 f"{stage!r} is a matrix: run one of its stages: "
+                                 f"{', '.join(expanded)}" if expanded
+                                 else f"stages: {', '.join(stages)}")
+        return [s for s in stages if s in self.options.stages]
 
     def _needs_sandbox(self, stage: str) -> bool:
         kind = self.pipeline.kind(stage)
@@ -173,17 +190,22 @@ class Runner:
             "allow_dirty": self.options.allow_dirty,
         }
 
-    def _import_inputs(self, stage: str) -> None:
-        """Single-stage mode: take the needs' outputs from ``--artifacts`` and verify them."""
+    def _import_inputs(self, selected: list[str]) -> None:
+        """``--stage`` mode: take the needs' outputs that no selected stage makes from
+        ``--artifacts`` and verify them."""
         src = self.options.artifacts
-        needs = self.pipeline.needs[stage]
+        needs = list(dict.fromkeys(n for s in selected for n in self.pipeline.needs[s]
+                                   if n not in selected))
+        what = f"stage {selected[0]!r}" if len(selected) == 1 else (
+            "stages " + ", ".join(map(repr, selected)))
         if needs and src is None:
-            raise UsageError(f"stage {stage!r} needs {', '.join(needs)}",
+            raise UsageError(f"{what} need {', '.join(needs)}",
                              "pass --artifacts DIR with the outputs of those stages")
         expected = dict(self.options.expected_manifests)
         if unknown := sorted(set(expected) - set(needs)):
             raise UsageError(f"--expect-manifest names {', '.join(unknown)}, not a need of "
-                             f"stage {stage!r}", f"its needs: {', '.join(needs) or 'none'}")
+                             f"{what} made by another job",
+                             f"those needs: {', '.join(needs) or 'none'}")
         for need in needs:
             assert src is not None
             if need in expected:
@@ -218,6 +240,11 @@ class Runner:
                         if verdict == "wait":
                             continue
                         pending.remove(stage)
+                        if verdict == "go" and (why := self._host_skip(stage)):
+                            self.host_skipped[stage] = why
+                            self._finish(StageResult(stage, self.pipeline.config(stage).kind,
+                                                     Status.SKIPPED, why))
+                            continue
                         if verdict != "go":
                             self._finish(StageResult(stage, self.pipeline.config(stage).kind,
                                                      Status.ABORTED, verdict))
@@ -253,6 +280,16 @@ class Runner:
                 return f"needs {need!r}, which {result.status.value}"
         return "go"
 
+    def _host_skip(self, stage: str) -> str | None:
+        """Why the stage does not run on this host: its runner is one this host cannot
+        stand in for (a macOS or Windows runner), or a need did not run for that reason."""
+        if why := local_skip(self.pipeline.config(stage).runs_on):
+            return why
+        for need in self.pipeline.needs[stage]:
+            if need in self.host_skipped:  # the same words as runners.skipped_here
+                return f"needs {need!r}, which was skipped: not built on this host"
+        return None
+
     def _finish(self, result: StageResult) -> None:
         self.results[result.stage] = result
         self.reporter.finished(result)
@@ -274,8 +311,7 @@ class Runner:
                     # the local part (e.g. an image build) runs, so dependants and
                     # reviewers see its digests; the stage skips its external part
                     arts = self._execute(stage, self.options.out)
-                    manifest.write_stage_manifest(self.options.out, stage, arts)
-                    self.produced[stage] = arts
+                    self._hand_off(stage, arts)
                 with self._context(stage, scratch=False) as ctx:
                     plan = kind.plan(ctx)
                 return StageResult(stage, kind.kind, Status.PLANNED, "dry-run",
@@ -295,8 +331,7 @@ class Runner:
             if (self.options.verify_reproducible or config.reproducible) and not external:
                 self._check_reproducible(stage, arts)
                 self.reproduced.add(stage)
-            manifest.write_stage_manifest(self.options.out, stage, arts)
-            self.produced[stage] = arts
+            self._hand_off(stage, arts)
             return StageResult(stage, kind.kind, Status.SUCCESS, "",
                                time.monotonic() - started, arts)
         except ReleaseError as exc:
@@ -315,9 +350,20 @@ class Runner:
                                time.monotonic() - started)
 
     def _inputs(self, stage: str) -> tuple[Artifact, ...]:
-        arts = [a for need in self.pipeline.needs[stage] for a in self.produced.get(need, [])]
+        needs = self.pipeline.needs[stage]
+        for need in needs:
+            # the hand-off within a run is bound like one between jobs: the manifest on
+            # disk is, byte for byte, the one written when the need finished
+            if need in self.manifests:
+                manifest.check_stage_manifest(self.options.out, need, self.manifests[need])
+        arts = [a for need in needs for a in self.produced.get(need, [])]
         manifest.verify(self.options.out, [a for a in arts if a.stage not in self.imported])
         return tuple(arts)
+
+    def _hand_off(self, stage: str, arts: list[Artifact]) -> None:
+        """Record what ``stage`` made: its manifest, and that manifest's digest."""
+        self.manifests[stage] = manifest.write_stage_manifest(self.options.out, stage, arts)
+        self.produced[stage] = arts
 
     def _execute(self, stage: str, out_root: Path) -> list[Artifact]:
         out_dir = out_root / stage

@@ -134,17 +134,22 @@ def build_image(ctx: ImageJob, layout_dir: Path, archive: Path) -> str:
 
 def credentials(ctx: ImageJob) -> Credentials | None:
     """The push credential: the stage's GitHub token for ghcr.io, else ``password-env``."""
-    push = ctx.config.push
-    assert push is not None
+    assert ctx.config.push is not None
+    return push_credentials(ctx.config.push, ctx.secrets, ctx.env)
+
+
+def push_credentials(push: PushTarget, secrets: Mapping[str, str],
+                     env: Mapping[str, str]) -> Credentials | None:
+    """The credential for ``push``'s registry, from a stage's secrets and environment."""
     if push.host == "ghcr.io":
-        token = ctx.secrets.get("GITHUB_TOKEN")
+        token = secrets.get("GITHUB_TOKEN")
         if not token:
             raise StageFailed("pushing to ghcr.io needs the stage's GITHUB_TOKEN, which is "
                               "not set", "in GitHub Actions the job gets it with "
                               "`packages: write`; locally export GITHUB_TOKEN")
-        return Credentials(ctx.env.get("GITHUB_ACTOR") or "x-access-token", token)
+        return Credentials(env.get("GITHUB_ACTOR") or "x-access-token", token)
     if push.password_env:
-        secret = ctx.secrets.get(push.password_env)
+        secret = secrets.get(push.password_env)
         if not secret:
             raise StageFailed(f"the registry credential variable {push.password_env} is not "
                               "set", f"export {push.password_env} before the run")

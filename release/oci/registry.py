@@ -17,11 +17,19 @@ import httpx
 
 from release.errors import IntegrityError, StageFailed
 from release.oci.auth import Credentials, RegistryAuth
-from release.oci.descriptor import INDEX_TYPES, MANIFEST_TYPES, Descriptor, sha256_digest
+from release.oci.descriptor import (
+    INDEX,
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    Descriptor,
+    sha256_digest,
+)
 from release.oci.reference import base_url, is_loopback
 
 #: Larger manifests are refused, as the reference registry does (4 MiB).
 MAX_MANIFEST = 4 * 1024 * 1024
+#: Pages of a referrers list read at most.
+MAX_PAGES = 20
 #: Blobs up to this size go up in one request; larger ones in chunks of this size.
 CHUNK = 16 * 1024 * 1024
 _ACCEPT = ", ".join((*MANIFEST_TYPES, *INDEX_TYPES))
@@ -68,13 +76,41 @@ class Registry:
                           headers={"Accept": _ACCEPT}, ok=(200, 404))
         return resp.headers.get("Docker-Content-Digest") if resp.status_code == 200 else None
 
-    def put_manifest(self, reference: str, data: bytes, media_type: str) -> None:
+    def put_manifest(self, reference: str, data: bytes, media_type: str) -> str | None:
+        """Store a manifest; returns the ``OCI-Subject`` header, which a registry with the
+        referrers API sends when it indexed the manifest's ``subject``."""
         resp = self._call("PUT", f"{self.prefix}/manifests/{reference}", content=data,
                           headers={"Content-Type": media_type}, ok=(201,))
         echoed = resp.headers.get("Docker-Content-Digest")
         if echoed and echoed != sha256_digest(data):
             raise IntegrityError(f"{self.where} stored manifest {reference} as {echoed}, "
                                  f"not {sha256_digest(data)}")
+        subject: str | None = resp.headers.get("OCI-Subject")
+        return subject
+
+    def referrers(self, digest: str) -> list[bytes] | None:
+        """The referrers API's index for ``digest``, page by page (``Link: <...>;
+        rel="next"``, at most :data:`MAX_PAGES`), or None when the registry has no API
+        (https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-referrers)."""
+        url: str | None = f"{self.prefix}/referrers/{digest}"
+        pages: list[bytes] = []
+        while url is not None:
+            if len(pages) == MAX_PAGES:
+                raise IntegrityError(f"the referrers of {digest} at {self.where} run to more "
+                                     f"than {MAX_PAGES} pages")
+            resp = self._call("GET", url, ok=(200, 400, 404, 405), headers={"Accept": INDEX})
+            kind = resp.headers.get("Content-Type", "").split(";")[0].strip()
+            if (resp.status_code != 200 or kind != INDEX) and pages:
+                raise IntegrityError(f"page {len(pages) + 1} of the referrers of {digest} at "
+                                     f"{self.where} is not an index (HTTP {resp.status_code})")
+            if resp.status_code != 200 or kind != INDEX:
+                return None
+            if len(resp.content) > MAX_MANIFEST:
+                raise IntegrityError(f"the referrers of {digest} at {self.where} exceed 4 MiB")
+            pages.append(resp.content)
+            following = resp.links.get("next", {}).get("url")
+            url = urljoin(str(resp.request.url), following) if following else None
+        return pages
 
     # -- blobs ---------------------------------------------------------------------
     def has_blob(self, desc: Descriptor) -> bool:
@@ -103,6 +139,29 @@ class Registry:
                 f"blob {desc.digest} ({what}) from {self.where} does not match its digest: "
                 f"expected {desc.size} bytes, got {got}; tampered or corrupt",
                 "the registry served different bytes than the pinned manifest names")
+
+    def get_blob(self, desc: Descriptor, what: str) -> bytes:
+        """A small blob (at most 4 MiB) in memory, checked against its size and digest."""
+        if desc.size > MAX_MANIFEST:
+            raise IntegrityError(f"blob {desc.digest} ({what}) at {self.where} is larger "
+                                 "than 4 MiB")
+        data = self._call("GET", f"{self.prefix}/blobs/{desc.digest}").content
+        if len(data) != desc.size or sha256_digest(data) != desc.digest:
+            raise IntegrityError(
+                f"blob {desc.digest} ({what}) from {self.where} does not match its digest; "
+                "tampered or corrupt", "the registry served different bytes than the "
+                "manifest names")
+        return data
+
+    def upload_bytes(self, data: bytes, desc: Descriptor) -> None:
+        """Upload a small blob held in memory, unless the registry has it already."""
+        if self.has_blob(desc):
+            return
+        resp = self._call("POST", f"{self.prefix}/blobs/uploads/", ok=(202,))
+        location = self._location(resp)
+        sep = "&" if "?" in location else "?"
+        self._call("PUT", f"{location}{sep}digest={desc.digest}", content=data, ok=(201,),
+                   headers={"Content-Type": "application/octet-stream"})
 
     def upload_blob(self, path: Path, desc: Descriptor) -> None:
         """Upload ``path`` as ``desc``: one request when small, chunks when large."""

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from release.engine.manifest import RESERVED_STAGE_IDS
 from release.errors import Diagnostic, PipelineError, suggest
 from release.permissions import PermissionSet
-from release.pipeline import graph
+from release.pipeline import graph, matrix
 from release.pipeline.model import Pipeline
 from release.pipeline.validate import InvalidPipeline, validate
 from release.stages import KINDS, StageKind
-from release.stages.base import ChecksPipeline, Effect, StageConfig
+from release.stages.base import ChecksPipeline, Effect, NeedsPipelinePermissions, StageConfig
 from release.yamlsource import YamlDocument, YamlPath, dotted, parse, read_text
 
 
@@ -27,6 +27,8 @@ class LoadedPipeline:
     document: YamlDocument
     #: Each stage's effective permissions (declared, or the kind's need when omitted).
     permissions: dict[str, PermissionSet]
+    #: Each stage a matrix expanded to -> the matrix stage and its values.
+    expansions: dict[str, matrix.Expansion] = field(default_factory=dict)
 
     @property
     def needs(self) -> dict[str, tuple[str, ...]]:
@@ -55,6 +57,18 @@ def load_text(text: str, file: str, path: Path | None = None) -> LoadedPipeline:
             doc.location(()),
         )
     _check_version(doc)
+    expansions = matrix.expand(doc)
+    try:
+        model, permissions = _check(doc)
+    except PipelineError as exc:
+        if not expansions:
+            raise
+        # an error in a matrix stage is found in each expansion, at the same place: once
+        raise matrix.restate(exc, expansions) from None
+    return LoadedPipeline(path or Path(file), text, model, doc, permissions, expansions)
+
+
+def _check(doc: YamlDocument) -> tuple[Pipeline, dict[str, PermissionSet]]:
     try:
         model = validate(doc.data)
     except InvalidPipeline as exc:
@@ -63,7 +77,7 @@ def load_text(text: str, file: str, path: Path | None = None) -> LoadedPipeline:
     permissions = _check_permissions(doc, model)
     _check_graph(doc, model)
     _check_kinds(doc, model)
-    return LoadedPipeline(path or Path(file), text, model, doc, permissions)
+    return model, permissions
 
 
 def _type_name(value: object) -> str:
@@ -191,6 +205,8 @@ def _check_permissions(doc: YamlDocument, model: Pipeline) -> dict[str, Permissi
     for sid, config in model.stages.items():
         kind = KINDS[config.kind]
         needed = kind.permissions(config)
+        if isinstance(kind, NeedsPipelinePermissions):
+            needed = needed.union(kind.pipeline_permissions(sid, config, model))
         if config.permissions is None:
             effective[sid] = needed
             continue

@@ -79,6 +79,12 @@ class Pipeline(BaseModel):
     version: Literal[1] = Field(description="File format version; only 1 exists.")
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
     source: Source = Field(default_factory=Source)
+    jobs: Literal["packed", "per-stage"] = Field(
+        default="packed",
+        description="Jobs of the generated GitHub Actions workflow: `packed` runs the stages "
+        "that hold no credential together in as few jobs as their needs allow; `per-stage` "
+        "gives every stage its own job.",
+    )
     stages: dict[StageKey, AnyStage] = Field(min_length=1)
 
     def stage(self, stage_id: str) -> StageConfig:

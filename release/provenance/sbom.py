@@ -2,6 +2,7 @@
 
 Spec: https://cyclonedx.org/docs/1.6/json/. cyclonedx-python-lib is imported inside
 the functions that use it: stage modules import this module at plan time.
+An OCI image archive is described by :mod:`release.provenance.image_sbom`.
 A wheel or sdist is described by its core metadata (the distribution is the
 BOM's subject, each ``Requires-Dist`` a declared, unresolved dependency); a
 zipapp by the distributions it bundles and the pins of a lock it carries.
@@ -30,7 +31,7 @@ from release.provenance.pymeta import (
 if TYPE_CHECKING:
     from cyclonedx.model.component import Component
 
-Format = Literal["wheel", "sdist", "executable"]
+Format = Literal["wheel", "sdist", "executable", "image"]
 #: Namespace of our CycloneDX properties (https://cyclonedx.org/docs/1.6/json/#properties).
 PROPERTY_PREFIX = "release-pipeline:"
 SPEC_VERSION = "1.6"
@@ -43,6 +44,8 @@ def sbom_format(name: str, artifact_kind: str) -> Format | None:
     """Which SBOM an artifact gets, from its file name and manifest kind; ``None``: none."""
     if name.endswith(".whl"):
         return "wheel"
+    if artifact_kind == "oci-image":
+        return "image"
     if name.endswith(".tar.gz") and artifact_kind == "sdist":
         return "sdist"  # PEP 625: an sdist is a .tar.gz
     if artifact_kind in ("executable", "binary", "zipapp", "pyz") or name.endswith(".pyz"):
@@ -56,12 +59,16 @@ def sbom_json(path: Path, fmt: Format, *, sha256: str, epoch: int | None = None)
     With ``epoch`` (SOURCE_DATE_EPOCH) the timestamp is the commit time and the
     serial number derives from the digest, so rebuilding gives the same bytes.
     """
-    from cyclonedx.model import HashAlgorithm, HashType, Property
+    from cyclonedx.model import HashAlgorithm, HashType
     from cyclonedx.model.bom import Bom, BomMetaData
-    from cyclonedx.model.component import Component, ComponentScope, ComponentType
+    from cyclonedx.model.component import Component, ComponentType
     from cyclonedx.model.tool import ToolRepository
     from cyclonedx.output.json import JsonV1Dot6
 
+    if fmt == "image":
+        from release.provenance.image_sbom import image_sbom_json
+
+        return image_sbom_json(path, name=path.name, sha256=sha256, epoch=epoch)
     file_hash = HashType(alg=HashAlgorithm.SHA_256, content=sha256)
     deps: list[Component] = []
     if fmt in ("wheel", "sdist"):
@@ -72,12 +79,7 @@ def sbom_json(path: Path, fmt: Format, *, sha256: str, epoch: int | None = None)
         bundle = read_zipapp(path)
         root = _executable(path.name, file_hash, bundle)
         if bundle is not None:
-            deps = [_component(d, ComponentType.LIBRARY, scope=ComponentScope.REQUIRED)
-                    for d in bundle.installed]
-            deps += [_component(d, ComponentType.LIBRARY, scope=ComponentScope.REQUIRED,
-                                properties=[Property(name=f"{PROPERTY_PREFIX}evidence",
-                                                     value="lock")])
-                     for d in bundle.locked]
+            deps = bundled_components(bundle)
     when = datetime.fromtimestamp(epoch, UTC) if epoch is not None else None
     tools = ToolRepository(components=[Component(
         type=ComponentType.APPLICATION, name="release", group="release-pipeline",
@@ -87,6 +89,19 @@ def sbom_json(path: Path, fmt: Format, *, sha256: str, epoch: int | None = None)
               serial_number=uuid.uuid5(uuid.NAMESPACE_URL, f"sha256:{sha256}#{fmt}"))
     bom.register_dependency(root, deps)
     return str(JsonV1Dot6(bom).output_as_string(indent=2)) + "\n"
+
+
+def bundled_components(bundle: Bundle) -> list[Component]:
+    """The distributions a zipapp bundles (its ``.dist-info``) and the pins of its lock."""
+    from cyclonedx.model import Property
+    from cyclonedx.model.component import ComponentScope, ComponentType
+
+    deps = [_component(d, ComponentType.LIBRARY, scope=ComponentScope.REQUIRED)
+            for d in bundle.installed]
+    deps += [_component(d, ComponentType.LIBRARY, scope=ComponentScope.REQUIRED,
+                        properties=[Property(name=f"{PROPERTY_PREFIX}evidence", value="lock")])
+             for d in bundle.locked]
+    return deps
 
 
 def sbom_statement(name: str, sha256: str, sbom_text: str) -> dict[str, Any]:

@@ -220,7 +220,8 @@ class Publisher:
             stages=runfacts.upstream_stages(ctx), source=ctx.source, resolved=[],
             builder_id=runfacts.builder_id(ctx.env), invocation_id=facts.invocation_id,
             started=facts.started or runfacts.now(), finished=runfacts.now(),
-            sandboxed=facts.sandboxed, reproducible_checked=runfacts.reproducible_checked(ctx))
+            sandboxed=runfacts.sandboxed(ctx),
+            reproducible_checked=runfacts.reproducible_checked(ctx))
 
     def _expected_publisher(self) -> dict[str, str]:
         """The publisher the index must record: our repository and workflow file (from

@@ -106,26 +106,34 @@ def summary_rows(result: RunResult) -> list[list[str]]:
     for sid, res in result.results.items():
         status = res.status.value + (f" ({res.reason})" if res.reason else "")
         arts = ", ".join(a.name for a in res.artifacts) or "-"
-        rows.append([sid, res.kind, status, f"{res.duration:.1f}s", arts])
+        matrix = [result.expansions.get(sid, "-")] if result.expansions else []
+        rows.append([sid, res.kind, *matrix, status, f"{res.duration:.1f}s", arts])
     return rows
 
 
 SUMMARY_HEADERS = ["stage", "kind", "status", "duration", "artifacts"]
 
 
+def summary_headers(result: RunResult) -> list[str]:
+    """The summary's columns; ``matrix`` when the pipeline expanded a matrix."""
+    return [*SUMMARY_HEADERS[:2], "matrix", *SUMMARY_HEADERS[2:]] if result.expansions \
+        else SUMMARY_HEADERS
+
+
 def render_summary(result: RunResult) -> str:
     rows = summary_rows(result)
+    headers = summary_headers(result)
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(SUMMARY_HEADERS)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(SUMMARY_HEADERS, widths, strict=True))]
+              for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
               for r in rows]
     return "\n".join(lines)
 
 
 def summary_markdown(result: RunResult) -> str:
-    lines = ["| " + " | ".join(SUMMARY_HEADERS) + " |",
-             "|" + " --- |" * len(SUMMARY_HEADERS)]
+    headers = summary_headers(result)
+    lines = ["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |"
               for r in summary_rows(result)]
     return "\n".join(lines) + "\n"

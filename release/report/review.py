@@ -64,6 +64,11 @@ def binding_markdown(binding: RunBinding, dry_run: bool = True) -> list[str]:
                  "the steps below before any stage runs, and every artifact's digest before "
                  "each stage that acts on the world; it refuses any difference and names it.",
                  "", "| fact | approved value |", "| --- | --- |"]
+    if binding.skipped_here:
+        rows.append(("not built on this host",
+                     "**" + ", ".join(f"`{s}`" for s in binding.skipped_here) + "**: "
+                     "approving covers none of their artifacts; an approved run skips them "
+                     "and every stage that needs them"))
     lines += [f"| {name} | {value} |" for name, value in rows]
     lines.append("")
     for sid, plan in binding.stages.items():

@@ -56,3 +56,14 @@ def reproducible_checked(ctx: StageContext[Any]) -> bool:
     builds = [s for s in upstream_stages(ctx) if s in ctx.facts.source_stages]
     return bool(builds) and all(ctx.pipeline.stages[s].reproducible
                                 or s in ctx.facts.reproducible_stages for s in builds)
+
+
+def sandboxed(ctx: StageContext[Any]) -> bool:
+    """True when this run was sandboxed and no upstream build stage runs on a runner
+    without bubblewrap (macOS, Windows), where the generated workflow builds it with
+    ``--no-sandbox``: provenance never claims an isolation a build did not have."""
+    from release.engine.runners import runner_platform
+
+    builds = [s for s in upstream_stages(ctx) if s in ctx.facts.source_stages]
+    return ctx.facts.sandboxed and all(
+        runner_platform(ctx.pipeline.stages[s].runs_on)[0] == "linux" for s in builds)

@@ -25,9 +25,11 @@ from release.engine.contract import (
     StageKind,
     parse_duration,
 )
+from release.permissions import PermissionSet
 
 __all__ = ["CACHE_VARIABLES", "STAGE_ID", "BuildsInDryRun", "C", "ChecksPipeline", "Effect",
-           "Output", "PlannedAction", "Problem", "RunFacts", "RunsInEnvironment",
+           "NeedsPipelinePermissions", "Output", "PlannedAction", "Problem", "RunFacts",
+           "RunsInEnvironment",
            "StageConfig", "StageContext", "StageId", "StageKind", "describe_config",
            "parse_duration"]
 
@@ -45,6 +47,15 @@ class ChecksPipeline(Protocol):
 
 
 @runtime_checkable
+class NeedsPipelinePermissions(Protocol):
+    """A kind whose privileges depend on other stages (a ``sign`` stage writing referrers
+    where its needs pushed an image needs that push's privileges)."""
+
+    def pipeline_permissions(self, stage_id: str, config: Any,
+                             pipeline: PipelineView) -> PermissionSet: ...
+
+
+@runtime_checkable
 class RunsInEnvironment(Protocol):
     """A kind whose generated job runs in a GitHub environment of its own (e.g. ``pypi``,
     the environment a PyPI trusted publisher names) instead of the workflow's."""
@@ -54,6 +65,6 @@ class RunsInEnvironment(Protocol):
 
 def describe_config(config: StageConfig) -> dict[str, Any]:
     """The kind-specific keys of a config, for plans."""
-    common = set(StageConfig.model_fields)
+    common = {f.alias or n for n, f in StageConfig.model_fields.items()}
     return {k: v for k, v in config.model_dump(by_alias=True, mode="json").items()
             if k not in common}

@@ -213,15 +213,19 @@ class OciImage(StageKind[OciImageConfig]):
 
 
 def tags(ctx: StageContext[OciImageConfig]) -> list[str]:
-    """The push tags with ``{version}`` filled in; each must still be a valid tag."""
+    """The push tags with ``{version}`` filled in; each must still be a valid tag.
+
+    OCI tags have no ``+``: the ``+`` of a version's local part or build metadata becomes
+    ``_`` (as Helm does), which neither PEP 440 nor SemVer versions otherwise contain.
+    """
     push = ctx.config.push
     out = []
     for template in push.tags if push else []:
-        tag = template.replace("{version}", ctx.source.version)
+        tag = template.replace("{version}", ctx.source.version.replace("+", "_"))
         if not TAG.match(tag):
             raise StageFailed(f"tag {template!r} becomes {tag!r}, which is not a valid tag",
-                              "tags allow letters, digits, '_', '.' and '-' (a '+' in the "
-                              "version is not allowed)")
+                              "tags allow letters, digits, '_', '.' and '-', and at most "
+                              "128 characters")
         out.append(tag)
     return out
 

@@ -1,4 +1,5 @@
-"""``sbom``: a CycloneDX JSON SBOM beside each wheel, sdist and executable of its needs."""
+"""``sbom``: a CycloneDX JSON SBOM beside each wheel, sdist, executable and image of its
+needs."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ class SbomConfig(StageConfig):
 
 class Sbom(StageKind[SbomConfig]):
     kind = "sbom"
-    description = "Write a CycloneDX SBOM (<name>.cdx.json) per wheel, sdist and executable."
+    description = ("Write a CycloneDX SBOM (<name>.cdx.json) per wheel, sdist, executable and "
+                   "image.")
     config = SbomConfig
 
     def declared_outputs(self, config: SbomConfig) -> list[str]:
@@ -42,7 +44,7 @@ class Sbom(StageKind[SbomConfig]):
         described = _described(ctx)
         if not described:
             raise StageFailed(
-                "no wheel, sdist or executable among the artifacts of its needs",
+                "no wheel, sdist, executable or image among the artifacts of its needs",
                 "add the stages that build them to `needs` (command stages: "
                 "artifact-kind: executable), or widen `include`")
         outputs = []

@@ -26,9 +26,11 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``release verify``."""
-    parser.add_argument("directory", type=Path, metavar="DIR", nargs="?",
+    parser.add_argument("directory", type=_directory_or_image, metavar="DIR", nargs="?",
                         help="directory holding the release assets (with --github: where "
-                        "to download them; default a temporary directory)")
+                        "to download them; default a temporary directory), or an image "
+                        "oci://REGISTRY/NAME@sha256:DIGEST whose signatures and "
+                        "attestations are read from its registry")
     parser.add_argument("--github", metavar="OWNER/NAME@TAG",
                         help="download the published release from GitHub (GITHUB_API_URL, "
                         "optional GITHUB_TOKEN), check every asset against GitHub's digest "
@@ -77,8 +79,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 _BAD_TAG = re.compile(r"(^|/)\.|\.\.|[\x00-\x20\x7f~^:?*\[\\]|//|/$|^/|\.lock(/|$)|@\{|^@$")
 
 
+def _directory_or_image(text: str) -> Path | str:
+    """A folder as a Path; an ``oci://`` image reference as the text (a Path would fold
+    its ``//``)."""
+    return text if text.startswith("oci://") else Path(text)
+
+
 def run(args: argparse.Namespace) -> int:
     """Verify and print the report; 0 only if every check passed."""
+    if isinstance(args.directory, str):
+        from release.verify.image import verify_image
+
+        if args.github or args.pypi:
+            raise UsageError("an oci:// image is verified against its registry, not with "
+                             "--github or --pypi", "pass one of them")
+        return verify_image(args, args.directory)
 
     if args.pypi:
         from release.verify.pypi import verify_pypi

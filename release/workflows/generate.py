@@ -27,16 +27,19 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from release.engine.runners import DEFAULT_RUNNER, runner_platform
 from release.errors import Location, PipelineError, UsageError
 from release.permissions import Level, PermissionSet
 from release.pipeline.load import LoadedPipeline
 from release.stages.base import BuildsInDryRun, Effect, RunsInEnvironment
 from release.workflows import steps
+from release.workflows.jobs import Job, Unit, job_graph, job_of
+from release.workflows.runners import check_runner
 from release.workflows.yamlemit import Note, Spaced, dump
 
 DEFAULT_OUTPUT = ".github/workflows/release.yml"
 DEFAULT_ENVIRONMENT = "release"
-RUNNER = "ubuntu-24.04"
+RUNNER = DEFAULT_RUNNER
 #: Minutes a job may spend before and after its stage: checkout, install, transfers.
 SETUP_MINUTES = 15
 MAX_JOB_MINUTES = 360
@@ -80,6 +83,13 @@ class StageFacts:
     builds_in_dry_run: bool = False
     #: The GitHub environment its kind names (e.g. pypi-publish's ``pypi``), if any.
     environment: str | None = None
+    #: The runner its jobs run on (``runs-on:``).
+    runs_on: str | list[str] = DEFAULT_RUNNER
+
+    @property
+    def system(self) -> str | None:
+        """The runner's operating system (linux, macos, windows), if its labels say."""
+        return runner_platform(self.runs_on)[0]
 
     @property
     def planned_in_dry_run(self) -> bool:
@@ -115,6 +125,11 @@ class StageFacts:
         return PermissionSet({n: Level.READ for n in self.permissions if n != "id-token"})
 
 
+def runner_of(f: StageFacts) -> str | list[str]:
+    """The runner of a stage's job: stages on different runners never share a job."""
+    return f.runs_on
+
+
 def stage_facts(pipeline: LoadedPipeline) -> dict[str, StageFacts]:
     """Facts of every stage, in pipeline order."""
     facts: dict[str, StageFacts] = {}
@@ -135,6 +150,7 @@ def stage_facts(pipeline: LoadedPipeline) -> dict[str, StageFacts]:
             and kind.builds_in_dry_run(config) and not variables,
             environment=kind.environment(config) if isinstance(kind, RunsInEnvironment)
             else None,
+            runs_on=config.runs_on,
         )
     return facts
 
@@ -182,15 +198,15 @@ def workflow_data(pipeline: LoadedPipeline, options: Options) -> dict[str, Any]:
                 f"stage {f.stage!r} is marked sandbox: true but has permissions or secrets",
                 "a sandboxed step cannot see credentials; run it without them",
                 doc.location(("stages", f.stage, "sandbox")), f"stages.{f.stage}.sandbox")
+    for f in facts.values():
+        check_runner(f, pipeline.document)
     src = pipeline.model.source
     jobs: dict[str, object] = Spaced()
-    for f in facts.values():
-        if f.reviewed:
-            _add(jobs, f"review-{f.stage}", _job(f, options, mode="review", facts=facts), pipeline)
-        _add(jobs, f.stage, _job(f, options, mode="release", facts=facts), pipeline)
-    for sid in dry_run_stages(facts):
-        job = _job(facts[sid], options, mode="dry-run", facts=facts)
-        _add(jobs, f"dry-run-{sid}", job, pipeline)
+    for event in ("push", "workflow_dispatch"):
+        graph = workflow_jobs(pipeline, facts, event)
+        where = job_of(graph)
+        for job in graph:
+            _add(jobs, job.id, _job(job, options, facts, where), pipeline)
     return Spaced({
         "name": f"release {pipeline.model.name}",
         "on": {
@@ -206,15 +222,23 @@ def workflow_data(pipeline: LoadedPipeline, options: Options) -> dict[str, Any]:
     })
 
 
+def workflow_jobs(pipeline: LoadedPipeline, facts: dict[str, StageFacts],
+                  event: str) -> list[Job]:
+    """The jobs of ``event`` (``push`` or ``workflow_dispatch``), packed as the pipeline's
+    ``jobs:`` says."""
+    return job_graph(facts, event, runner_of, per_stage=pipeline.model.jobs == "per-stage",
+                     dry_run=dry_run_stages(facts) if event != "push" else ())
+
+
 def _add(jobs: dict[str, object], job_id: str, job: dict[str, object],
          pipeline: LoadedPipeline) -> None:
     if job_id in jobs:
         # generated ids are unique among themselves: the clash is with a stage of that id
         where = pipeline.document.location(("stages", job_id), key=True)
         raise PipelineError(f"job {job_id!r} would be generated twice: a stage id collides "
-                            "with the review- or dry-run- job of another stage",
-                            "rename the stage; review-* and dry-run-* are taken by the "
-                            "generated workflow", where)
+                            "with the review-, dry-run- or packed job of another stage",
+                            "rename the stage; review-*, dry-run-* and packed* are taken by "
+                            "the generated workflow", where)
     jobs[job_id] = job
 
 
@@ -225,8 +249,9 @@ def generate(pipeline: LoadedPipeline, options: Options) -> str:
     header = [
         f"Generated by `release workflow generate {options.pipeline}`: do not edit.",
         "Change the pipeline and regenerate; `release workflow check` fails on drift.",
-        "On a release tag each stage runs as its own job with exactly its permissions;",
-        "workflow_dispatch runs a dry-run with a read-only token (docs/workflows.md).",
+        "On a release tag each stage that holds a credential runs as its own job with",
+        "exactly its permissions; the others share jobs that hold none. workflow_dispatch",
+        "runs a dry-run with a read-only token (docs/workflows.md).",
     ]
     if gated := [s if not f.environment else f"{s} (environment `{f.environment}`)"
                  for s, f in facts.items() if f.protected]:
@@ -235,6 +260,9 @@ def generate(pipeline: LoadedPipeline, options: Options) -> str:
     if any(f.mints_oidc for f in facts.values()):
         header.append("Jobs with id-token: write run only after their review job; "
                       "a dry-run never signs.")
+    if native := [s for s, f in facts.items() if f.system != "linux"]:
+        header.append("Built on their own runner without the bubblewrap sandbox, and with no "
+                      "credential: " + ", ".join(native) + ".")
     if skipped:
         header.append("Not part of the dispatch dry-run (their needs are only planned): "
                       + ", ".join(skipped) + ".")
@@ -242,38 +270,45 @@ def generate(pipeline: LoadedPipeline, options: Options) -> str:
     return dump(workflow_data(pipeline, options), header)
 
 
-def _job(f: StageFacts, options: Options, *, mode: str,
-         facts: dict[str, StageFacts]) -> dict[str, object]:
-    dry = mode != "release"
-    perms = f.read_only if dry else f.permissions
+def _title(unit: Unit) -> str:
+    return {"release": unit.stage, "review": f"review {unit.stage}",
+            "dry-run": f"dry-run {unit.stage}"}[unit.mode]
+
+
+def _job(job: Job, options: Options, facts: dict[str, StageFacts],
+         where: dict[str, str]) -> dict[str, object]:
+    first = job.units[0]
+    f = facts[first.stage]
+    dry = first.mode != "release"
+    perms = PermissionSet({}) if job.packed else f.read_only if dry else f.permissions
     why = (f"read-only, for the dry-run of {f.stage}" if dry
            else f"stage {f.stage} ({f.kind}) needs it")
-    title = {"release": f.stage, "review": f"review {f.stage}",
-             "dry-run": f"dry-run {f.stage}"}[mode]
-    job: dict[str, object] = {
-        "name": f"{title} ({f.kind})",
-        "if": ("github.event_name == 'workflow_dispatch'" if mode == "dry-run"
+    name = (f"{_title(first)} ({f.kind})" if not job.packed
+            else ", ".join(_title(u) for u in job.units))
+    job_data: dict[str, object] = {
+        "name": name,
+        "if": ("github.event_name == 'workflow_dispatch'" if first.mode == "dry-run"
                else "github.event_name == 'push'"),
     }
-    needs = list(f.needs)
-    if mode == "release" and f.reviewed:
-        needs.append(f"review-{f.stage}")
-    if mode == "dry-run":
-        needs = [f"dry-run-{n}" for n in needs]
-    if needs:
-        job["needs"] = needs
-    job["runs-on"] = RUNNER
-    job["permissions"] = {n: Note(lvl, why) for n, lvl in perms.as_dict().items()}
-    if mode == "release" and f.protected:
-        job["environment"] = f.environment or options.environment
-    job["timeout-minutes"] = min(MAX_JOB_MINUTES, f.minutes + SETUP_MINUTES)
-    if _reports_manifest(f, mode):
-        # the digest of the manifest it uploads: later jobs check the hand-off against it;
+    if job.needs:
+        job_data["needs"] = list(job.needs)
+    job_data["runs-on"] = job.runner
+    job_data["permissions"] = (Note({}, "holds no credential: its stages run packed")
+                               if job.packed else
+                               {n: Note(lvl, why) for n, lvl in perms.as_dict().items()})
+    if not job.packed and first.mode == "release" and f.protected:
+        job_data["environment"] = f.environment or options.environment
+    minutes = sum(facts[u.stage].minutes for u in job.units)
+    job_data["timeout-minutes"] = min(MAX_JOB_MINUTES, minutes + SETUP_MINUTES)
+    if reporting := [u.stage for u in job.units if _reports_manifest(facts[u.stage], u.mode)]:
+        # the digest of each manifest it uploads: later jobs check the hand-off against it;
         # a sandboxed run cannot write the step output, a step after it hashes the manifest
         step = "digest" if f.sandboxed else "run"
-        job["outputs"] = {"manifest": f"${{{{ steps.{step}.outputs.manifest }}}}"}
-    job["steps"] = _steps(f, options, mode, facts)
-    return job
+        job_data["outputs"] = {steps.manifest_output(s):
+                               f"${{{{ steps.{step}.outputs.{steps.manifest_output(s)} }}}}"
+                               for s in reporting}
+    job_data["steps"] = _steps(job, options, facts, where)
+    return job_data
 
 
 def _reports_manifest(f: StageFacts, mode: str) -> bool:
@@ -281,40 +316,67 @@ def _reports_manifest(f: StageFacts, mode: str) -> bool:
     return mode != "review" and (mode == "release" or f.dry_run_outputs)
 
 
-def _steps(f: StageFacts, options: Options, mode: str,
-           facts: dict[str, StageFacts]) -> list[dict[str, object]]:
+def _steps(job: Job, options: Options, facts: dict[str, StageFacts],
+           where: dict[str, str]) -> list[dict[str, object]]:
+    main = [u for u in job.units if u.mode != "review" or not job.packed]
+    reviews = [u for u in job.units if u not in main]
+    mode = main[0].mode
     dry = mode != "release"
+    f = facts[main[0].stage]
+    ran = {u.stage for u in main}
     out: list[dict[str, object]] = [steps.checkout(), steps.setup_python(), steps.install()]
-    runs_build = f.builds and not (dry and f.planned_in_dry_run) and not f.sandboxed
-    if runs_build:
+    if any(_runs_build(facts[u.stage], u.mode) for u in job.units):
         out.append(steps.apparmor())
-    if f.needs:
-        out.append(steps.download(f.needs))
+    # the needs of the job's stages that other jobs built, in the order they are named
+    outside = list(dict.fromkeys(n for u in main for n in facts[u.stage].needs
+                                 if n not in ran))
+    if outside:
+        out.append(steps.download(outside))
     env: dict[str, str] = {}
-    if not dry:
+    if not dry and not job.packed:
         if f.token:
             env[JOB_TOKEN] = "${{ github.token }}"
         env.update({name: f"${{{{ secrets.{name} }}}}" for name in f.secrets})
     # every need, sandboxed or not, reported the digest of its manifest as a job output:
     # the hand-off is bound by GitHub, never only by what the artifact store serves
-    expect = list(f.needs)
     prefix = "dry-run-" if mode == "dry-run" else ""
-    digests = {steps.manifest_variable(n): f"${{{{ needs.{prefix}{n}.outputs.manifest }}}}"
-               for n in expect}
+    digests = {steps.manifest_variable(n):
+               f"${{{{ needs.{where[prefix + n]}.outputs.{steps.manifest_output(n)} }}}}"
+               for n in outside}
     if f.sandboxed and digests:
         out.append(steps.check_digests(digests))
     env.update(digests)
-    report = f"{steps.OUT}/review-{f.stage}.md" if mode == "review" else None
-    out.append(steps.run_stage(options.pipeline, f.stage, dry_run=dry, has_inputs=bool(f.needs),
-                               report=report, env=env, minutes=f.minutes,
-                               sandboxed=f.sandboxed, expect=expect))
+    report = (f"{steps.OUT}/review-{f.stage}.md" if mode == "review" else None)
+    minutes = min(MAX_JOB_MINUTES, sum(facts[u.stage].minutes for u in main))
+    out.append(steps.run_stage(options.pipeline, [u.stage for u in main], dry_run=dry,
+                               has_inputs=bool(outside), report=report, env=env,
+                               minutes=minutes, sandboxed=f.sandboxed, expect=outside,
+                               isolated=f.system == "linux"))
     if f.sandboxed and _reports_manifest(f, mode):
         out.append(steps.report_manifest(f.stage))
+    for unit in reviews:
+        # after the run, on the outputs it made and reported: bound like a job's hand-off
+        needs = facts[unit.stage].needs
+        review_env = {steps.manifest_variable(n):
+                      f"${{{{ steps.run.outputs.{steps.manifest_output(n)} }}}}" for n in needs}
+        path = f"{steps.OUT}/review-{unit.stage}.md"
+        out.append(steps.run_stage(
+            options.pipeline, [unit.stage], dry_run=True, has_inputs=bool(needs),
+            report=path, env=review_env, minutes=facts[unit.stage].minutes, sandboxed=False,
+            expect=needs, artifacts=steps.OUT, out=f"{steps.REVIEWS}/{unit.stage}",
+            step_id=f"review-{unit.stage}"))
     if report:
         out.append(steps.upload_report(f.stage, report))
-    elif not dry or f.dry_run_outputs:
-        out.append(steps.upload(f.stage))
+    else:
+        out += [steps.upload(u.stage) for u in main if _reports_manifest(facts[u.stage], mode)]
+    out += [steps.upload_report(u.stage, f"{steps.OUT}/review-{u.stage}.md") for u in reviews]
     return out
+
+
+def _runs_build(f: StageFacts, mode: str) -> bool:
+    """Whether the stage builds from source in this mode (and so needs bubblewrap)."""
+    return (f.builds and not (mode != "release" and f.planned_in_dry_run) and not f.sandboxed
+            and f.system == "linux")
 
 
 def read_marker(text: str) -> Options | None:

@@ -24,6 +24,8 @@ REQUIREMENTS = ("requirements/main.txt", "requirements/build.txt")
 #: Working directories inside the checkout: a gVisor-sandboxed step sees only the workspace.
 ARTIFACTS = "_release/artifacts"
 OUT = "_release/out"
+#: Where the reviews packed into a job run, apart from the outputs they review.
+REVIEWS = "_release/reviews"
 
 #: AppArmor profile letting bwrap alone create user namespaces on ubuntu-24.04, whose
 #: kernel.apparmor_restrict_unprivileged_userns=1 otherwise makes bwrap fail with
@@ -96,20 +98,32 @@ def manifest_variable(need: str) -> str:
     return "MANIFEST_" + need.upper().replace("-", "_")
 
 
-def run_stage(pipeline: str, stage: str, *, dry_run: bool, has_inputs: bool,
+def manifest_output(stage: str) -> str:
+    """The step and job output that carries the digest of a stage's manifest."""
+    return f"manifest-{stage}"
+
+
+def run_stage(pipeline: str, stages: Sequence[str], *, dry_run: bool, has_inputs: bool,
               report: str | None, env: Mapping[str, str], minutes: int,
-              sandboxed: bool, expect: Sequence[str] = ()) -> dict[str, object]:
-    """The step that runs the stage. ``expect`` names the needs whose manifest digest, as
-    their jobs reported it (job outputs, passed through ``env``; in a sandboxed step the
-    expressions of ``env`` go on the command line), binds the hand-off."""
-    argv = ["release", "run", pipeline, "--stage", stage]
+              sandboxed: bool, expect: Sequence[str] = (), artifacts: str = ARTIFACTS,
+              out: str = OUT, step_id: str = "run", isolated: bool = True) -> dict[str, object]:
+    """The step that runs the stages, in the order of their needs. ``expect`` names the
+    needs whose manifest digest, as their jobs reported it (job outputs, passed through
+    ``env``; in a sandboxed step the expressions of ``env`` go on the command line),
+    binds the hand-off. ``isolated=False`` (a macOS runner, which has no bubblewrap) runs
+    them with ``--no-sandbox``."""
+    argv = ["release", "run", pipeline]
+    for stage in stages:
+        argv += ["--stage", stage]
     if has_inputs:
-        argv += ["--artifacts", ARTIFACTS]
-    argv += ["--out", OUT]
+        argv += ["--artifacts", artifacts]
+    argv += ["--out", out]
     if dry_run:
         argv.append("--dry-run")
     if report:
         argv += ["--report", report]
+    if not isolated:
+        argv.append("--no-sandbox")
     command = shlex.join(argv)
     for need in expect:
         if sandboxed:
@@ -120,8 +134,9 @@ def run_stage(pipeline: str, stage: str, *, dry_run: bool, has_inputs: bool,
         else:
             command += f' --expect-manifest "{need}=${{{manifest_variable(need)}}}"'
     command += "\n"
-    title = f"{'Dry-run' if dry_run else 'Run'} stage {stage}"
-    step: dict[str, object] = {"name": title, "id": "run"}
+    plural = "s" if len(stages) > 1 else ""
+    title = f"{'Dry-run' if dry_run else 'Run'} stage{plural} {', '.join(stages)}"
+    step: dict[str, object] = {"name": title, "id": step_id}
     if sandboxed:
         # the sandbox hides the runner's tokens (cache, runtime) from the stage; its writes
         # persist so the outputs can be uploaded, and later steps treat them as untrusted
@@ -155,7 +170,7 @@ def report_manifest(stage: str) -> dict[str, object]:
               '  echo "::error::$manifest is not a regular file"; exit 1\n'
               "fi\n"
               'digest=$(sha256sum -- "$manifest")\n'
-              'echo "manifest=${digest%% *}" >> "$GITHUB_OUTPUT"\n')
+              f'echo "{manifest_output(stage)}=${{digest%% *}}" >> "$GITHUB_OUTPUT"\n')
     return {"name": f"Report the manifest digest of {stage}", "id": "digest", "run": script}
 
 

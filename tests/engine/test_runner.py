@@ -434,7 +434,7 @@ def test_expected_manifest_digest_binds_the_hand_off(repo: Repo, cli, tmp_path, 
     output = tmp_path / "github-output"
     monkeypatch.setenv("GITHUB_OUTPUT", str(output))
     assert cli("run", path, "--stage", "a", "--out", job_a).code == 0
-    reported = output.read_text().strip().removeprefix("manifest=")
+    reported = output.read_text().strip().removeprefix("manifest-a=")
     manifest = job_a / "manifests" / "a.json"
     assert reported == hashlib.sha256(manifest.read_bytes()).hexdigest()
     assert cli("run", path, "--stage", "b", "--out", job_a).code == 0
@@ -457,3 +457,41 @@ def test_expected_manifest_digest_binds_the_hand_off(repo: Repo, cli, tmp_path, 
     other = cli("run", path, "--stage", "sums", "--artifacts", job_a, "--out", tmp_path / "s4",
                 "--expect-manifest", f"zzz={reported}")
     assert other.code == 2 and "not a need of stage 'sums'" in other.err
+
+
+def test_several_stages_run_as_one_job_and_report_each_manifest(repo: Repo, cli, tmp_path,
+                                                                monkeypatch):
+    """``--stage A --stage B``: what a packed job runs. The stages' own hand-offs stay in
+    the run; the needs another job made come from --artifacts, bound by their digests."""
+    import hashlib
+
+    path = pipeline(repo, SLEEPERS.replace("sleep 1; ", ""))
+    output = tmp_path / "github-output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    job_a = tmp_path / "job-a"
+    assert cli("run", path, "--stage", "a", "--out", job_a).code == 0
+    digest_a = output.read_text().strip().removeprefix("manifest-a=")
+    output.unlink()
+    job_b = tmp_path / "job-b"
+    # b and sums in one run: b's hand-off to sums is checked in the run, a's by its digest
+    result = cli("run", path, "--stage", "sums", "--stage", "b", "--artifacts", job_a,
+                 "--out", job_b, "--expect-manifest", f"a={digest_a}")
+    assert result.code == 0, result.err
+    reported = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    assert set(reported) == {"manifest-b", "manifest-sums"}  # never an imported one
+    for stage in ("b", "sums"):
+        data = (job_b / "manifests" / f"{stage}.json").read_bytes()
+        assert reported[f"manifest-{stage}"] == hashlib.sha256(data).hexdigest()
+    sums = (job_b / "sums" / "SHA256SUMS").read_text()
+    assert {line.split()[1] for line in sums.splitlines()} == {"a", "b"}
+    # a digest is expected only for a need another job made
+    inner = cli("run", path, "--stage", "b", "--stage", "sums", "--artifacts", job_a,
+                "--out", tmp_path / "job-c", "--expect-manifest", f"a={digest_a}",
+                "--expect-manifest", f"b={digest_a}")
+    assert inner.code == 2
+    assert "--expect-manifest names b, not a need of stages 'b', 'sums' made by another " \
+           "job" in inner.err
+    missing = cli("run", path, "--stage", "b", "--stage", "sums", "--out", tmp_path / "job-d")
+    assert missing.code == 2 and "stages 'b', 'sums' need a" in missing.err
+    unknown = cli("run", path, "--stage", "b", "--stage", "nope", "--out", tmp_path / "job-e")
+    assert unknown.code == 2 and "no stage 'nope'" in unknown.err

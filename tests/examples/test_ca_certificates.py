@@ -21,7 +21,8 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from tests.checkout import ROOT
+from tests.checkout import ROOT, clone_checkout
+from tests.conftest import git
 from tests.examples.conftest import CA_CERTIFICATES, TAG, replace, tagged_example
 from tests.github_server import GitHubServer
 from tests.oci.conftest import LocalRegistry, skopeo
@@ -53,9 +54,11 @@ def local_services(text: str, registry: LocalRegistry, stack: SigstoreStack) -> 
     # a loopback registry is not GHCR: the push needs no GitHub permission
     text = replace(text, "    permissions: {packages: write}\n", "")
     # a token from a variable instead of the job's ambient OIDC: no id-token permission
-    return replace(text, "    permissions: {id-token: write}\n",
-                   f"    trust-config: {stack.trust_config}\n"
-                   f"    identity-token-env: {TOKEN_VAR}\n", count=2)
+    signing = (f"    trust-config: {stack.trust_config}\n"
+               f"    identity-token-env: {TOKEN_VAR}\n")
+    text = replace(text, "    permissions: {id-token: write, packages: write}\n", signing,
+                   count=2)
+    return replace(text, "    permissions: {id-token: write}\n", signing, count=2)
 
 
 def test_plan_in_place_in_this_checkout(cli) -> None:
@@ -77,6 +80,8 @@ def test_plan_is_clean_and_dry_run_needs_no_credentials(cli, tmp_path: Path) -> 
         "cli": {}, "sdk": {}, "bundle": {}, "sbom": {}, "checksums": {},
         "image": {"packages": "write"}, "sign": {"id-token": "write"},
         "provenance": {"id-token": "write"},
+        "sign-image": {"id-token": "write", "packages": "write"},
+        "image-provenance": {"id-token": "write", "packages": "write"},
         "publish": {"contents": "write", "attestations": "write"}}
 
     out, review = tmp_path / "dry", tmp_path / "review.json"
@@ -94,7 +99,7 @@ def test_plan_is_clean_and_dry_run_needs_no_credentials(cli, tmp_path: Path) -> 
     assert data["source"]["path"] == CA_CERTIFICATES
     stages = data["stages"]
     assert {s for s, st in stages.items() if st["status"] == "planned"} == {
-        "image", "sign", "provenance", "publish"}
+        "image", "sign", "provenance", "publish", "sign-image", "image-provenance"}
     steps = {sid: [(p["action"], p.get("target", ""), p.get("digest")) for p in st["plan"]]
              for sid, st in stages.items()}
 
@@ -104,6 +109,13 @@ def test_plan_is_clean_and_dry_run_needs_no_credentials(cli, tmp_path: Path) -> 
     assert ("push image", IMAGE, digest) in steps["image"]
     for tag in ("1.0.0", "latest"):
         assert ("move tag", f"{IMAGE}:{tag}", digest) in steps["image"]
+    # the image is signed and attested in the registry, by the digest it is pushed as
+    tag_index = digest.replace(":", "-")
+    assert ("would sign", f"{IMAGE}@{digest} and store the bundle as a referrer at ghcr.io "
+            f"(tag fallback {tag_index})", digest) in steps["sign-image"]
+    assert ("would attest", f"{IMAGE}@{digest} (SLSA provenance v1) and store the bundle as "
+            f"a referrer at ghcr.io (tag fallback {tag_index})", digest) \
+        in steps["image-provenance"]
     # sign: the checksums file this dry-run wrote
     sums = built["SHA256SUMS"]
     [signing] = steps["sign"]
@@ -208,6 +220,13 @@ def test_release_end_to_end(cli, monkeypatch, tmp_path: Path,
     expected = {(n, a["sha256"]) for n, a in artifacts(out, *ATTESTED).items()}
     assert subjects == expected | {(pushed, digest.removeprefix("sha256:"))}
 
+    # the image's signature and provenance are in the registry, where consumers check it
+    image_ref = f"oci://{pushed}@{digest}"
+    checked = cli("verify", image_ref, "--repository", REPOSITORY, "--tag", TAG,
+                  "--trusted-root", sigstore_stack.trusted_root, "--require-provenance")
+    assert checked.code == 0, checked.out + checked.err
+    assert "PASS  signature" in checked.out and "PASS  provenance" in checked.out
+
     # the release: published, immutable, every asset stored with our digest
     [release] = github_server.releases(REPOSITORY)
     assert not release.draft and release.immutable
@@ -252,3 +271,18 @@ def test_release_end_to_end(cli, monkeypatch, tmp_path: Path,
     swapped = cli("verify", "--github", f"{REPOSITORY}@{TAG}", tmp_path / "again", *trust)
     assert swapped.code == 1
     assert "asset tpm-ca downloaded as sha256:" in swapped.err
+
+
+def test_dry_run_at_an_untagged_commit(cli, tmp_path: Path) -> None:
+    """With no ``ca-certificates/v*`` tag the version is a dev version whose ``+`` an OCI
+    tag cannot hold: the image's tag carries ``_`` instead, and the dry-run works."""
+    clone = clone_checkout(tmp_path / "clone")
+    commit = git(clone, "rev-parse", "HEAD")
+    review = tmp_path / "review.json"
+    res = cli("run", f"{CA_CERTIFICATES}/release.yaml", "--dry-run", "--out", tmp_path / "dry",
+              "--report", review, cwd=clone)
+    assert res.code == 0, res.out + res.err
+    data = json.loads(review.read_text(encoding="utf-8"))
+    assert data["source"]["version"] == f"0.0.0.dev0+g{commit[:12]}"
+    targets = [step["target"] for step in data["stages"]["image"]["plan"]]
+    assert f"{IMAGE}:0.0.0.dev0_g{commit[:12]}" in targets, targets

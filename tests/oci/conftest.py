@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from tests.oci.token_server import ISSUER, SERVICE, TokenServer
+from tests.signing.conftest import make_key  # noqa: F401  (fixtures for signing images)
+from tests.sigstore_stack import sigstore_stack  # noqa: F401
 
 REGISTRY = "/usr/bin/docker-registry"
 #: The password of the token registry's ``bot`` user.

@@ -56,3 +56,40 @@ def test_push_to_real_ghcr(repo: Repo, cli, tmp_path: Path, monkeypatch) -> None
     path = image_pipeline(repo, push=f"    push: {{repository: {repository}, tags: [ci]}}\n")
     res = cli("run", path, "--out", tmp_path / "out")
     assert res.code == 0, res.err
+
+
+SIGN_IMAGES = """\
+  sign:
+    kind: sign
+    needs: [image]
+    artifacts: images
+    backend: key
+    key: keys/release.key
+"""
+
+
+def test_signing_a_ghcr_image_gets_the_push_permission(repo: Repo, cli, tmp_path: Path,
+                                                      monkeypatch) -> None:
+    """Writing referrers takes the push's credential: the planner derives `packages:
+    write` for the sign stage from the image stage it signs, and a declared set without
+    it is refused as for every kind."""
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    path = image_pipeline(repo, push=GHCR_PUSH, extra=SIGN_IMAGES)
+    repo.tag("v3.1.0")
+    plan = cli("plan", path, "--format", "json")
+    assert plan.code == 0, plan.err
+    [sign] = [s for s in json.loads(plan.out)["stages"] if s["id"] == "sign"]
+    assert sign["permissions"] == {"packages": "write"}
+    assert sign["effects"] == "external"
+    report = tmp_path / "review.json"
+    res = cli("run", path, "--out", tmp_path / "dry", "--dry-run", "--report", report)
+    assert res.code == 0, res.out + res.err
+    steps = json.loads(report.read_text())["stages"]["sign"]["plan"]
+    [image] = [s for s in steps if s["target"].startswith("ghcr.io/example/tool@sha256:")]
+    assert image["permission"] == "packages: write"
+    assert "(tag fallback sha256-" in image["target"]
+    path.write_text(path.read_text() + "    permissions: {contents: read}\n")
+    refused = cli("plan", path)
+    assert refused.code == 2
+    assert "stage 'sign' declares contents: read; kind sign needs packages: write" in \
+        refused.err, refused.err

@@ -78,7 +78,7 @@ def test_sbom_stage_with_nothing_to_describe(repo: Repo, cli, tmp_path: Path):
     repo.commit()
     result = cli("run", path, "--out", tmp_path / "out")
     assert result.code == 1
-    assert "no wheel, sdist or executable among the artifacts of its needs" in result.err
+    assert "no wheel, sdist, executable or image among the artifacts of its needs" in result.err
 
 
 @pytest.fixture

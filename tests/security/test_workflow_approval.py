@@ -125,13 +125,15 @@ def _ancestors(jobs: dict[str, dict[str, Any]], jid: str) -> set[str]:
     return seen
 
 
-def _stage_of_review(job: dict[str, Any]) -> str | None:
-    """The stage a job dry-runs with a review report, or None if it is no review job."""
+def _reviewed(job: dict[str, Any]) -> set[str]:
+    """The stages a job dry-runs with a review report (a packed job may review several)."""
+    found = set()
     for step in job.get("steps", []):
         argv = shlex.split(step.get("run", ""))
         if argv[:2] == ["release", "run"] and "--dry-run" in argv and "--report" in argv:
-            return argv[argv.index("--stage") + 1]
-    return None
+            (stage,) = [argv[i + 1] for i, a in enumerate(argv) if a == "--stage"]
+            found.add(stage)
+    return found
 
 
 def test_the_shapes_have_oidc_stages_where_intended() -> None:
@@ -160,7 +162,7 @@ def test_oidc_jobs_run_only_after_their_review_in_the_protected_environment(
         # of the stage's own, as PyPI's trusted publisher names `pypi`)
         assert job.get("environment") in (ENVIRONMENT, "pypi"), jid
         # ... asked only once a review job has shown what this very stage will sign
-        reviews = {a for a in _ancestors(jobs, jid) if _stage_of_review(jobs[a]) == jid}
+        reviews = {a for a in _ancestors(jobs, jid) if jid in _reviewed(jobs[a])}
         assert reviews, f"job {jid!r} can start before any review of what it signs"
         for review in reviews:
             assert not _mints_oidc(jobs[review]) and "environment" not in jobs[review]
@@ -191,4 +193,4 @@ def test_the_committed_release_workflow_is_gated_too() -> None:
     assert minting == {"sign", "provenance", "pypi"}
     for jid in minting:
         assert jobs[jid]["environment"], jid
-        assert any(_stage_of_review(jobs[a]) == jid for a in _ancestors(jobs, jid)), jid
+        assert any(jid in _reviewed(jobs[a]) for a in _ancestors(jobs, jid)), jid

@@ -69,9 +69,31 @@ SHAPES = {
     kind: sign
     needs: [sums]
 """,
+    # a build matrix across Linux and macOS runners, handed to Linux jobs
+    "matrix-runners": _HEAD + """\
+  cli:
+    kind: command
+    matrix:
+      os: [linux, darwin, windows]
+      include:
+        - {os: linux, runner: ubuntu-24.04}
+        - {os: darwin, runner: macos-15}
+        - {os: windows, runner: ubuntu-24.04}
+    runs-on: "{matrix.runner}"
+    run: ["sh", "-c", "printf x > {out}/cli-{matrix.os}"]
+    outputs: ["cli-{matrix.os}"]
+""" + _command("tests", ["cli"], sandbox=True) + """\
+  sums:
+    kind: checksums
+    needs: [cli, tests]
+  sign:
+    kind: sign
+    needs: [sums]
+""",
 }
 
-_EXPR = re.compile(r"\$\{\{ needs\.([\w-]+)\.outputs\.manifest \}\}")
+_EXPR = re.compile(r"\$\{\{ needs\.([\w-]+)\.outputs\.manifest-([\w-]+) \}\}")
+_STEP_EXPR = re.compile(r"\$\{\{ steps\.([\w-]+)\.outputs\.manifest-([\w-]+) \}\}")
 
 
 def _cases() -> list[Any]:
@@ -95,21 +117,27 @@ def _generated(case: Path | str) -> tuple[dict[str, Any], dict[str, tuple[str, .
             {s for s, f in facts.items() if f.sandboxed})
 
 
+def _run_steps(job: dict[str, Any]) -> list[tuple[int, dict[str, Any], list[str]]]:
+    """The steps running ``release run``, with their argv, env variables substituted."""
+    found = []
+    for index, step in enumerate(job["steps"]):
+        script = step.get("run") or step.get("with", {}).get("run", "")
+        if not script.startswith("release run "):
+            continue
+        for name, value in step.get("env", {}).items():
+            script = script.replace("${" + name + "}", value)
+        found.append((index, step, shlex.split(script)))
+    return found
+
+
 def _run_step(job: dict[str, Any]) -> tuple[int, dict[str, Any], list[str]]:
-    """The step running ``release run``, and its argv with env variables substituted."""
-    (index,) = [i for i, s in enumerate(job["steps"]) if s.get("id") == "run"]
-    step = job["steps"][index]
-    script = step["run"] if "run" in step else step["with"]["run"]
-    for name, value in step.get("env", {}).items():
-        script = script.replace("${" + name + "}", value)
-    argv = shlex.split(script)
-    assert argv[:2] == ["release", "run"]
-    return index, step, argv
+    """The step running the job's own stages (a packed job runs reviews after it)."""
+    (run,) = [r for r in _run_steps(job) if r[1]["id"] == "run"]
+    return run
 
 
-def _stage_of(job: dict[str, Any]) -> str:
-    argv = _run_step(job)[2]
-    return argv[argv.index("--stage") + 1]
+def _stages(argv: list[str]) -> list[str]:
+    return [argv[i + 1] for i, a in enumerate(argv) if a == "--stage"]
 
 
 def _expected(argv: list[str]) -> dict[str, str]:
@@ -120,11 +148,12 @@ def _expected(argv: list[str]) -> dict[str, str]:
 
 
 def _check_reports_its_manifest(job: dict[str, Any], stage: str) -> None:
-    """The job's ``manifest`` output is the sha256 of the manifest it uploads."""
-    match = re.fullmatch(r"\$\{\{ steps\.([\w-]+)\.outputs\.manifest \}\}",
-                         job["outputs"]["manifest"])
+    """The job's ``manifest-<stage>`` output is the sha256 of the manifest it uploads."""
+    match = _STEP_EXPR.fullmatch(job["outputs"][f"manifest-{stage}"])
     assert match, job["outputs"]
-    run_index, run_step, _ = _run_step(job)
+    assert match[2] == stage
+    run_index, run_step, argv = _run_step(job)
+    assert stage in _stages(argv), "the step reporting it ran the stage"
     if match[1] == "run":
         # `release run` writes it to $GITHUB_OUTPUT: only outside a sandbox
         assert "uses" not in run_step, "a sandboxed step cannot write step outputs"
@@ -137,7 +166,7 @@ def _check_reports_its_manifest(job: dict[str, Any], stage: str) -> None:
     assert index < upload
     assert f"manifest=_release/out/manifests/{stage}.json\n" in step["run"]
     assert 'sha256sum -- "$manifest"' in step["run"]
-    assert '>> "$GITHUB_OUTPUT"' in step["run"]
+    assert f'echo "manifest-{stage}=' in step["run"] and '>> "$GITHUB_OUTPUT"' in step["run"]
     assert "${{" not in step["run"] and "env" not in step
 
 
@@ -145,17 +174,28 @@ def _check_reports_its_manifest(job: dict[str, Any], stage: str) -> None:
 def test_every_need_of_every_job_is_bound_by_its_reported_digest(case: Path | str) -> None:
     jobs, needs, _ = _generated(case)
     for jid, job in jobs.items():
-        stage = _stage_of(job)
-        expected = _expected(_run_step(job)[2])
-        assert set(expected) == set(needs[stage]), f"job {jid}: unbound hand-off"
-        for need, value in expected.items():
-            match = _EXPR.fullmatch(value)
-            assert match, f"job {jid}: {need}={value}"
-            producer = match[1]
-            assert producer in job["needs"], f"job {jid}"
-            assert _stage_of(jobs[producer]) == need
-            assert "--report" not in _run_step(jobs[producer])[2], "a review job uploads none"
-            _check_reports_its_manifest(jobs[producer], need)
+        run_index, _, run_argv = _run_step(job)
+        ran = _stages(run_argv)
+        for index, _step, argv in _run_steps(job):
+            stages, expected = _stages(argv), _expected(argv)
+            outside = {n for s in stages for n in needs[s]} - set(stages)
+            assert set(expected) == outside, f"job {jid}: unbound hand-off"
+            for need, value in expected.items():
+                if index != run_index:
+                    # a review packed after the run: bound by the digests the run reported
+                    match = _STEP_EXPR.fullmatch(value)
+                    assert match, f"job {jid}: {need}={value}"
+                    assert match[1] == "run" and match[2] == need and need in ran
+                    assert "--dry-run" in argv and index > run_index
+                    continue
+                match = _EXPR.fullmatch(value)
+                assert match, f"job {jid}: {need}={value}"
+                producer = match[1]
+                assert match[2] == need
+                assert producer in job["needs"], f"job {jid}"
+                assert need in _stages(_run_step(jobs[producer])[2])
+                assert "--report" not in _run_step(jobs[producer])[2], "a review uploads none"
+                _check_reports_its_manifest(jobs[producer], need)
 
 
 @pytest.mark.parametrize("case", list(SHAPES))
@@ -163,9 +203,11 @@ def test_sandboxed_jobs_report_their_manifest_and_check_the_digests(case: str) -
     jobs, needs, sandboxed = _generated(case)
     assert sandboxed
     for job in jobs.values():
-        stage = _stage_of(job)
+        (stage, *others) = _stages(_run_step(job)[2])
         if stage not in sandboxed:
+            assert not sandboxed & set(others), "a sandboxed stage runs alone"
             continue
+        assert not others, "a sandboxed stage runs alone"
         run_index, step, _ = _run_step(job)
         assert step["uses"].startswith("geomys/sandboxed-step@")
         if "outputs" in job:
@@ -186,5 +228,6 @@ def test_the_committed_release_workflow_binds_every_hand_off() -> None:
         (REPO / ".github" / "workflows" / "release.yml").read_text(encoding="utf-8"))["jobs"]
     loaded = load(REPO / "pipelines" / "release.yaml")
     for jid, job in jobs.items():
-        stage = _stage_of(job)
-        assert set(_expected(_run_step(job)[2])) == set(loaded.model.stages[stage].needs), jid
+        stages = _stages(_run_step(job)[2])
+        outside = {n for s in stages for n in loaded.model.stages[s].needs} - set(stages)
+        assert set(_expected(_run_step(job)[2])) == outside, jid

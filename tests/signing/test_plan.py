@@ -99,7 +99,7 @@ def test_static_plan_shows_least_privilege(repo, cli, tmp_path):
     (["instance: staging", "trust-config: t.json"], "17:19",
      "give `instance` or `trust-config`, not both"),
     (["instance: prod"], "16:15", "input should be 'production' or 'staging'"),
-    (["artifacts: some"], "16:16", "input should be 'checksums' or 'all'"),
+    (["artifacts: some"], "16:16", "input should be 'checksums', 'all' or 'images'"),
     (["identity-token-env: 1TOKEN"], "16:25", "should match pattern"),
     (["identity-token-env: T", "permissions: {id-token: write}"], "17:29",
      "stage 'sign' declares id-token: write; kind sign needs none"),

@@ -76,6 +76,11 @@ stages:
 """
 
 
+def per_stage(text: str) -> str:
+    """``text`` with ``jobs: per-stage``: one job per stage, as before packing."""
+    return text.replace("stages:\n", "jobs: per-stage\nstages:\n", 1)
+
+
 def pipeline(text: str, name: str = "pipelines/sample.yaml") -> LoadedPipeline:
     return load_text(text, name, Path(name))
 
@@ -100,6 +105,39 @@ def job_set(workflow: dict[str, Any], event: str) -> dict[str, dict[str, Any]]:
 
 
 def run_step(job: dict[str, Any]) -> dict[str, Any]:
-    (step,) = [s for s in job["steps"] if "release run" in s.get("run", "")
-               or "release run" in s.get("with", {}).get("run", "")]
+    """The step running the job's own stages (a packed job may review others after it)."""
+    (step,) = [s for s in job["steps"] if s.get("id") == "run"]
+    assert "release run" in str(step.get("run", step.get("with", {}).get("run")))
     return dict(step)
+
+#: A CLI built for three systems (``include`` names the runner of each: macOS natively,
+#: Windows cross-compiled on Linux), checksums over all of them, and a keyless signature.
+MATRIX = """\
+version: 1
+name: matrix
+source:
+  tags: "v*"
+stages:
+  cli:
+    kind: command
+    matrix:
+      os: [linux, darwin, windows]
+      arch: [amd64, arm64]
+      exclude:
+        - {os: windows, arch: arm64}
+      include:
+        - {os: linux, runner: ubuntu-24.04}
+        - {os: darwin, runner: macos-15}
+        - {os: windows, runner: ubuntu-24.04}
+    runs-on: "{matrix.runner}"
+    run: ["sh", "-c", "printf {matrix.os}/{matrix.arch} > {out}/tool-{matrix.os}-{matrix.arch}"]
+    outputs: ["tool-{matrix.os}-{matrix.arch}"]
+    env:
+      GOOS: "{matrix.os}"
+  checksums:
+    kind: checksums
+    needs: [cli]
+  sign:
+    kind: sign
+    needs: [checksums]
+"""

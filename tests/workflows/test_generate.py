@@ -19,6 +19,7 @@ from tests.workflows.samples import (
     committed_pipelines,
     job_set,
     parse,
+    per_stage,
     pipeline,
     run_step,
 )
@@ -52,7 +53,7 @@ def test_samples_pass_zizmor_and_the_schema(sample: str, tmp_path: Path) -> None
 
 
 def test_each_release_job_has_exactly_its_stages_permissions() -> None:
-    loaded = pipeline(FULL)
+    loaded = pipeline(per_stage(FULL))
     wf = parse(generate(loaded, Options("pipelines/sample.yaml")))
     assert wf["permissions"] == {}
     jobs = job_set(wf, "push")
@@ -65,7 +66,7 @@ def test_each_release_job_has_exactly_its_stages_permissions() -> None:
 
 
 def test_dry_run_jobs_have_no_write_permission_no_oidc_no_secret() -> None:
-    text = generate(pipeline(FULL), Options("pipelines/sample.yaml"))
+    text = generate(pipeline(per_stage(FULL)), Options("pipelines/sample.yaml"))
     wf = parse(text)
     dry = job_set(wf, "workflow_dispatch")
     # keyless sign and the push are planned only, so nothing downstream of them
@@ -92,7 +93,7 @@ def test_dry_run_jobs_have_no_write_permission_no_oidc_no_secret() -> None:
 
 
 def test_publishing_jobs_wait_for_a_review_and_an_environment() -> None:
-    wf = parse(generate(pipeline(FULL), Options("pipelines/sample.yaml", "prod")))
+    wf = parse(generate(pipeline(per_stage(FULL)), Options("pipelines/sample.yaml", "prod")))
     jobs = job_set(wf, "push")
     # the ghcr push publishes: reviewed in dry-run, then approved in the environment
     assert jobs["image"]["environment"] == "prod"
@@ -106,7 +107,7 @@ def test_publishing_jobs_wait_for_a_review_and_an_environment() -> None:
     assert "review-keysign" not in jobs
     assert run_step(jobs["keysign"])["env"] == {
         "SIGNING_PASSPHRASE": "${{ secrets.SIGNING_PASSPHRASE }}",
-        "MANIFEST_CHECKSUMS": "${{ needs.checksums.outputs.manifest }}"}
+        "MANIFEST_CHECKSUMS": "${{ needs.checksums.outputs.manifest-checksums }}"}
     # keyless signing writes a permanent, public Rekor entry under the release workflow's
     # identity: reviewed in dry-run (no OIDC token there), then approved in the environment
     assert jobs["sign"]["environment"] == "prod"
@@ -116,16 +117,16 @@ def test_publishing_jobs_wait_for_a_review_and_an_environment() -> None:
     assert review["needs"] == ["checksums"]
     assert "--report" in run_step(review)["run"]
     assert run_step(jobs["sign"])["env"] == {  # no secret, only the hand-off digest
-        "MANIFEST_CHECKSUMS": "${{ needs.checksums.outputs.manifest }}"}
+        "MANIFEST_CHECKSUMS": "${{ needs.checksums.outputs.manifest-checksums }}"}
     # the header says which jobs wait for the approval
-    text = generate(pipeline(FULL), Options("pipelines/sample.yaml", "prod"))
+    text = generate(pipeline(per_stage(FULL)), Options("pipelines/sample.yaml", "prod"))
     assert "# Approved in environment `prod` before they run: sign, keysign, image.\n" in text
-    local = generate(pipeline(LOCAL), Options("pipelines/sample.yaml", "prod"))
+    local = generate(pipeline(per_stage(LOCAL)), Options("pipelines/sample.yaml", "prod"))
     assert "Approved in environment" not in local and "id-token" not in local
 
 
 def test_needs_timeouts_and_bwrap_profile_follow_the_stages() -> None:
-    loaded = pipeline(FULL)
+    loaded = pipeline(per_stage(FULL))
     wf = parse(generate(loaded, Options("pipelines/sample.yaml")))
     jobs = job_set(wf, "push")
     facts = stage_facts(loaded)
@@ -209,11 +210,11 @@ def test_read_only_projection() -> None:
 
 
 def test_a_stage_id_colliding_with_a_generated_job_is_refused() -> None:
-    clash = LOCAL.replace("  docs:\n", "  dry-run-notes:\n").replace("[tool, docs, notes]",
-                                                                   "[tool, dry-run-notes]")
+    clash = per_stage(LOCAL).replace("  docs:\n", "  dry-run-notes:\n").replace(
+        "[tool, docs, notes]", "[tool, dry-run-notes]")
     with pytest.raises(PipelineError, match="'dry-run-notes' would be generated twice") as info:
         generate(pipeline(clash), Options("pipelines/sample.yaml"))
-    assert str(info.value.location) == "pipelines/sample.yaml:14:3"  # the stage id
+    assert str(info.value.location) == "pipelines/sample.yaml:15:3"  # the stage id
 
 
 def test_the_job_token_is_github_token_never_a_repository_secret() -> None:
@@ -224,7 +225,9 @@ def test_the_job_token_is_github_token_never_a_repository_secret() -> None:
     assert "secrets." not in text
     jobs = job_set(parse(text), "push")
     for sid, perms in loaded.permissions.items():
-        env = {k: v for k, v in run_step(jobs[sid]).get("env", {}).items()
+        (job,) = [j for j in jobs.values() if f"--stage {sid} " in run_step(j)["run"]
+                  and "--report" not in run_step(j)["run"]]
+        env = {k: v for k, v in run_step(job).get("env", {}).items()
                if not k.startswith("MANIFEST_")}
         if perms.has_github_access():
             assert env == {"GITHUB_TOKEN": "${{ github.token }}"}, sid

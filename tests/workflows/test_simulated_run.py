@@ -104,7 +104,9 @@ def simulate(repo: Repo, text: str, event: str, tmp: Path, cli: Callable[..., Cl
         step_outputs: dict[str, dict[str, str]] = {}
         for index, step in enumerate(jobs[jid]["steps"]):
             uses, script = step.get("uses", ""), step.get("run", "")
-            env = {k: _expression(v, outputs) for k, v in step.get("env", {}).items()}
+            # a job's later steps read its earlier steps' outputs (a packed job's reviews)
+            env = {k: _expression(_expression(v, outputs), step_outputs, "steps")
+                   for k, v in step.get("env", {}).items()}
             github_output = tmp / "jobs" / f"{jid}.{index}.output"
             if uses.startswith("actions/download-artifact@"):
                 _download(checkout, step["with"], store)
@@ -184,12 +186,31 @@ def test_tag_push_jobs_end_with_the_manifest_of_a_local_run(
     assert sorted(p.name for p in store.iterdir()) == [
         "stage-checksums", "stage-docs", "stage-notes", "stage-tool"]
     assert _merged(store) == expected
-    # each job saw only its needs: the docs job got notes, never tool
-    docs_inputs = tmp_path / "sim" / "jobs" / "docs" / "_release" / "artifacts"
-    assert sorted(p.name for p in docs_inputs.iterdir()) == ["manifests", "notes"]
+    # no stage holds a credential: one job runs them all and downloads nothing
+    assert [p.name for p in (tmp_path / "sim" / "jobs").iterdir() if p.is_dir()] == ["packed"]
+    assert not (tmp_path / "sim" / "jobs" / "packed" / "_release" / "artifacts").exists()
     sums = (store / "stage-checksums" / "checksums" / "SHA256SUMS").read_text()
     assert {line.split()[1] for line in sums.splitlines()} == {".hidden", "NOTES", "docs.txt",
                                                                "tool"}
+
+
+def test_per_stage_jobs_end_with_the_manifest_of_a_local_run(
+        repo: Repo, tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+    """``jobs: per-stage``: every stage in its own job, each seeing only its needs."""
+    repo.write(PIPELINE, LOCAL.replace("stages:\n", "jobs: per-stage\nstages:\n"))
+    repo.commit("pipeline")
+    repo.tag("v1.2.3")
+    from release.pipeline.load import load
+
+    text = generate(load(repo.path / PIPELINE), Options(PIPELINE))
+    local = cli("run", PIPELINE, "--out", tmp_path / "local", cwd=repo.path)
+    assert local.code == 0, local.err
+    expected = json.loads((tmp_path / "local" / "manifest.json").read_text())["artifacts"]
+    store = simulate(repo, text, "push", tmp_path / "sim", cli)
+    assert _merged(store) == expected
+    # each job saw only its needs: the docs job got notes, never tool
+    docs_inputs = tmp_path / "sim" / "jobs" / "docs" / "_release" / "artifacts"
+    assert sorted(p.name for p in docs_inputs.iterdir()) == ["manifests", "notes"]
 
 
 def test_dispatch_dry_run_jobs_build_the_same_local_artifacts(
@@ -331,7 +352,8 @@ def test_the_review_job_plans_the_push_on_the_artifacts_it_would_publish(
     # the cli fixture has cleared GITHUB_*: now set what a runner sets
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    store = simulate(repo, text, "push", tmp_path / "sim", cli, only={"tool", "review-image"})
+    store = simulate(repo, text, "push", tmp_path / "sim", cli,
+                     only={"packed", "review-image"})
     # the maintainer reads the plan in the job summary before approving the environment
     assert "# Dry-run review: full 2.0.0" in summary.read_text()
     assert "push image ghcr.io/owner/name" in summary.read_text()
@@ -352,7 +374,8 @@ def test_nothing_is_signed_before_the_approval(
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "step-summary.md"))
     store = simulate(repo, text, "push", tmp_path / "sim", cli, approve=False)
     ran = sorted(p.name for p in (tmp_path / "sim" / "jobs").iterdir() if p.is_dir())
-    assert ran == ["checksums", "notes", "review-image", "review-sign", "tool"]
+    # the builds and the review of keyless signing hold no credential: one job
+    assert ran == ["packed", "review-image"]
     assert sorted(p.name for p in store.iterdir()) == [
         "review-image", "review-sign", "stage-checksums", "stage-notes", "stage-tool"]
     # what the maintainer reads before approving: the file and digest it would sign
@@ -364,7 +387,10 @@ def test_nothing_is_signed_before_the_approval(
     # and once approved, signing comes after that review, in the environment
     jobs = job_set(parse(text), "push")
     order = _order(jobs)
-    assert order.index("review-sign") < order.index("sign")
+    packed = jobs["packed"]["steps"]
+    assert [s.get("id") for s in packed].index("review-sign") > [
+        s.get("id") for s in packed].index("run")
+    assert order.index("packed") < order.index("sign")
     assert jobs["sign"]["environment"] == "release"
 
 

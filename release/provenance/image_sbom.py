@@ -1,0 +1,184 @@
+"""CycloneDX 1.6 SBOMs of OCI images: every regular file by path and sha256, the base by
+digest.
+
+The image is read from the ``oci-image`` stage's archive (an OCI image layout as a tar):
+``index.json`` names the image (a manifest, or an index of one manifest per platform);
+each manifest's layers are read in order, a later layer's file or whiteout
+(https://github.com/opencontainers/image-spec/blob/main/layer.md#whiteouts) replacing an
+earlier one, so the files listed are those a container sees. The base image is the one
+the manifest's ``org.opencontainers.image.base.*`` annotations name, by digest, as a
+package URL of type ``oci``. A file that is a zipapp also contributes the distributions
+it bundles and the pins of its lock, as the SBOM of the executable alone lists them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import shutil
+import tarfile
+import tempfile
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from release import __version__
+from release.errors import ReleaseError
+
+BASE_NAME = "org.opencontainers.image.base.name"
+BASE_DIGEST = "org.opencontainers.image.base.digest"
+#: Files up to this size that start as a zip or a script are checked for bundled packages.
+_ZIPAPP_LIMIT = 64 * 1024 * 1024
+_INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
+                "application/vnd.docker.distribution.manifest.list.v2+json")
+
+
+def _member(archive: tarfile.TarFile, name: str) -> IO[bytes]:
+    try:
+        found = archive.extractfile(name)
+    except KeyError:
+        found = None
+    if found is None:
+        raise ReleaseError(f"the image archive has no {name}", "build it with oci-image")
+    return found
+
+
+def _blob(archive: tarfile.TarFile, digest: str) -> IO[bytes]:
+    return _member(archive, "blobs/sha256/" + digest.removeprefix("sha256:"))
+
+
+def _digest(data: IO[bytes], size: int, keep: Path) -> str:
+    """The sha256 of a file; a possible zipapp (a zip, or a script with a zip appended) is
+    also copied to ``keep/<sha256>`` as it streams by."""
+    head = data.read(4)
+    sha = hashlib.sha256(head)
+    partial = keep / "partial"
+    out = partial.open("wb") if size <= _ZIPAPP_LIMIT and (
+        head.startswith(b"#!") or head == b"PK\x03\x04") else None
+    try:
+        if out is not None:
+            out.write(head)
+        for chunk in iter(lambda: data.read(1 << 20), b""):
+            sha.update(chunk)
+            if out is not None:
+                out.write(chunk)
+    finally:
+        if out is not None:
+            out.close()
+            partial.replace(keep / sha.hexdigest())
+    return sha.hexdigest()
+
+
+def _files(archive: tarfile.TarFile, layers: list[dict[str, Any]], keep: Path
+            ) -> dict[str, str]:
+    """Path -> sha256 of the regular files of the flattened layers; possible zipapps are
+    copied under ``keep`` (named by their sha256)."""
+    files: dict[str, str] = {}
+    for layer in layers:
+        blob = _blob(archive, str(layer["digest"]))
+        gzipped = str(layer.get("mediaType", "")).endswith("gzip")
+        with (tarfile.open(fileobj=blob, mode="r|gz") if gzipped
+              else tarfile.open(fileobj=blob, mode="r|")) as tar:
+            for entry in tar:
+                path = "/" + posixpath.normpath(entry.name.lstrip("./") or ".").lstrip("/")
+                folder, base = posixpath.split(path)
+                if base == ".wh..wh..opq":
+                    files = {p: d for p, d in files.items() if not p.startswith(folder + "/")}
+                    continue
+                if base.startswith(".wh."):
+                    gone = posixpath.join(folder, base[4:])
+                    files = {p: d for p, d in files.items()
+                             if p != gone and not p.startswith(gone + "/")}
+                    continue
+                files.pop(path, None)
+                if entry.isfile():
+                    data = tar.extractfile(entry)
+                    assert data is not None
+                    files[path] = _digest(data, entry.size, keep)
+    return files
+
+
+def _bundled(keep: Path, present: set[str]) -> list[Any]:
+    """The packages of the zipapps among the image's files (each distribution once)."""
+    from release.provenance.pymeta import read_zipapp
+    from release.provenance.sbom import bundled_components
+
+    found: dict[str, Any] = {}
+    for copy in sorted(keep.iterdir()):
+        if copy.name not in present:
+            continue  # replaced by a later layer
+        bundle = read_zipapp(copy)
+        if bundle is not None:
+            for component in bundled_components(bundle):
+                found.setdefault(str(component.bom_ref), component)
+    return [found[k] for k in sorted(found)]
+
+
+def image_sbom_json(path: Path, *, name: str, sha256: str, epoch: int | None) -> str:
+    """The SBOM of the image archive at ``path`` (named ``name``, whose sha256 is ``sha256``)."""
+    from cyclonedx.model import HashAlgorithm, HashType, Property
+    from cyclonedx.model.bom import Bom, BomMetaData
+    from cyclonedx.model.component import Component, ComponentType
+    from cyclonedx.model.tool import ToolRepository
+    from cyclonedx.output.json import JsonV1Dot6
+    from packageurl import PackageURL
+
+    from release.oci.reference import Reference
+
+    keep = Path(tempfile.mkdtemp(prefix="release-image-sbom-"))
+    try:
+        with tarfile.open(path) as archive:
+            [top] = json.load(_member(archive, "index.json"))["manifests"]
+            doc = json.load(_blob(archive, top["digest"]))
+            manifests = ([(m, json.load(_blob(archive, m["digest"]))) for m in doc["manifests"]]
+                         if top.get("mediaType") in _INDEX_TYPES else [(top, doc)])
+            platforms = [(m.get("platform") or {}, d,
+                          _files(archive, d.get("layers") or [], keep)) for m, d in manifests]
+        packages = _bundled(keep, {d for _, _, f in platforms for d in f.values()})
+    except (tarfile.TarError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise ReleaseError(f"cannot read the image archive {name}: {exc}",
+                           "build it with the oci-image stage") from None
+    finally:
+        shutil.rmtree(keep, ignore_errors=True)
+    multi = len(platforms) > 1
+    components: list[Component] = []
+    bases: dict[str, Component] = {}
+    for platform, manifest, files in platforms:
+        label = "/".join(str(platform[k]) for k in ("os", "architecture", "variant")
+                         if platform.get(k))
+        props = [Property(name="release-pipeline:platform", value=label)] if multi else []
+        for file_path, digest in sorted(files.items()):
+            components.append(Component(
+                type=ComponentType.FILE, name=file_path,
+                bom_ref=f"file:{label}:{file_path}" if multi else f"file:{file_path}",
+                hashes=[HashType(alg=HashAlgorithm.SHA_256, content=digest)],
+                properties=props))
+        notes = manifest.get("annotations") or {}
+        base, base_digest = notes.get(BASE_NAME), notes.get(BASE_DIGEST)
+        if base and base_digest and base_digest not in bases:
+            ref = Reference.parse(str(base))
+            repo = f"{ref.host}/{ref.repository}"
+            purl = PackageURL(type="oci", name=repo.rsplit("/", 1)[-1], version=base_digest,
+                              qualifiers={"repository_url": repo})
+            bases[base_digest] = Component(
+                type=ComponentType.CONTAINER, name=repo, version=base_digest, purl=purl,
+                bom_ref=str(purl), hashes=[HashType(
+                    alg=HashAlgorithm.SHA_256, content=base_digest.removeprefix("sha256:"))],
+                properties=[Property(name="release-pipeline:role", value="base image")])
+    digest = top["digest"]
+    root = Component(type=ComponentType.CONTAINER, name=name, bom_ref=f"image:{digest}",
+                     version=digest, hashes=[HashType(alg=HashAlgorithm.SHA_256,
+                                                      content=sha256)],
+                     properties=[Property(name="release-pipeline:image-digest", value=digest)])
+    tools = ToolRepository(components=[Component(
+        type=ComponentType.APPLICATION, name="release", group="release-pipeline",
+        version=__version__, bom_ref="tool:release")])
+    when = datetime.fromtimestamp(epoch, UTC) if epoch is not None else None
+    everything = [*bases.values(), *components, *packages]
+    bom = Bom(metadata=BomMetaData(component=root, tools=tools, timestamp=when),
+              components=everything,
+              serial_number=uuid.uuid5(uuid.NAMESPACE_URL, f"{digest}#image"))
+    bom.register_dependency(root, everything)
+    return str(JsonV1Dot6(bom).output_as_string(indent=2)) + "\n"
