@@ -47,8 +47,8 @@ def validate(data: object) -> Pipeline:
             problems += [_at(("stages", sid), e) for e in exc.errors]
     if problems or shape is None:
         raise InvalidPipeline(sorted(problems, key=lambda e: _rank(e, order)))
-    return Pipeline.model_construct(shape.model_fields_set, version=shape.version,
-                                    name=shape.name, source=shape.source, stages=stages)
+    fields = {name: getattr(shape, name) for name in Pipeline.model_fields if name != "stages"}
+    return Pipeline.model_construct(shape.model_fields_set, **fields, stages=stages)
 
 
 def _at(prefix: tuple[str, ...], error: ErrorDetails) -> ErrorDetails:

@@ -52,6 +52,8 @@ def _with(**changes: Any) -> dict[str, Any]:
 
 CASES = {
     "own pipeline": OWN,
+    "one job per stage": _with(jobs="per-stage"),
+    "unknown jobs value": _with(jobs="bogus"),
     "unknown top-level key and bad stage id": _with(extra=1, stages={"Bad": {"kind": "command"}}),
     "unknown kind": _with(stages={"x": {"kind": "comand", "run": ["a"]}}),
     "no kind": _with(stages={"x": {"run": ["a"]}}),
