@@ -68,6 +68,13 @@ class GoProxy:
         self.files[f"{base}/{version}.mod"] = files["go.mod"].encode()
         self.files[f"{base}/{version}.zip"] = buf.getvalue()
 
+    def publish_folder(self, module: str, version: str, folder: Path) -> None:
+        """Serve ``module`` at ``version`` from the files of ``folder`` (a module's root,
+        with its go.mod), as a module proxy serves a tagged module of a repository."""
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        self.publish(module, version, {p.relative_to(folder).as_posix():
+                                       p.read_text(encoding="utf-8") for p in files})
+
 
 @contextmanager
 def serve() -> Iterator[GoProxy]:
