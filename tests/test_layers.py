@@ -53,7 +53,6 @@ KNOWN_PACKAGE_CYCLES = frozenset({frozenset({"oci", "provenance", "signing"})})
 KNOWN_MODULE_CYCLES = frozenset({
     frozenset({"release.workflows.generate", "release.workflows.jobs",
                "release.workflows.runners"}),
-    frozenset({"release.provenance.image_sbom", "release.provenance.sbom"}),
 })
 #: Modules that sit at the CLI's layer although their package sits lower.
 COMMAND_MODULES = frozenset({"release.verify.command", "release.workflows.command",
