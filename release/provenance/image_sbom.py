@@ -102,8 +102,8 @@ def _files(archive: tarfile.TarFile, layers: list[dict[str, Any]], keep: Path
 
 def _bundled(keep: Path, present: set[str]) -> list[Any]:
     """The packages of the zipapps among the image's files (each distribution once)."""
+    from release.provenance.components import bundled_components
     from release.provenance.pymeta import read_zipapp
-    from release.provenance.sbom import bundled_components
 
     found: dict[str, Any] = {}
     for copy in sorted(keep.iterdir()):

@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from release import __version__
 from release.errors import ReleaseError
+from release.provenance.components import (
+    PROPERTY_PREFIX,
+    bundled_components,
+    component,
+    purl_of,
+)
 from release.provenance.pymeta import (
     Bundle,
     Distribution,
@@ -32,8 +37,6 @@ if TYPE_CHECKING:
     from cyclonedx.model.component import Component
 
 Format = Literal["wheel", "sdist", "executable", "image"]
-#: Namespace of our CycloneDX properties (https://cyclonedx.org/docs/1.6/json/#properties).
-PROPERTY_PREFIX = "release-pipeline:"
 SPEC_VERSION = "1.6"
 #: in-toto predicate type of a CycloneDX SBOM
 #: (https://github.com/in-toto/attestation/blob/main/spec/predicates/cyclonedx.md).
@@ -73,7 +76,7 @@ def sbom_json(path: Path, fmt: Format, *, sha256: str, epoch: int | None = None)
     deps: list[Component] = []
     if fmt in ("wheel", "sdist"):
         dist = read_wheel(path) if fmt == "wheel" else read_sdist(path)
-        root = _component(dist, ComponentType.LIBRARY, file_name=path.name, hashes=[file_hash])
+        root = component(dist, ComponentType.LIBRARY, file_name=path.name, hashes=[file_hash])
         deps = _requirements(dist)
     else:
         bundle = read_zipapp(path)
@@ -91,60 +94,12 @@ def sbom_json(path: Path, fmt: Format, *, sha256: str, epoch: int | None = None)
     return str(JsonV1Dot6(bom).output_as_string(indent=2)) + "\n"
 
 
-def bundled_components(bundle: Bundle) -> list[Component]:
-    """The distributions a zipapp bundles (its ``.dist-info``) and the pins of its lock."""
-    from cyclonedx.model import Property
-    from cyclonedx.model.component import ComponentScope, ComponentType
-
-    deps = [_component(d, ComponentType.LIBRARY, scope=ComponentScope.REQUIRED)
-            for d in bundle.installed]
-    deps += [_component(d, ComponentType.LIBRARY, scope=ComponentScope.REQUIRED,
-                        properties=[Property(name=f"{PROPERTY_PREFIX}evidence", value="lock")])
-             for d in bundle.locked]
-    return deps
-
-
 def sbom_statement(name: str, sha256: str, sbom_text: str) -> dict[str, Any]:
     """An in-toto Statement v1 whose predicate is the SBOM of the artifact ``name``."""
     from release.provenance.slsa import STATEMENT_TYPE
 
     return {"_type": STATEMENT_TYPE, "subject": [{"name": name, "digest": {"sha256": sha256}}],
             "predicateType": CYCLONEDX_PREDICATE, "predicate": json.loads(sbom_text)}
-
-
-def _purl(name: str, version: str | None, file_name: str | None = None) -> object:
-    from packageurl import PackageURL
-
-    # https://github.com/package-url/purl-spec/blob/main/PURL-TYPES.rst#pypi
-    return PackageURL(type="pypi", name=normalize(name), version=version or None,
-                      qualifiers={"file_name": file_name} if file_name else None)
-
-
-def _component(dist: Distribution, kind: object, *, file_name: str | None = None,
-               hashes: Iterable[object] = (), scope: object = None,
-               properties: Iterable[object] = ()) -> Component:
-    from cyclonedx.contrib.license.factories import LicenseFactory
-    from cyclonedx.model import ExternalReference, ExternalReferenceType, XsUri
-    from cyclonedx.model.component import Component
-
-    purl = _purl(dist.name, dist.version, file_name)
-    licenses = []
-    lic = dist.license_expression or dist.license
-    if lic:
-        licenses.append(LicenseFactory().make_from_string(lic))
-    refs = []
-    for label, url in dist.urls:
-        kind_of = (ExternalReferenceType.VCS
-                   if label.lower() in ("source", "repository", "source code", "github")
-                   else ExternalReferenceType.WEBSITE)
-        try:
-            refs.append(ExternalReference(type=kind_of, url=XsUri(url), comment=label))
-        except ValueError:
-            continue  # a malformed URL in metadata is not worth failing the SBOM for
-    return Component(name=dist.name, version=dist.version or None, type=kind,  # type: ignore[arg-type]
-                     purl=purl, bom_ref=str(purl), hashes=hashes,  # type: ignore[arg-type]
-                     licenses=licenses, description=dist.summary, scope=scope,  # type: ignore[arg-type]
-                     external_references=refs, properties=properties)  # type: ignore[arg-type]
 
 
 def _requirements(dist: Distribution) -> list[Component]:
@@ -163,7 +118,7 @@ def _requirements(dist: Distribution) -> list[Component]:
         props = [Property(name=f"{PROPERTY_PREFIX}requirement", value=text) for text, _ in reqs]
         props += [Property(name=f"{PROPERTY_PREFIX}extra", value=extra)
                   for extra in sorted({e for _, e in reqs if e})]
-        purl = _purl(name, None)
+        purl = purl_of(name, None)
         found.append(Component(
             name=name, type=ComponentType.LIBRARY, purl=purl,  # type: ignore[arg-type]
             bom_ref=f"requirement:{name}", properties=props,

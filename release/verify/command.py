@@ -178,7 +178,8 @@ def _verify(args: argparse.Namespace, first: list[Check], *,
     """Check the assets in ``args.directory``; ``first`` are checks already made."""
     from release.verify.github_instance import GitHubTrust
     from release.verify.identity import ExpectedIdentity, parse_commit
-    from release.verify.run import VerifyOptions, verify_release
+    from release.verify.options import VerifyOptions
+    from release.verify.run import verify_release
     from release.verify.sigstore_bundles import Trust
 
     if args.trusted_root is not None and args.staging:

@@ -29,11 +29,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from release.engine.runners import DEFAULT_RUNNER, runner_platform
 from release.errors import Location, PipelineError, UsageError
 from release.permissions import Level, PermissionSet
 from release.pipeline import matrix
 from release.pipeline.load import LoadedPipeline
-from release.pipeline.runners import DEFAULT_RUNNER, runner_platform
 from release.signing.options import SigningConfig
 from release.stages.base import BuildsInDryRun, Effect, RunsInEnvironment
 from release.workflows import steps
