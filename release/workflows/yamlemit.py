@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 _PLAIN = re.compile(r"^[A-Za-z0-9_/.][A-Za-z0-9_ ./@=+,()'-]*$")
 _RESERVED = re.compile(r"^(?:y|n|yes|no|on|off|true|false|null|~)$", re.IGNORECASE)
+#: YAML 1.1 reads a plain ``2024-01-02`` (and ``0000-00-00``, then fails) as a timestamp.
+_TIMESTAMP = re.compile(r"^\d{4}-\d\d?-\d\d?")
 _NUMERIC = re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?(?:[eE][-+]?\d+)?$|^0[xob]", re.IGNORECASE)
 
 
@@ -47,7 +49,7 @@ def scalar(value: object) -> str:
         return str(value)
     text = str(value)
     if (_PLAIN.match(text) and not text.endswith(" ") and not _RESERVED.match(text)
-            and not _NUMERIC.match(text)):
+            and not _NUMERIC.match(text) and not _TIMESTAMP.match(text)):
         return text
     return _quoted(text)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -41,3 +42,9 @@ def test_reserved_words_and_numbers_are_quoted() -> None:
 def test_layout() -> None:
     text = dump(Spaced({"a": 1, "b": {"c": [{"d": Note("e", "why")}], "f": {}}}), ["head"])
     assert text == "# head\na: 1\n\nb:\n  c:\n    - d: e  # why\n  f: {}\n"
+
+
+@pytest.mark.parametrize("text", ["0000-00-00", "2024-01-02", "2024-1-2 10:00"])
+def test_date_like_strings_are_quoted(text: str) -> None:
+    """YAML 1.1 resolves a plain date-like scalar as a timestamp (PyYAML fails on 0000-00-00)."""
+    assert yaml.safe_load(dump({"k": text})) == {"k": text}
