@@ -73,7 +73,8 @@ def _needs_text(st: dict[str, Any], stages: list[dict[str, Any]]) -> str:
 
 def jobs_data(pipeline: LoadedPipeline) -> dict[str, list[dict[str, Any]]]:
     """The jobs of the generated workflow, per event: which stages run in which job."""
-    from release.workflows.generate import stage_facts, workflow_jobs
+    from release.workflows.facts import stage_facts
+    from release.workflows.generate import workflow_jobs
 
     facts = stage_facts(pipeline)
     return {event: [{"id": job.id, "runs": [u.id for u in job.units], "needs": list(job.needs),

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from release.workflows.generate import StageFacts
+    from release.workflows.facts import StageFacts
 
 #: Job ids of packed jobs (a stage of that id is refused by the generator).
 PACKED = "packed"

@@ -14,7 +14,7 @@ from release.errors import PipelineError
 
 if TYPE_CHECKING:
     from release.pipeline.yamlsource import YamlDocument
-    from release.workflows.generate import StageFacts
+    from release.workflows.facts import StageFacts
 
 
 def check_runner(f: StageFacts, doc: YamlDocument) -> None:

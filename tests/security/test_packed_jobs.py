@@ -20,7 +20,8 @@ import pytest
 
 from release.errors import PipelineError
 from release.pipeline.load import load
-from release.workflows.generate import Options, generate, stage_facts
+from release.workflows.facts import stage_facts
+from release.workflows.generate import Options, generate
 from tests.conftest import Repo
 from tests.workflows.samples import FULL, REPO, committed_pipelines, parse, pipeline
 

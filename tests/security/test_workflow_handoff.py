@@ -21,7 +21,8 @@ import pytest
 import yaml
 
 from release.pipeline.load import load, load_text
-from release.workflows.generate import Options, generate, stage_facts
+from release.workflows.facts import stage_facts
+from release.workflows.generate import Options, generate
 from tests.workflows.samples import committed_pipelines
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,7 +9,8 @@ import pytest
 
 from release.errors import PipelineError
 from release.permissions import Level
-from release.workflows.generate import Options, generate, read_marker, stage_facts, tag_filter
+from release.workflows.facts import stage_facts
+from release.workflows.generate import Options, generate, read_marker, tag_filter
 from release.workflows.pins import PINS
 from tests.workflows import realtools
 from tests.workflows.samples import (

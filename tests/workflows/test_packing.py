@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from release.pipeline.load import load
-from release.workflows.generate import Options, generate, runner_of, stage_facts
+from release.workflows.facts import runner_of, stage_facts
+from release.workflows.generate import Options, generate
 from release.workflows.jobs import job_graph
 from tests.workflows.samples import REPO, job_set, parse, per_stage, pipeline
 
