@@ -229,7 +229,8 @@ class Registry:
         try:
             with self.client.stream(method, url, **kwargs) as resp:
                 self._check(resp, method, label, ok)
-                body = _read_at_most(resp, limit)
+                # a HEAD answer's Content-Length is the resource's, and it has no body
+                body = b"" if method == "HEAD" else _read_at_most(resp, limit)
         except httpx.HTTPError as exc:
             raise StageFailed(f"cannot reach registry {self.host}: {type(exc).__name__}: "
                               f"{exc}", "check the host name and the network") from None
