@@ -88,8 +88,10 @@ class _Verifier:
 
     def check(self, bundle: bytes) -> tuple[str | None, bytes | None, str]:
         """``(error, payload, who)``: a verified payload, or why the bundle is refused."""
+        from release.oci.descriptor import load_json
+
         try:
-            data = json.loads(bundle)
+            data = load_json(bundle)
         except ValueError:
             return "the bundle is not JSON", None, ""
         material = data.get("verificationMaterial") if isinstance(data, dict) else None
@@ -164,11 +166,11 @@ def _verify(reg: Registry, digest: str, report: Report, verifier: _Verifier) -> 
 def _check_referrer(reg: Registry, digest: str, ref: Referrer, verifier: _Verifier,
                     report: Report) -> str | None:
     """Verify one bundle referrer; its predicate type when it passed."""
-    from release.oci.descriptor import Descriptor
+    from release.oci.descriptor import Descriptor, load_json
 
     label = f"{reg.where}@{ref.descriptor.digest}"
     try:
-        manifest = json.loads(reg.get_manifest(ref.descriptor.digest)[0])
+        manifest = load_json(reg.get_manifest(ref.descriptor.digest)[0])
         about = manifest.get("subject", {}).get("digest")
         layer = Descriptor.from_json(manifest["layers"][0])
         bundle = reg.get_blob(layer, "Sigstore bundle")
@@ -187,7 +189,7 @@ def _check_referrer(reg: Registry, digest: str, ref: Referrer, verifier: _Verifi
         report.failed("bundle", label, error or "no payload")
         return None
     try:
-        statement = json.loads(payload)
+        statement = load_json(payload)
         predicate = str(statement["predicateType"])
         digests = [s["digest"]["sha256"] for s in statement["subject"]]
     except (ValueError, KeyError, TypeError):
