@@ -7,6 +7,8 @@ hint and an exit code (2 for bad input or usage, 1 for a failed stage or check).
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -115,3 +117,9 @@ class IntegrityError(ReleaseError):
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message, hint, exit_code=1)
+
+
+def suggest(word: str, choices: Sequence[str]) -> str | None:
+    """A "did you mean" for a misspelt name (pypa/build's ``_find_typo``)."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from release.engine.binding import RunBinding, show_step, step_from_json, step_json
+from release.engine.contract import PlannedAction
 from release.engine.manifest import Artifact
 from release.errors import ReleaseError, StageFailed, UsageError
-from release.stages.base import PlannedAction
 
 if TYPE_CHECKING:
-    from release.engine.runner import Runner
+    from release.engine.context import RunState
 
 #: The review.json format this release writes and approves.
 FORMAT = 2
@@ -110,7 +110,7 @@ class ApprovedPlan:
                 + _REGENERATE)
         return cls(path, binding, stages, planned, statuses)
 
-    def check_run(self, runner: Runner) -> None:
+    def check_run(self, runner: RunState) -> None:
         """At the start of the run, before any stage: refuse ``--allow-dirty``, then every
         difference in the facts and in the stages' artifact-independent plans."""
         if runner.options.allow_dirty:

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from release.engine.context import ContextScope
+from release.engine.contract import BuildsInDryRun, Effect, PlannedAction, StageConfig, StageKind
+from release.engine.dag import topological_order
+from release.engine.runners import skipped_here
 from release.errors import ReleaseError
-from release.pipeline.graph import topological_order
-from release.pipeline.runners import skipped_here
-from release.stages.base import BuildsInDryRun, Effect, PlannedAction, StageConfig, StageKind
 
 if TYPE_CHECKING:
-    from release.engine.runner import Runner
+    from release.engine.context import RunState
 
 STEP_FIELDS = ("action", "target", "digest", "permission", "identity")
 
@@ -80,7 +80,7 @@ class StagePlan:
         return cls(data["kind"], tuple(step_from_json(s) for s in data["steps"]))
 
 
-def static_plan(runner: Runner, stage: str) -> tuple[PlannedAction, ...]:
+def static_plan(runner: RunState, stage: str) -> tuple[PlannedAction, ...]:
     """The stage's plan with no inputs: what it does independently of the artifacts.
 
     A plan reads no credential (its context is a dry one) and changes nothing; a plan
@@ -120,7 +120,7 @@ class RunBinding:
     skipped_here: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def of(cls, runner: Runner, *, plans: bool = True, building: bool = True) -> RunBinding:
+    def of(cls, runner: RunState, *, plans: bool = True, building: bool = True) -> RunBinding:
         """The binding of ``runner``'s run; ``plans=False`` gives the facts alone, and
         ``building=False`` leaves out the stages whose plan may build (and so read a
         registry), for a pipeline that is not the approved one."""
@@ -224,7 +224,7 @@ class RunBinding:
         return found
 
 
-def _skipped_here(runner: Runner) -> dict[str, str]:
+def _skipped_here(runner: RunState) -> dict[str, str]:
     pipeline = runner.pipeline
     return skipped_here(topological_order(pipeline.needs), pipeline.needs,
                         {s: c.runs_on for s, c in pipeline.model.stages.items()})

@@ -4,23 +4,71 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from release.engine import safefs
+from release.engine.contract import RunFacts, RunnablePipeline, StageContext
 from release.engine.credentials import ALLOWED, stage_environment
-from release.engine.sandbox import Workspace
-from release.stages.base import StageContext
+from release.engine.sandbox import Sandbox, Workspace
 from release.terminal import printable
 
 if TYPE_CHECKING:
-    from release.engine.runner import Runner
+    from release.engine.manifest import Artifact
+    from release.engine.redaction import Redactor
+    from release.engine.results import Reporter
+    from release.engine.source import SourceExport, SourceFacts
+
+
+class RunSettings(Protocol):
+    """The options of a run that its contexts and plans read (:class:`~release.engine.
+    runner.RunOptions`)."""
+
+    @property
+    def out(self) -> Path: ...
+    @property
+    def dry_run(self) -> bool: ...
+    @property
+    def stages(self) -> tuple[str, ...]: ...
+    @property
+    def allow_dirty(self) -> bool: ...
+    @property
+    def sandbox(self) -> bool: ...
+
+
+class RunState(Protocol):
+    """The run a stage's context is made in (:class:`~release.engine.runner.Runner`)."""
+
+    @property
+    def pipeline(self) -> RunnablePipeline: ...
+    @property
+    def options(self) -> RunSettings: ...
+    @property
+    def source(self) -> SourceFacts: ...
+    @property
+    def environ(self) -> Mapping[str, str]: ...
+    @property
+    def export(self) -> SourceExport: ...
+    @property
+    def sandbox(self) -> Sandbox: ...
+    @property
+    def redact(self) -> Redactor: ...
+    @property
+    def reporter(self) -> Reporter: ...
+    @property
+    def cancel(self) -> threading.Event: ...
+    @property
+    def produced(self) -> Mapping[str, list[Artifact]]: ...
+    def facts(self) -> RunFacts: ...
+    def _inputs(self, stage: str) -> tuple[Artifact, ...]: ...
 
 
 class ContextScope:
     """Builds a stage's context and workspace, and removes the workspace afterwards."""
 
-    def __init__(self, runner: Runner, stage: str, scratch: bool, out_root: Path) -> None:
+    def __init__(self, runner: RunState, stage: str, scratch: bool, out_root: Path) -> None:
         self.runner, self.stage, self.scratch, self.out_root = runner, stage, scratch, out_root
         self.tmp: str | None = None
 

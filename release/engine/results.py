@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from release.engine.contract import PlannedAction
 from release.engine.manifest import Artifact
 from release.engine.source import SourceFacts
 from release.errors import InputError
-from release.stages.base import PlannedAction
 
 
 class Status(enum.Enum):

@@ -19,22 +19,17 @@ from typing import Any
 from release.engine import manifest, outdir, outputs, safefs
 from release.engine.approval import ApprovedPlan
 from release.engine.context import ContextScope
+from release.engine.contract import BuildsInDryRun, Effect, RunFacts, RunnablePipeline
 from release.engine.credentials import holds_credential
+from release.engine.dag import ancestors
 from release.engine.digest import file_digest
 from release.engine.manifest import Artifact
 from release.engine.redaction import Redactor
 from release.engine.results import Reporter, RunResult, StageResult, Status
+from release.engine.runners import local_skip
 from release.engine.sandbox import Sandbox
 from release.engine.source import SourceExport, SourceFacts, server_url
 from release.errors import InputError, ReleaseError, StageFailed, UsageError
-from release.pipeline.graph import ancestors
-from release.pipeline.load import LoadedPipeline
-from release.pipeline.runners import local_skip
-from release.stages.base import (
-    BuildsInDryRun,
-    Effect,
-    RunFacts,
-)
 
 
 @dataclass(frozen=True)
@@ -70,7 +65,7 @@ def environ_invocation_id(environ: Mapping[str, str]) -> str:
 class Runner:
     """Runs a loaded pipeline (or one of its stages) under the given options."""
 
-    def __init__(self, pipeline: LoadedPipeline, options: RunOptions, source: SourceFacts,
+    def __init__(self, pipeline: RunnablePipeline, options: RunOptions, source: SourceFacts,
                  reporter: Reporter, environ: Mapping[str, str], redactor: Redactor) -> None:
         self.pipeline = pipeline
         self.options = options
@@ -182,7 +177,9 @@ class Runner:
         rel, digest = self._pipeline_file()
         return RunFacts(rel, digest, self.started, self.invocation_id, self.options.sandbox,
                         self.options.allow_dirty, frozenset(self.reproduced),
-                        self.options.allow_broad_token)
+                        self.options.allow_broad_token,
+                        frozenset(s for s in self.pipeline.model.stages
+                                  if self.pipeline.kind(s).uses_source))
 
     def _meta(self) -> dict[str, Any]:
         rel, digest = self._pipeline_file()

@@ -50,7 +50,7 @@ def check_job_permissions(env: Mapping[str, str], root: Path, needed: Permission
     """
     if env.get("GITHUB_ACTIONS") != "true":
         return None
-    from release.pipeline.yamlsource import parse, read_text
+    from release.yamlsource import parse, read_text
 
     ref, job = env.get("GITHUB_WORKFLOW_REF", ""), env.get("GITHUB_JOB", "")
     parts = ref.split("@", 1)[0].split("/", 2)

@@ -6,10 +6,10 @@ Imported only when the stage runs or plans a dry run (it pulls in httpx).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from release.engine.source import server_url
 from release.errors import StageFailed
@@ -21,11 +21,48 @@ from release.oci.pull import pull_base
 
 if TYPE_CHECKING:
     from release.engine.manifest import Artifact
-    from release.oci.model import PushTarget
-    from release.stages.base import StageContext
-    from release.stages.oci_image import OciImageConfig
+    from release.engine.source import SourceFacts
+    from release.oci.descriptor import Platform
+    from release.oci.model import FileEntry, ImageSettings, PushTarget
+    from release.oci.reference import Reference
 
-def _artifact(ctx: StageContext[OciImageConfig], name: str) -> Artifact:
+
+class ImageDescription(Protocol):
+    """The image to build, as an ``oci-image`` stage's configuration describes it."""
+
+    @property
+    def needs(self) -> tuple[str, ...]: ...
+    @property
+    def platform_list(self) -> list[Platform]: ...
+    @property
+    def files(self) -> Mapping[str, FileEntry]: ...
+    @property
+    def config(self) -> ImageSettings: ...
+    @property
+    def base_reference(self) -> Reference | None: ...
+    @property
+    def push(self) -> PushTarget | None: ...
+
+
+class ImageJob(Protocol):
+    """The stage run an image is built for (a :class:`~release.engine.contract.StageContext`)."""
+
+    @property
+    def config(self) -> ImageDescription: ...
+    @property
+    def inputs(self) -> tuple[Artifact, ...]: ...
+    @property
+    def source(self) -> SourceFacts: ...
+    @property
+    def env(self) -> Mapping[str, str]: ...
+    @property
+    def secrets(self) -> Mapping[str, str]: ...
+    @property
+    def log(self) -> Callable[[str], None]: ...
+    def input_path(self, artifact: Artifact) -> Path: ...
+
+
+def _artifact(ctx: ImageJob, name: str) -> Artifact:
     found = [a for a in ctx.inputs if a.name == name]
     if not found:
         have = ", ".join(sorted(a.name for a in ctx.inputs)) or "none"
@@ -38,7 +75,7 @@ def _artifact(ctx: StageContext[OciImageConfig], name: str) -> Artifact:
     return found[0]
 
 
-def labels(ctx: StageContext[OciImageConfig]) -> dict[str, str]:
+def labels(ctx: ImageJob) -> dict[str, str]:
     """The standard ``org.opencontainers.image.*`` labels, from the release source."""
     src = ctx.source
     out = {"org.opencontainers.image.created": rfc3339(src.epoch),
@@ -50,7 +87,7 @@ def labels(ctx: StageContext[OciImageConfig]) -> dict[str, str]:
     return out
 
 
-def specs(ctx: StageContext[OciImageConfig]) -> list[ImageSpec]:
+def specs(ctx: ImageJob) -> list[ImageSpec]:
     """One image spec per platform, with the files meant for it."""
     cfg, settings = ctx.config, ctx.config.config
     standard = labels(ctx)
@@ -74,7 +111,7 @@ def specs(ctx: StageContext[OciImageConfig]) -> list[ImageSpec]:
     return result
 
 
-def build_image(ctx: StageContext[OciImageConfig], layout_dir: Path, archive: Path) -> str:
+def build_image(ctx: ImageJob, layout_dir: Path, archive: Path) -> str:
     """Build the layout in ``layout_dir``, archive it to ``archive``; return the top digest."""
     cfg = ctx.config
     image_specs = specs(ctx)  # resolves the files before any download
@@ -95,7 +132,7 @@ def build_image(ctx: StageContext[OciImageConfig], layout_dir: Path, archive: Pa
     return top.digest
 
 
-def credentials(ctx: StageContext[OciImageConfig]) -> Credentials | None:
+def credentials(ctx: ImageJob) -> Credentials | None:
     """The push credential: the stage's GitHub token for ghcr.io, else ``password-env``."""
     assert ctx.config.push is not None
     return push_credentials(ctx.config.push, ctx.secrets, ctx.env)
@@ -121,7 +158,7 @@ def push_credentials(push: PushTarget, secrets: Mapping[str, str],
     return None
 
 
-def push_image(ctx: StageContext[OciImageConfig], layout_dir: Path, tags: list[str]) -> None:
+def push_image(ctx: ImageJob, layout_dir: Path, tags: list[str]) -> None:
     from release.oci.push import push
 
     assert ctx.config.push is not None

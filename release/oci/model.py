@@ -24,7 +24,7 @@ def check_platform(value: str) -> str:
     try:
         Platform.parse(value)
     except ValueError:
-        from release.pipeline.graph import suggest
+        from release.errors import suggest
 
         guess = suggest(value, list(KNOWN_PLATFORMS))
         raise ValueError(f"unknown platform {value!r}; "

@@ -25,11 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from release.errors import Diagnostic, InputError, Location, PipelineError
+from release.errors import Diagnostic, InputError, Location, PipelineError, suggest
 from release.pem.entry import CertificateSource, check_path, check_url
 from release.pem.pins import SIZES, InvalidPin, Pins
-from release.pipeline.graph import suggest
-from release.pipeline.yamlsource import YamlDocument, YamlPath, dotted, parse
+from release.yamlsource import YamlDocument, YamlPath, dotted, parse
 
 #: Versions of the format this reader knows.
 VERSIONS = ("alpha",)

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 
-from release.errors import Diagnostic
-
-
-def suggest(word: str, choices: Sequence[str]) -> str | None:
-    """A "did you mean" for a misspelt name (pypa/build's ``_find_typo``)."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return close[0] if close else None
+from release.engine.dag import topological_order
+from release.errors import Diagnostic, suggest
 
 
 def check_needs(needs: Mapping[str, Sequence[str]]) -> list[tuple[tuple[str | int, ...], str,
@@ -73,37 +67,6 @@ def levels(needs: Mapping[str, Sequence[str]]) -> list[list[str]]:
     for stage in needs:
         grouped[depth[stage]].append(stage)
     return grouped
-
-
-def topological_order(needs: Mapping[str, Sequence[str]]) -> list[str]:
-    """Kahn's algorithm, stable in file order. The graph must be acyclic."""
-    remaining = {s: len(set(d)) for s, d in needs.items()}
-    dependants: dict[str, list[str]] = {s: [] for s in needs}
-    for stage, deps in needs.items():
-        for dep in set(deps):
-            dependants[dep].append(stage)
-    ready = [s for s in needs if remaining[s] == 0]
-    order: list[str] = []
-    while ready:
-        stage = ready.pop(0)
-        order.append(stage)
-        for nxt in dependants[stage]:
-            remaining[nxt] -= 1
-            if remaining[nxt] == 0:
-                ready.append(nxt)
-    return order
-
-
-def ancestors(needs: Mapping[str, Sequence[str]], stage: str) -> set[str]:
-    """Every stage ``stage`` depends on, directly or not."""
-    seen: set[str] = set()
-    todo = list(needs[stage])
-    while todo:
-        dep = todo.pop()
-        if dep not in seen:
-            seen.add(dep)
-            todo.extend(needs[dep])
-    return seen
 
 
 def cycle_diagnostic(cycle: list[str]) -> Diagnostic:

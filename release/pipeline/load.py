@@ -6,16 +6,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from release.engine.manifest import RESERVED_STAGE_IDS
-from release.errors import Diagnostic, PipelineError
+from release.errors import Diagnostic, PipelineError, suggest
 from release.permissions import PermissionSet
 from release.pipeline import graph, matrix
 from release.pipeline.model import Pipeline
-from release.pipeline.yamlsource import YamlDocument, YamlPath, dotted, parse, read_text
+from release.pipeline.validate import InvalidPipeline, validate
 from release.stages import KINDS, StageKind
 from release.stages.base import ChecksPipeline, Effect, NeedsPipelinePermissions, StageConfig
+from release.yamlsource import YamlDocument, YamlPath, dotted, parse, read_text
 
 
 @dataclass(frozen=True)
@@ -71,9 +70,9 @@ def load_text(text: str, file: str, path: Path | None = None) -> LoadedPipeline:
 
 def _check(doc: YamlDocument) -> tuple[Pipeline, dict[str, PermissionSet]]:
     try:
-        model = Pipeline.model_validate(doc.data)
-    except ValidationError as exc:
-        raise PipelineError.many([_diagnostic(doc, err) for err in exc.errors()]) from None
+        model = validate(doc.data)
+    except InvalidPipeline as exc:
+        raise PipelineError.many([_diagnostic(doc, err) for err in exc.errors]) from None
     _check_reserved(doc, model)
     permissions = _check_permissions(doc, model)
     _check_graph(doc, model)
@@ -132,7 +131,7 @@ def _diagnostic(doc: YamlDocument, err: Any) -> Diagnostic:
         key = str(path[-1])
         parent = path[:-1]
         allowed = _allowed_keys(doc, parent)
-        guess = graph.suggest(key, allowed)
+        guess = suggest(key, allowed)
         hint = f"did you mean {guess!r}?" if guess else (
             f"allowed keys: {', '.join(sorted(allowed))}" if allowed else None)
         if key.startswith("cache") or key.endswith("cache"):
@@ -140,7 +139,7 @@ def _diagnostic(doc: YamlDocument, err: Any) -> Diagnostic:
         return Diagnostic(f"unknown key {key!r}", doc.location(path, key=True), where, hint)
     if etype == "union_tag_invalid":
         kind = err["input"].get("kind") if isinstance(err["input"], dict) else None
-        guess = graph.suggest(str(kind), list(KINDS))
+        guess = suggest(str(kind), list(KINDS))
         hint = f"did you mean {guess!r}?" if guess else f"known kinds: {', '.join(KINDS)}"
         return Diagnostic(f"unknown stage kind {kind!r}", doc.location((*path, "kind")),
                           f"{where}.kind", hint)

@@ -23,8 +23,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from release.engine.stagematrix import AXIS as _AXIS
+from release.engine.stagematrix import MAX_VALUE as _MAX_VALUE
+from release.engine.stagematrix import VALUE as _VALUE
 from release.errors import Diagnostic, PipelineError
 from release.pipeline.yamlsource import YamlDocument, YamlPath, dotted
 
@@ -32,38 +33,12 @@ from release.pipeline.yamlsource import YamlDocument, YamlPath, dotted
 MAX_COMBINATIONS = 256
 SUBSTITUTED = ("run", "fetch", "outputs", "env", "runs-on")
 _RESERVED = ("exclude", "include")
-_AXIS = re.compile(r"^[a-z][a-z0-9_]*$")
-_VALUE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_MAX_VALUE = 32
 _EXTRA = re.compile(r"^[^{}\x00-\x1f\x7f]{1,200}$")
 _PLACEHOLDER = re.compile(r"\{matrix\.([^{}]*)\}")
 _STAGE_ID = re.compile(r"^[a-z][a-z0-9-]*$")
 _MAX_ID = 64
 
 Combination = dict[str, str]
-
-
-class MatrixSpec(BaseModel):
-    """Axes (lowercase names) with their values (short names, which become part of the
-    expanded stages' ids), and optional `exclude` and `include` lists."""
-
-    # the JSON Schema for editors; :func:`expand` checks a matrix and reports positions
-    model_config = ConfigDict(
-        extra="allow", title="matrix",
-        json_schema_extra={"minProperties": 1, "propertyNames": {"pattern": _AXIS.pattern},
-                           "additionalProperties": {
-                               "type": "array", "minItems": 1, "uniqueItems": True,
-                               "items": {"type": "string", "pattern": _VALUE.pattern,
-                                         "maxLength": _MAX_VALUE}}})
-    __pydantic_extra__: dict[str, list[str]] = Field(init=False)
-
-    exclude: list[dict[str, str]] = Field(
-        default_factory=list, description="Combinations to leave out: each entry removes "
-        "every combination whose values it matches.")
-    include: list[dict[str, str]] = Field(
-        default_factory=list, description="Like GitHub's: an entry adds its other keys "
-        "(e.g. `runner`) to every combination whose axis values it matches, or, matching "
-        "none, is one more combination (with a value for every axis).")
 
 
 @dataclass(frozen=True)

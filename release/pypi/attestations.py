@@ -104,20 +104,6 @@ def parse(data: bytes | str, where: str) -> Attestation:
                                   f"({' '.join(str(exc).split())[:200]})") from None
 
 
-def build_config_uri(att: Attestation) -> str:
-    """The signing certificate's Build Config URI (the workflow file that signed, at its
-    ref), or ``unknown``; for reports, after :func:`check` has verified ``att``."""
-    from cryptography import x509
-
-    from release.verify.policy import certificate_facts
-
-    try:
-        cert = x509.load_der_x509_certificate(att.verification_material.certificate)
-    except ValueError:
-        return "unknown"
-    return certificate_facts(cert).get("build config") or "unknown"
-
-
 def check(att: Attestation, filename: str, sha256: str, publisher: GitHubPublisher,
           verifier: Verifier) -> str:
     """Verify ``att`` for the file ``filename`` with ``sha256``, signed by ``publisher``'s

@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from release.engine.contract import Output
 from release.errors import StageFailed
 from release.pypi import KIND_PEP740, PROVENANCE_SUFFIX, PUBLISH_SUFFIX
 from release.pypi.distmeta import (
@@ -28,29 +29,55 @@ from release.pypi.readback import check_provenance, check_uploaded, existing_fil
 from release.pypi.transport import IndexClient, credential_forms
 from release.pypi.upload import EXISTS, upload_file
 from release.pypi.urls import IndexUrls, origin
-from release.stages.base import Output
 
 if TYPE_CHECKING:
     from sigstore.models import ClientTrustConfig
 
+    from release.engine.contract import StageContext
     from release.engine.manifest import Artifact
-    from release.stages.base import StageContext
-    from release.stages.pypi_publish import PypiPublishConfig
 
 
-def signing_place(ctx: StageContext[PypiPublishConfig]) -> str:
+class PublishSettings(Protocol):
+    """A ``pypi-publish`` stage's configuration, as a publish reads it."""
+
+    @property
+    def repository_url(self) -> str: ...
+    @property
+    def index_url(self) -> str | None: ...
+    @property
+    def token_env(self) -> str | None: ...
+    @property
+    def provenance(self) -> bool: ...
+    @property
+    def skip_existing(self) -> bool: ...
+    @property
+    def environment(self) -> str: ...
+    @property
+    def instance(self) -> Literal["production", "staging"] | None: ...
+    @property
+    def trust_config(self) -> str | None: ...
+    @property
+    def oidc_audience(self) -> str: ...
+    @property
+    def trusted_publishing(self) -> bool: ...
+    @property
+    def attest(self) -> bool: ...
+
+
+def signing_place(ctx: StageContext[Any]) -> str:
     """Where attestations are signed, for plans (no network, no token)."""
     from release.signing.keyless import describe_instance
 
-    cfg = ctx.config
+    cfg: PublishSettings = ctx.config
     trust = trust_path(ctx)
     return describe_instance(cfg.instance, trust, cfg.trust_config or "")
 
 
-def trust_path(ctx: StageContext[PypiPublishConfig]) -> Path | None:
+def trust_path(ctx: StageContext[Any]) -> Path | None:
     """The configured trust config: absolute as given, else relative to the released
     folder of the working tree (``source.path``)."""
-    value = ctx.config.trust_config
+    cfg: PublishSettings = ctx.config
+    value = cfg.trust_config
     if value is None:
         return None
     path = Path(value)
@@ -60,9 +87,9 @@ def trust_path(ctx: StageContext[PypiPublishConfig]) -> Path | None:
 class Publisher:
     """Publishes ``artifacts`` (sdists and wheels) as the stage's configuration says."""
 
-    def __init__(self, ctx: StageContext[PypiPublishConfig], artifacts: list[Artifact],
-                 record: str) -> None:
-        self.ctx, self.cfg, self.record = ctx, ctx.config, record
+    def __init__(self, ctx: StageContext[Any], artifacts: list[Artifact], record: str) -> None:
+        self.ctx, self.record = ctx, record
+        self.cfg: PublishSettings = ctx.config
         self.urls = IndexUrls.resolve(self.cfg.repository_url, self.cfg.index_url)
         self.dists = [DistFile(ctx.input_path(a), a.kind, a.sha256, a.size) for a in artifacts]
         self.publisher: dict[str, str] | None = None

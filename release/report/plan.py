@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from release.engine.runners import show
 from release.engine.source import SourceFacts
 from release.pipeline.graph import levels
 from release.pipeline.load import LoadedPipeline
-from release.pipeline.runners import show
 from release.stages.base import describe_config
 
 

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from release.engine.contract import Effect, StageConfig, StageKind
 from release.permissions import Level, PermissionSet
-from release.stages.base import Effect, StageConfig, StageKind
 
 if TYPE_CHECKING:
+    from release.engine.contract import StageContext
     from release.signing import Signer
-    from release.stages.base import StageContext
 
 C = TypeVar("C", bound="SigningConfig")
 _VARIABLE = r"^[A-Za-z_][A-Za-z0-9_]*$"

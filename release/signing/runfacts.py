@@ -1,6 +1,6 @@
 """What the ``attest`` stage records about the run it attests.
 
-The engine's :class:`~release.stages.base.RunFacts` give the pipeline file and its
+The engine's :class:`~release.engine.contract.RunFacts` give the pipeline file and its
 digest, the start time, the invocation id, the sandbox and the stages checked for
 reproducibility; this module adds what follows from them for provenance.
 """
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from release.engine.source import server_url
 
 if TYPE_CHECKING:
-    from release.stages.base import StageContext
+    from release.engine.contract import StageContext
 
 
 def now() -> str:
@@ -39,7 +39,7 @@ def builder_id(env: Mapping[str, str]) -> str:
 
 def upstream_stages(ctx: StageContext[Any]) -> list[str]:
     """This stage and every stage it depends on, in topological order: what ran for it."""
-    from release.pipeline.graph import ancestors, topological_order
+    from release.engine.dag import ancestors, topological_order
 
     needs = {sid: st.needs for sid, st in ctx.pipeline.stages.items()}
     keep = ancestors(needs, ctx.stage_id) | {ctx.stage_id}
@@ -53,10 +53,7 @@ def reproducible_checked(ctx: StageContext[Any]) -> bool:
     (so it holds for stages run in other CI jobs too); ``--verify-reproducible`` covers
     the stages this run built.
     """
-    from release.stages import KINDS
-
-    builds = [s for s in upstream_stages(ctx)
-              if KINDS[ctx.pipeline.stages[s].kind].uses_source]
+    builds = [s for s in upstream_stages(ctx) if s in ctx.facts.source_stages]
     return bool(builds) and all(ctx.pipeline.stages[s].reproducible
                                 or s in ctx.facts.reproducible_stages for s in builds)
 
@@ -65,10 +62,8 @@ def sandboxed(ctx: StageContext[Any]) -> bool:
     """True when this run was sandboxed and no upstream build stage runs on a runner
     without bubblewrap (macOS, Windows), where the generated workflow builds it with
     ``--no-sandbox``: provenance never claims an isolation a build did not have."""
-    from release.pipeline.runners import runner_platform
-    from release.stages import KINDS
+    from release.engine.runners import runner_platform
 
-    builds = [s for s in upstream_stages(ctx)
-              if KINDS[ctx.pipeline.stages[s].kind].uses_source]
+    builds = [s for s in upstream_stages(ctx) if s in ctx.facts.source_stages]
     return ctx.facts.sandboxed and all(
         runner_platform(ctx.pipeline.stages[s].runs_on)[0] == "linux" for s in builds)

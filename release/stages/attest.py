@@ -21,13 +21,6 @@ from pydantic import Field
 from release.engine.manifest import select
 from release.errors import ReleaseError, StageFailed
 from release.signing import KIND_ATTESTATION, KIND_BUNDLE, KIND_PUBLIC_KEY, Signer
-from release.signing.images import (
-    image_problems,
-    planned_target,
-    pushed,
-    pushing_needs,
-    registry_permissions,
-)
 from release.signing.options import (
     SigningConfig,
     SigningKind,
@@ -43,11 +36,18 @@ from release.stages.base import (
     StageConfig,
     StageContext,
 )
+from release.stages.images import (
+    image_problems,
+    planned_target,
+    pushed,
+    pushing_needs,
+    registry_permissions,
+)
 
 if TYPE_CHECKING:
+    from release.engine.contract import PipelineView
     from release.engine.manifest import Artifact
     from release.permissions import PermissionSet
-    from release.pipeline.model import Pipeline
 
 #: Set by image-building stages: the image manifest (or index) digest, ``sha256:<hex>``.
 OCI_DIGEST = "org.opencontainers.image.digest"
@@ -95,7 +95,7 @@ class Attest(SigningKind[AttestConfig]):
     config = AttestConfig
 
     def pipeline_permissions(self, stage_id: str, config: AttestConfig,
-                             pipeline: Pipeline) -> PermissionSet:
+                             pipeline: PipelineView) -> PermissionSet:
         """Storing provenance in a registry takes the image push's privileges."""
         del stage_id
         return registry_permissions(_image_needs(config, pipeline))
@@ -103,12 +103,13 @@ class Attest(SigningKind[AttestConfig]):
     def effects(self, config: AttestConfig) -> Effect:
         return Effect.EXTERNAL if config.push_to_registry else super().effects(config)
 
-    def referrer_images(self, config: AttestConfig, pipeline: Pipeline) -> list[tuple[str, Any]]:
+    def referrer_images(self, config: AttestConfig,
+                        pipeline: PipelineView) -> list[tuple[str, Any]]:
         """The pushed images of its needs this stage stores referrers of."""
         return _image_needs(config, pipeline)
 
     def check_pipeline(self, stage_id: str, config: AttestConfig,
-                       pipeline: Pipeline) -> list[Problem]:
+                       pipeline: PipelineView) -> list[Problem]:
         return image_problems(stage_id, _image_needs(config, pipeline),
                               config.push_to_registry, pipeline)
 
@@ -221,7 +222,7 @@ def _sign(ctx: StageContext[AttestConfig], statements: list[tuple[str, dict[str,
     return outputs
 
 
-def _image_needs(config: AttestConfig, pipeline: Pipeline) -> list[tuple[str, Any]]:
+def _image_needs(config: AttestConfig, pipeline: PipelineView) -> list[tuple[str, Any]]:
     if not config.push_to_registry:
         return []
     return pushing_needs(config.needs, pipeline, config.include)
@@ -241,7 +242,7 @@ def _store_image_attestations(ctx: StageContext[AttestConfig], signer: Signer,
     as ``ARCHIVE.intoto.sigstore.json`` and ``ARCHIVE.cdx.sigstore.json``."""
     from release.oci.signatures import sign_and_store
     from release.provenance.sbom import sbom_statement
-    from release.signing.images import open_target
+    from release.stages.images import open_target
 
     sboms = [s for s, name, digest in sbom_subjects(ctx)
              if name == art.name and digest == art.sha256]

@@ -16,7 +16,6 @@ from pydantic import Field, model_validator
 
 from release.engine.manifest import ensure_unique_names, select
 from release.errors import StageFailed
-from release.github.attestations import is_attestation_bundle
 from release.github.operations import operation
 from release.github.tokens import TokenConfig
 from release.permissions import Level, PermissionSet
@@ -203,6 +202,7 @@ def _repository(ctx: StageContext[Any], *, strict: bool) -> str:
 def _select(ctx: StageContext[GitHubReleaseConfig]) -> tuple[list[Artifact], list[Artifact]]:
     """The artifacts to publish as assets, and the bundles to store as attestations."""
     from release.github.assets import ASSET_NAME
+    from release.github.attestations import is_attestation_bundle  # the client: not at plan time
 
     cfg = ctx.config
     assets = select(ctx.inputs, cfg.include, cfg.exclude)

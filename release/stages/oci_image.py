@@ -35,7 +35,7 @@ from release.stages.base import (
 )
 
 if TYPE_CHECKING:
-    from release.pipeline.model import Pipeline
+    from release.engine.contract import PipelineView
 
 GHCR = "ghcr.io"
 #: A yaml path, a message and a hint: one problem found by :meth:`OciImage.check_pipeline`.
@@ -142,7 +142,7 @@ class OciImage(StageKind[OciImageConfig]):
                  "digest": {"sha256": hexdigest}, "name": str(ref)}]
 
     def check_pipeline(self, stage_id: str, config: OciImageConfig,
-                       pipeline: Pipeline) -> list[Problem]:
+                       pipeline: PipelineView) -> list[Problem]:
         """Cross-stage checks: every file names an artifact one of the needs declares."""
         from release.stages import KINDS
 

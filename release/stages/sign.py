@@ -24,13 +24,6 @@ from release.signing import (
     SIGNED_NAME,
     SIGNED_SHA256,
 )
-from release.signing.images import (
-    image_problems,
-    planned_target,
-    pushed,
-    pushing_needs,
-    registry_permissions,
-)
 from release.signing.options import (
     SigningConfig,
     SigningKind,
@@ -39,10 +32,17 @@ from release.signing.options import (
     public_key_name,
 )
 from release.stages.base import Effect, Output, PlannedAction, Problem, StageContext
+from release.stages.images import (
+    image_problems,
+    planned_target,
+    pushed,
+    pushing_needs,
+    registry_permissions,
+)
 
 if TYPE_CHECKING:
+    from release.engine.contract import PipelineView
     from release.engine.manifest import Artifact
-    from release.pipeline.model import Pipeline
 
 #: What ``artifacts: checksums`` selects: the artifacts of this manifest kind.
 CHECKSUMS_KIND = "checksums"
@@ -71,7 +71,7 @@ class Sign(SigningKind[SignConfig]):
     config = SignConfig
 
     def pipeline_permissions(self, stage_id: str, config: SignConfig,
-                             pipeline: Pipeline) -> PermissionSet:
+                             pipeline: PipelineView) -> PermissionSet:
         """Writing referrers takes the image push's privileges (``packages: write``)."""
         del stage_id
         return registry_permissions(_image_needs(config, pipeline))
@@ -80,12 +80,12 @@ class Sign(SigningKind[SignConfig]):
         """Signing images writes to their registry, whatever the backend."""
         return Effect.EXTERNAL if config.artifacts == "images" else super().effects(config)
 
-    def referrer_images(self, config: SignConfig, pipeline: Pipeline) -> list[tuple[str, Any]]:
+    def referrer_images(self, config: SignConfig, pipeline: PipelineView) -> list[tuple[str, Any]]:
         """The pushed images of its needs this stage stores referrers of."""
         return _image_needs(config, pipeline)
 
     def check_pipeline(self, stage_id: str, config: SignConfig,
-                       pipeline: Pipeline) -> list[Problem]:
+                       pipeline: PipelineView) -> list[Problem]:
         images = _image_needs(config, pipeline)
         problems = image_problems(stage_id, images, config.artifacts == "images", pipeline)
         if images and isinstance(config.artifacts, list) and self.effects(config) is Effect.LOCAL:
@@ -183,7 +183,7 @@ def _selected(ctx: StageContext[SignConfig]) -> tuple[list[Artifact], list[Artif
             sorted(images, key=lambda a: a.name.encode()))
 
 
-def _image_needs(config: SignConfig, pipeline: Pipeline) -> list[tuple[str, Any]]:
+def _image_needs(config: SignConfig, pipeline: PipelineView) -> list[tuple[str, Any]]:
     names = None if config.artifacts == "images" else \
         [] if config.artifacts in ("checksums", "all") else list(config.artifacts)
     return pushing_needs(config.needs, pipeline, names)
@@ -217,7 +217,7 @@ def _image_step(art: Artifact, ctx: StageContext[SignConfig]) -> str:
 def _sign_image(ctx: StageContext[SignConfig], signer: Any, art: Artifact) -> Output:
     """Sign a pushed image in its registry; keep the bundle as ``ARCHIVE.sigstore.json``."""
     from release.oci.signatures import sign_image
-    from release.signing.images import open_target
+    from release.stages.images import open_target
 
     with open_target(ctx, art) as (reg, target):
         bundle, attached = sign_image(signer, reg, target, ctx.log)

@@ -178,7 +178,8 @@ def _verify(args: argparse.Namespace, first: list[Check], *,
             expect_release: bool = False) -> int:
     """Check the assets in ``args.directory``; ``first`` are checks already made."""
     from release.verify.github_instance import GitHubTrust
-    from release.verify.run import VerifyOptions, verify_release
+    from release.verify.options import VerifyOptions
+    from release.verify.run import verify_release
     from release.verify.sigstore_bundles import Trust
 
     identity, commit = signer_options(args)

@@ -24,7 +24,7 @@ from release.verify.sigstore_bundles import BUNDLE_SUFFIXES, Verdict
 if TYPE_CHECKING:
     from sigstore.verify import Verifier
 
-    from release.verify.run import VerifyOptions
+    from release.verify.options import VerifyOptions
 
 
 @dataclass

@@ -21,6 +21,7 @@ from release.errors import ReleaseError, UsageError
 from release.verify.report import Report
 
 if TYPE_CHECKING:
+    from pypi_attestations import Attestation
     from sigstore.verify import Verifier
 
     from release.pypi.index import IndexFile
@@ -150,7 +151,7 @@ def _check_provenance(client: IndexClient, urls: IndexUrls, name: str, version: 
                       verifier: Verifier, report: Report) -> None:
     from pypi_attestations import GitHubPublisher
 
-    from release.pypi.attestations import AttestationRejected, build_config_uri, check
+    from release.pypi.attestations import AttestationRejected, check
     from release.pypi.index import provenance
     from release.pypi.readback import publisher_mismatch
 
@@ -186,4 +187,18 @@ def _check_provenance(client: IndexClient, urls: IndexUrls, name: str, version: 
                 report.failed("attestation", filename, exc.message)
                 continue
             report.passed("attestation", filename, f"{predicate} signed by {want}, build "
-                          f"config {build_config_uri(att)}")
+                          f"config {_build_config_uri(att)}")
+
+
+def _build_config_uri(att: Attestation) -> str:
+    """The signing certificate's Build Config URI (the workflow file that signed, at its
+    ref), or ``unknown``; for reports, after :func:`check` has verified ``att``."""
+    from cryptography import x509
+
+    from release.verify.policy import certificate_facts
+
+    try:
+        cert = x509.load_der_x509_certificate(att.verification_material.certificate)
+    except ValueError:
+        return "unknown"
+    return certificate_facts(cert).get("build config") or "unknown"

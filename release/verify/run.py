@@ -12,8 +12,7 @@ key or trust root from inside the folder) raises.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import replace
 
 from release.errors import UsageError
 from release.verify import attestation_sources, checksums, statements
@@ -21,37 +20,13 @@ from release.verify.attestations import AttestationContext, verify_attestations
 from release.verify.coverage import PROVENANCE_SUFFIX, Evidence, report_uncovered
 from release.verify.detached import Run, provenance_file, signatures
 from release.verify.folder import ReleaseFolder, inside
-from release.verify.github_instance import GitHubTrust
-from release.verify.identity import ExpectedIdentity
 from release.verify.keys import PublicKey
-from release.verify.policy import SLSA_PROVENANCE_V1, AttestationPolicy
+from release.verify.options import VerifyOptions
+from release.verify.policy import AttestationPolicy
 from release.verify.report import Report
-from release.verify.sigstore_bundles import BUNDLE_SUFFIXES, Trust
+from release.verify.sigstore_bundles import BUNDLE_SUFFIXES
 
 __all__ = ["PROVENANCE_SUFFIX", "VerifyOptions", "verify_release"]
-
-
-@dataclass(frozen=True)
-class VerifyOptions:
-    """What to verify and against what: a keyless identity, a public key, or both."""
-
-    directory: Path
-    identity: ExpectedIdentity | None = None
-    trust: Trust = field(default_factory=Trust)
-    key: Path | None = None
-    commit: str | None = None
-    require_provenance: bool = False
-    #: Globs (``fnmatch``, on the path relative to ``directory``) of files to leave out.
-    ignore: tuple[str, ...] = ()
-    #: Attestations: GitHub's own instance (release attestations), and the policy extras.
-    github_trust: GitHubTrust = field(default_factory=GitHubTrust)
-    predicate_type: str = SLSA_PROVENANCE_V1
-    deny_self_hosted: bool = False
-    #: Attestations GitHub's API gave (``--github``), verified like files and saved.
-    fetched: tuple[attestation_sources.Candidate, ...] = ()
-    #: ``--github``: the folder holds the whole release; GitHub must have attested it.
-    complete: bool = False
-    expect_release: bool = False
 
 
 def verify_release(opts: VerifyOptions) -> Report:

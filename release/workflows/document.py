@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from release.errors import Location, ReleaseError
-from release.pipeline.yamlsource import YamlDocument, YamlPath, parse
+from release.yamlsource import YamlDocument, YamlPath, parse
 
 MAX_BYTES = 1024 * 1024
 WRITE_ALL = "write-all"

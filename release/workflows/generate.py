@@ -27,10 +27,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from release.engine.runners import DEFAULT_RUNNER, runner_platform
 from release.errors import Location, PipelineError, UsageError
 from release.permissions import Level, PermissionSet
 from release.pipeline.load import LoadedPipeline
-from release.pipeline.runners import DEFAULT_RUNNER, runner_platform
 from release.stages.base import BuildsInDryRun, Effect, RunsInEnvironment
 from release.workflows import steps
 from release.workflows.jobs import Job, Unit, job_graph, job_of

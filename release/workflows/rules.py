@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from release.pipeline.yamlsource import YamlPath
 from release.workflows import detect
 from release.workflows.document import WRITE_ALL, Workflow, writes
 from release.workflows.findings import Rule, Severity
+from release.yamlsource import YamlPath
 
 
 @dataclass(frozen=True)

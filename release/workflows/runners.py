@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from release.engine.runners import show
 from release.errors import PipelineError
-from release.pipeline.runners import show
 
 if TYPE_CHECKING:
     from release.pipeline.yamlsource import YamlDocument

@@ -2,10 +2,11 @@
 
 The example (``pipelines/examples/ca-certificates``) runs in place, from a clone of this
 repository with the example's tag. The dry-run test runs it as committed, with no
-credential. The release test changes only what must point at local services: the image
-goes to a docker-registry on loopback, signing to the local Sigstore stack (with a GitHub
-Actions-shaped token for the tag), and the release to the loopback GitHub
-(``GITHUB_API_URL``).
+credential. Every run points the CLI's Go fetch at a loopback module proxy serving the
+committed ``sdk-go/`` (proxy.golang.org would serve its tag). The release test changes
+only what must point at local services: the image goes to a docker-registry on loopback,
+signing to the local Sigstore stack (with a GitHub Actions-shaped token for the tag),
+and the release to the loopback GitHub (``GITHUB_API_URL``).
 """
 
 from __future__ import annotations
@@ -16,15 +17,23 @@ import hashlib
 import io
 import json
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 from typing import Any
 
-from tests.checkout import ROOT, clone_checkout
-from tests.conftest import git
-from tests.examples.conftest import CA_CERTIFICATES, TAG, replace, tagged_example
+import yaml
+
+from tests.checkout import ROOT
+from tests.examples.conftest import (
+    CA_CERTIFICATES,
+    SDK_GO,
+    SDK_GO_VERSION,
+    TAG,
+    replace,
+    tagged_example,
+)
 from tests.github_server import GitHubServer
+from tests.hermetic.goproxy import GoProxy, needs_go
 from tests.oci.conftest import LocalRegistry, skopeo
 from tests.sigstore_stack import SigstoreStack, github_claims
 
@@ -32,9 +41,20 @@ REPOSITORY = "example/tpm-ca-certificates"
 IMAGE = "ghcr.io/example/tpm-ca-certificates"
 TOKEN_VAR = "CA_SIGSTORE_TOKEN"
 NO_TLS = "--tls-verify=false"
+#: The CLI's targets: the expansions of the ``cli`` matrix stage, one binary each.
+TARGETS = ("linux-amd64", "linux-arm64", "darwin-amd64", "darwin-arm64", "windows-amd64")
+CLIS = tuple(f"cli-{target}" for target in TARGETS)
 #: Stages whose artifacts become release assets, and those provenance covers.
-PUBLISHED = ("cli", "sdk", "bundle", "sbom", "checksums", "sign", "provenance")
-ATTESTED = ("cli", "sdk", "bundle", "image", "sbom")
+PUBLISHED = (*CLIS, "sdk", "roots", "intermediates", "sbom", "checksums", "sign",
+             "provenance")
+ATTESTED = (*CLIS, "sdk", "roots", "intermediates", "image", "sbom")
+#: The bundles: stage, file, certificates file.
+BUNDLES = (("roots", "tpm-ca-certificates.pem", ".tpm-roots.yaml"),
+           ("intermediates", "tpm-intermediate-ca-certificates.pem", ".tpm-intermediates.yaml"))
+#: The first bytes of an executable for each OS, and ELF's machine field for each arch.
+MAGIC = {"linux": b"\x7fELF", "darwin": b"\xcf\xfa\xed\xfe", "windows": b"MZ"}
+ELF_MACHINE = {"amd64": 62, "arm64": 183}
+pytestmark = needs_go
 
 
 def sha256(path: Path) -> str:
@@ -61,6 +81,33 @@ def local_services(text: str, registry: LocalRegistry, stack: SigstoreStack) -> 
     return replace(text, "    permissions: {id-token: write}\n", signing, count=2)
 
 
+def openssl(*args: str | Path, stdin: bytes | None = None) -> str:
+    return subprocess.run(["openssl", *map(str, args)], input=stdin, capture_output=True,
+                          check=True).stdout.decode()
+
+
+def check_bundle(path: Path, certificates_file: Path, *, intermediate: bool) -> None:
+    """Every certificate of the built bundle is one the certificates file pins, by the
+    SHA-256 fingerprint openssl computes, and is a CA certificate: a root (self-issued)
+    or an intermediate (issued by another CA)."""
+    config = yaml.safe_load(certificates_file.read_text(encoding="utf-8"))
+    pinned = {c["validation"]["fingerprint"]["sha256"]
+              for vendor in config["vendors"] for c in vendor["certificates"]}
+    blocks = [b.split("-----END CERTIFICATE-----")[0] for b in
+              path.read_text(encoding="utf-8").split("-----BEGIN CERTIFICATE-----")[1:]]
+    seen = set()
+    for block in blocks:
+        pem = f"-----BEGIN CERTIFICATE-----{block}-----END CERTIFICATE-----\n".encode()
+        seen.add(openssl("x509", "-noout", "-fingerprint", "-sha256", stdin=pem)
+                 .strip().split("=", 1)[1])
+        text = openssl("x509", "-noout", "-subject", "-issuer", "-ext", "basicConstraints",
+                       stdin=pem)
+        subject, issuer = (line.split("=", 1)[1] for line in text.splitlines()[:2])
+        assert "CA:TRUE" in text, text
+        assert (subject != issuer) is intermediate, text
+    assert seen == pinned and len(blocks) == len(pinned)
+
+
 def test_plan_in_place_in_this_checkout(cli) -> None:
     """From this repository's own checkout, no copy and no clone: the folder and the tag
     glob are shown, the version comes from no tag."""
@@ -70,14 +117,16 @@ def test_plan_in_place_in_this_checkout(cli) -> None:
             in plan.out.splitlines())
 
 
-def test_plan_is_clean_and_dry_run_needs_no_credentials(cli, tmp_path: Path) -> None:
-    clone = tagged_example(tmp_path)
+def test_plan_is_clean_and_dry_run_needs_no_credentials(cli, tmp_path: Path,
+                                                        go_proxy: GoProxy) -> None:
+    clone = tagged_example(tmp_path, go_proxy=go_proxy)
     commit, pipeline = clone.commit, f"{CA_CERTIFICATES}/release.yaml"
     plan = cli("plan", pipeline, "--format", "json", cwd=clone.path)
     assert plan.code == 0 and plan.err == "", plan.err
     perms = {s["id"]: s["permissions"] for s in json.loads(plan.out)["stages"]}
     assert perms == {
-        "cli": {}, "sdk": {}, "bundle": {}, "sbom": {}, "checksums": {},
+        **{sid: {} for sid in CLIS}, "sdk": {}, "roots": {}, "intermediates": {},
+        "sbom": {}, "checksums": {},
         "image": {"packages": "write"}, "sign": {"id-token": "write"},
         "provenance": {"id-token": "write"},
         "sign-image": {"id-token": "write", "packages": "write"},
@@ -151,12 +200,32 @@ def test_plan_is_clean_and_dry_run_needs_no_credentials(cli, tmp_path: Path) -> 
     audit = cli("audit", workflow)
     assert audit.code == 0 and "0 findings" in audit.out, audit.out + audit.err
 
-    # the CLI runs, and reads the bundle
-    listed = subprocess.run([sys.executable, out / "cli" / "tpm-ca", "list",
-                             out / "bundle" / "tpm-ca-certificates.pem"],
-                            capture_output=True, text=True, check=True).stdout.splitlines()
-    assert sorted(listed) == ["Example Hardware Root CA", "Example Issuing CA 1",
-                              "Example Release Root CA"]
+    # each CLI was built for its target, from the SDK module the fetch got from the
+    # proxy, pinned by the committed go.sum
+    assert f"/{SDK_GO}/@v/{SDK_GO_VERSION}.zip" in go_proxy.requests
+    gosum = sha256(clone.path / CA_CERTIFICATES / "go.sum")
+    for target in TARGETS:
+        [binary] = artifacts(out, f"cli-{target}").values()
+        assert binary["name"] == f"tpm-ca-{target}" and binary["kind"] == "executable"
+        assert binary["annotations"] == {"lock:go.sum": gosum}
+        system, arch = target.split("-")
+        data = (out / binary["path"]).read_bytes()
+        assert data.startswith(MAGIC[system]), target
+        if system == "linux":
+            assert int.from_bytes(data[18:20], "little") == ELF_MACHINE[arch]
+
+    # the bundles hold what their certificates files pin, as openssl sees it
+    for stage, name, config in BUNDLES:
+        check_bundle(out / stage / name, clone.path / CA_CERTIFICATES / config,
+                     intermediate=stage == "intermediates")
+
+    # the linux/amd64 CLI runs here, and reads the bundles
+    linux = out / "cli-linux-amd64" / "tpm-ca-linux-amd64"
+    listed = {stage: subprocess.run([linux, "list", out / stage / name], capture_output=True,
+                                    text=True, check=True).stdout.splitlines()
+              for stage, name, _ in BUNDLES}
+    assert listed == {"roots": ["Example Hardware Root CA", "Example Release Root CA"],
+                      "intermediates": ["Example Issuing CA 1"]}
 
 
 def _image_files(tmp_path: Path, ref: str) -> dict[str, bytes]:
@@ -178,8 +247,9 @@ def _image_files(tmp_path: Path, ref: str) -> dict[str, bytes]:
 
 def test_release_end_to_end(cli, monkeypatch, tmp_path: Path,
                             registry: LocalRegistry, sigstore_stack: SigstoreStack,
-                            github_server: GitHubServer) -> None:
-    clone = tagged_example(tmp_path,
+                            github_server: GitHubServer,
+                            go_proxy: GoProxy) -> None:
+    clone = tagged_example(tmp_path, go_proxy=go_proxy,
                            rewrite=lambda t: local_services(t, registry, sigstore_stack))
     commit = clone.commit
     github_server.add_repo(REPOSITORY, immutable=True)
@@ -207,9 +277,13 @@ def test_release_end_to_end(cli, monkeypatch, tmp_path: Path,
     raw = skopeo("inspect", NO_TLS, "--raw", f"docker://{pushed}@{digest}")
     assert "sha256:" + hashlib.sha256(raw.encode()).hexdigest() == digest
     files = _image_files(tmp_path, f"docker://{pushed}@{digest}")
-    assert files == {"/usr/local/bin/tpm-ca": (out / "cli" / "tpm-ca").read_bytes(),
+    assert files == {"/usr/local/bin/tpm-ca":
+                         (out / "cli-linux-amd64" / "tpm-ca-linux-amd64").read_bytes(),
                      "/etc/ssl/certs/ca-bundle.pem":
-                         (out / "bundle" / "tpm-ca-certificates.pem").read_bytes()}
+                         (out / "roots" / "tpm-ca-certificates.pem").read_bytes(),
+                     "/etc/ssl/certs/tpm-intermediate-ca-bundle.pem":
+                         (out / "intermediates" / "tpm-intermediate-ca-certificates.pem")
+                         .read_bytes()}
 
     # provenance names the image by its pushed digest and every built artifact
     envelope = json.loads((out / "provenance" / "tpm-ca-certificates.intoto.jsonl").read_text())
@@ -219,6 +293,12 @@ def test_release_end_to_end(cli, monkeypatch, tmp_path: Path,
     subjects = {(s["name"], s["digest"]["sha256"]) for s in statement["subject"]}
     expected = {(n, a["sha256"]) for n, a in artifacts(out, *ATTESTED).items()}
     assert subjects == expected | {(pushed, digest.removeprefix("sha256:"))}
+    # ... and the go.sum that pinned each CLI's fetch
+    deps = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+    gosum = sha256(clone.path / CA_CERTIFICATES / "go.sum")
+    for sid in CLIS:
+        assert {"name": "go.sum", "digest": {"sha256": gosum},
+                "annotations": {"stage": sid, "role": "lock"}} in deps
 
     # the image's signature and provenance are in the registry, where consumers check it
     image_ref = f"oci://{pushed}@{digest}"
@@ -254,33 +334,38 @@ def test_release_end_to_end(cli, monkeypatch, tmp_path: Path,
     assert f"PASS  source      tpm-ca-certificates.intoto.jsonl: source commit {commit} " \
            "matches --commit" in ok.out
     listed = (out / "checksums" / "SHA256SUMS").read_text().splitlines()
-    assert len(listed) == 7  # the CLI, sdist, wheel, bundle and three SBOMs
+    # five CLIs, the sdist, the wheel, two bundles, and an SBOM of each CLI and distribution
+    assert len(listed) == 16
     assert f"PASS  coverage    {len(listed)} files" in ok.out
 
     # the published release cannot be changed through the API (immutable), so tamper
     # with a downloaded copy: a swapped CLI of the same size fails, naming the file
-    size = (downloaded / "tpm-ca").stat().st_size
+    size = (downloaded / "tpm-ca-linux-amd64").stat().st_size
     evil = b"#!/bin/sh\necho evil\n".ljust(size, b"#")
-    (downloaded / "tpm-ca").write_bytes(evil)
+    (downloaded / "tpm-ca-linux-amd64").write_bytes(evil)
     bad = cli("verify", downloaded, "--repository", REPOSITORY, "--tag", TAG, *trust)
     assert bad.code == 1
-    assert "FAIL  checksum    tpm-ca: sha256 differs from SHA256SUMS" in bad.out
+    assert "FAIL  checksum    tpm-ca-linux-amd64: sha256 differs from SHA256SUMS" in bad.out
     # ... and bytes GitHub serves that differ from its own digest are refused at download
-    [stored_cli] = [a for a in release.assets if a.name == "tpm-ca"]
+    [stored_cli] = [a for a in release.assets if a.name == "tpm-ca-linux-amd64"]
     stored_cli.path.write_bytes(evil)
     swapped = cli("verify", "--github", f"{REPOSITORY}@{TAG}", tmp_path / "again", *trust)
     assert swapped.code == 1
-    assert "asset tpm-ca downloaded as sha256:" in swapped.err
+    assert "asset tpm-ca-linux-amd64 downloaded as sha256:" in swapped.err
 
 
-def test_dry_run_at_an_untagged_commit(cli, tmp_path: Path) -> None:
+def test_dry_run_at_an_untagged_commit(cli, tmp_path: Path,
+                                       go_proxy: GoProxy) -> None:
     """With no ``ca-certificates/v*`` tag the version is a dev version whose ``+`` an OCI
-    tag cannot hold: the image's tag carries ``_`` instead, and the dry-run works."""
-    clone = clone_checkout(tmp_path / "clone")
-    commit = git(clone, "rev-parse", "HEAD")
+    tag cannot hold: the image's tag carries ``_`` instead, and the dry-run works. (The
+    image and what it holds only: the full dry-run above builds the other four CLIs.)"""
+    clone = tagged_example(tmp_path, go_proxy=go_proxy, tag=None)
+    commit = clone.commit
     review = tmp_path / "review.json"
+    chain = [a for sid in ("cli-linux-amd64", "roots", "intermediates", "image")
+             for a in ("--stage", sid)]
     res = cli("run", f"{CA_CERTIFICATES}/release.yaml", "--dry-run", "--out", tmp_path / "dry",
-              "--report", review, cwd=clone)
+              *chain, "--report", review, cwd=clone.path)
     assert res.code == 0, res.out + res.err
     data = json.loads(review.read_text(encoding="utf-8"))
     assert data["source"]["version"] == f"0.0.0.dev0+g{commit[:12]}"

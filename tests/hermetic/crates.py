@@ -8,7 +8,6 @@ Every path asked for is recorded, so tests can tell which phase reached it.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import json
 import os
@@ -16,15 +15,14 @@ import shutil
 import subprocess
 import tarfile
 import textwrap
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Repo
+from tests.static_server import StaticFiles, serve_static
 
 
 def rust_toolchain() -> Path | None:
@@ -44,11 +42,7 @@ needs_cargo = pytest.mark.skipif(rust_toolchain() is None,
                                  reason="no Rust toolchain (cargo) is installed")
 
 
-@dataclass
-class Registry:
-    port: int = 0
-    files: dict[str, bytes] = field(default_factory=dict)
-    requests: list[str] = field(default_factory=list)
+class Registry(StaticFiles):
 
     @property
     def index(self) -> str:
@@ -81,31 +75,10 @@ def _index_path(name: str) -> str:
 
 @contextmanager
 def serve() -> Iterator[Registry]:
-    registry = Registry()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            registry.requests.append(self.path)
-            body = registry.files.get(self.path.split("?")[0])
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Length", str(len(body or b"")))
-            self.end_headers()
-            self.wfile.write(body or b"")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    registry.port = server.server_address[1]
-    registry.files["/config.json"] = json.dumps(
-        {"dl": f"http://127.0.0.1:{registry.port}/dl/{{crate}}/{{version}}"}).encode()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_static(Registry()) as registry:
+        registry.files["/config.json"] = json.dumps(
+            {"dl": f"{registry.base}/dl/{{crate}}/{{version}}"}).encode()
         yield registry
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 TINY = {"Cargo.toml": '[package]\nname = "tiny"\nversion = "1.0.0"\nedition = "2021"\n',

@@ -11,23 +11,21 @@ sum.golang.org itself.
 
 from __future__ import annotations
 
-import http.server
 import io
 import json
 import os
 import shutil
 import subprocess
 import textwrap
-import threading
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Repo
+from tests.static_server import StaticFiles, serve_static
 
 #: Skip marker for tests that run the real Go toolchain (CI installs it: noxfile.py).
 needs_go = pytest.mark.skipif(shutil.which("go") is None,
@@ -39,11 +37,7 @@ TINY = {"go.mod": "module example.com/tiny\n\ngo 1.18\n",
 MAIN = "package main\n\nimport \"example.com/tiny\"\n\nfunc main() { println(tiny.Answer) }\n"
 
 
-@dataclass
-class GoProxy:
-    port: int = 0
-    files: dict[str, bytes] = field(default_factory=dict)
-    requests: list[str] = field(default_factory=list)
+class GoProxy(StaticFiles):
 
     @property
     def url(self) -> str:
@@ -68,32 +62,18 @@ class GoProxy:
         self.files[f"{base}/{version}.mod"] = files["go.mod"].encode()
         self.files[f"{base}/{version}.zip"] = buf.getvalue()
 
+    def publish_folder(self, module: str, version: str, folder: Path) -> None:
+        """Serve ``module`` at ``version`` from the files of ``folder`` (a module's root,
+        with its go.mod), as a module proxy serves a tagged module of a repository."""
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        self.publish(module, version, {p.relative_to(folder).as_posix():
+                                       p.read_text(encoding="utf-8") for p in files})
+
 
 @contextmanager
 def serve() -> Iterator[GoProxy]:
-    proxy = GoProxy(files={"/sumdb/sum.golang.org/supported": b""})
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            proxy.requests.append(self.path)
-            body = proxy.files.get(self.path.split("?")[0])
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Length", str(len(body or b"")))
-            self.end_headers()
-            self.wfile.write(body or b"")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    proxy.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_static(GoProxy(files={"/sumdb/sum.golang.org/supported": b""})) as proxy:
         yield proxy
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def go_project(repo: Repo, proxy: GoProxy, scratch: Path, *, fetch: str = '"-x"',

@@ -8,24 +8,20 @@ Every path asked for is recorded, so tests can tell which phase reached it.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import re
 import textwrap
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.conftest import Repo
 from tests.pypi.dists import make_wheel
+from tests.static_server import StaticFiles, serve_static
 
 
-@dataclass
-class Index:
-    port: int = 0
-    files: dict[str, bytes] = field(default_factory=dict)
-    requests: list[str] = field(default_factory=list)
+class Index(StaticFiles):
+    def content_type(self, path: str) -> str:
+        return "text/html" if path.endswith("/") else "application/octet-stream"
 
     @property
     def url(self) -> str:
@@ -46,31 +42,8 @@ class Index:
 
 @contextmanager
 def serve() -> Iterator[Index]:
-    index = Index()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            index.requests.append(self.path)
-            body = index.files.get(self.path.split("?")[0])
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Type", "text/html" if self.path.endswith("/")
-                             else "application/octet-stream")
-            self.send_header("Content-Length", str(len(body or b"")))
-            self.end_headers()
-            self.wfile.write(body or b"")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    index.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_static(Index()) as index:
         yield index
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def pip_project(repo: Repo, index: Index, scratch: Path) -> Path:

@@ -7,21 +7,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.server
 import io
 import json
 import tarfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+
+from tests.static_server import StaticFiles, serve_static
 
 
-@dataclass
-class Registry:
-    port: int = 0
-    files: dict[str, bytes] = field(default_factory=dict)
-    requests: list[str] = field(default_factory=list)
+class Registry(StaticFiles):
+    def lookup(self, path: str) -> bytes | None:
+        # scoped names arrive with their slash encoded
+        return super().lookup(path.replace("%2f", "/"))
 
     @property
     def url(self) -> str:
@@ -61,26 +59,5 @@ def lockfile(project: str, deps: dict[str, dict[str, str]]) -> str:
 
 @contextmanager
 def serve() -> Iterator[Registry]:
-    registry = Registry()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            registry.requests.append(self.path)
-            body = registry.files.get(self.path.split("?")[0].replace("%2f", "/"))
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Length", str(len(body or b"")))
-            self.end_headers()
-            self.wfile.write(body or b"")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    registry.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_static(Registry()) as registry:
         yield registry
-    finally:
-        server.shutdown()
-        server.server_close()

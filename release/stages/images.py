@@ -16,10 +16,10 @@ from release.errors import StageFailed
 from release.permissions import PermissionSet
 
 if TYPE_CHECKING:
+    from release.engine.contract import PipelineView
     from release.engine.manifest import Artifact
     from release.oci.registry import Registry
     from release.oci.signatures import ImageTarget
-    from release.pipeline.model import Pipeline
     from release.stages.base import Problem, StageContext
     from release.stages.oci_image import OciImageConfig
 
@@ -29,7 +29,7 @@ DIGEST = "org.opencontainers.image.digest"
 REPOSITORY = "release.oci.repository"
 
 
-def pushing_needs(needs: Sequence[str], pipeline: Pipeline,
+def pushing_needs(needs: Sequence[str], pipeline: PipelineView,
                   names: Sequence[str] | None = None) -> list[tuple[str, OciImageConfig]]:
     """The ``oci-image`` stages among ``needs`` that push, whose archive matches a glob of
     ``names`` (all when None)."""
@@ -57,12 +57,12 @@ def registry_permissions(images: list[tuple[str, OciImageConfig]]) -> Permission
 class WritesReferrers(Protocol):
     """A kind that stores signatures or attestations as referrers of its needs' images."""
 
-    def referrer_images(self, config: Any, pipeline: Pipeline
+    def referrer_images(self, config: Any, pipeline: PipelineView
                         ) -> list[tuple[str, OciImageConfig]]: ...
 
 
 def image_problems(stage_id: str, images: list[tuple[str, OciImageConfig]],
-                   required: bool, pipeline: Pipeline) -> list[Problem]:
+                   required: bool, pipeline: PipelineView) -> list[Problem]:
     """Load-time problems of a stage that writes referrers of ``images``."""
     path: tuple[str | int, ...] = ("stages", stage_id)
     if required and not images:
@@ -78,11 +78,11 @@ def image_problems(stage_id: str, images: list[tuple[str, OciImageConfig]],
     return problems + _unordered(stage_id, {sid for sid, _ in images}, pipeline)
 
 
-def _unordered(stage_id: str, mine: set[str], pipeline: Pipeline) -> list[Problem]:
+def _unordered(stage_id: str, mine: set[str], pipeline: PipelineView) -> list[Problem]:
     """Two stages writing referrers of one image must not run at once: without the
     referrers API the ``sha256-<hex>`` index is read, extended and written back, and the
     registry API has no atomic update, so concurrent writers can drop each other's entry."""
-    from release.pipeline.graph import ancestors
+    from release.engine.dag import ancestors
     from release.stages import KINDS
 
     needs = {sid: list(cfg.needs) for sid, cfg in pipeline.stages.items()}
@@ -108,7 +108,7 @@ def _unordered(stage_id: str, mine: set[str], pipeline: Pipeline) -> list[Proble
     return problems
 
 
-def pushed(art: Artifact, pipeline: Pipeline) -> bool:
+def pushed(art: Artifact, pipeline: PipelineView) -> bool:
     """Whether an artifact is the archive of an image its stage pushes (or, in a dry-run,
     would push)."""
     config: Any = pipeline.stages.get(art.stage)
@@ -116,7 +116,7 @@ def pushed(art: Artifact, pipeline: Pipeline) -> bool:
             and getattr(config, "push", None) is not None)
 
 
-def planned_target(art: Artifact, pipeline: Pipeline) -> str:
+def planned_target(art: Artifact, pipeline: PipelineView) -> str:
     """``repository@digest`` of a pushed image, from its stage's config (no network)."""
     config: Any = pipeline.stages[art.stage]
     return f"{config.push.repository}@{art.annotations[DIGEST]}"
