@@ -7,6 +7,7 @@ the provenance's workflow) runs against the local Sigstore stack."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -154,3 +155,49 @@ def test_self_hosted_runner_signatures_fail_when_denied(repo: Repo, cli, tmp_pat
     denied = cli("verify", image, *args, "--deny-self-hosted-runners")
     assert denied.code == 1, denied.out
     assert "FAIL  bundle" in denied.out and "self-hosted runners are denied" in denied.out
+
+
+@pytest.mark.parametrize(("changed", "line"), [
+    ({"workflow": "evil.yml"}, "FAIL  workflow"),
+    ({"commit": OTHER}, "FAIL  source"),
+    ({"repository": "mallory/tool"}, "FAIL  source"),
+])
+def test_keyless_provenance_is_checked_as_in_a_folder(reg: HostileRegistry, sigstore_stack,
+                                                      cli, changed: dict[str, str],
+                                                      line: str) -> None:
+    """The release workflow signed a provenance naming another workflow, commit or
+    repository than its certificate: the provenance fails, as in a folder."""
+    from tests.verify.attest_kit import provenance as workflow_provenance
+    from tests.verify.attest_kit import run_claims, sign
+
+    image = reg.image()
+    subjects = {"example/x": image[0].split(":")[1]}
+    facts = {"repository": REPOSITORY, "tag": TAG, "commit": COMMIT}
+    signature, good, bad = sign(sigstore_stack, run_claims(REPOSITORY, TAG, COMMIT),
+                                statement(image[0]),
+                                workflow_provenance(subjects, **facts),
+                                workflow_provenance(subjects, **{**facts, **changed}))
+    reg.refer(image, json.dumps(signature).encode())
+    for bundle in (good, bad):
+        reg.refer(image, json.dumps(bundle).encode(), SLSA)
+    out = cli("verify", reg.url(image[0]), "--repository", REPOSITORY, "--tag", TAG,
+              "--trusted-root", sigstore_stack.trusted_root, "--require-provenance")
+    assert out.code == 1, out.out
+    assert line in out.out, out.out
+    assert "PASS  provenance" in out.out and "PASS  signature" in out.out
+
+
+def test_another_identitys_keyless_bundle_is_skipped(reg: HostileRegistry, sigstore_stack,
+                                                     cli) -> None:
+    from tests.verify.attest_kit import run_claims, sign
+
+    image = reg.image()
+    [theirs] = sign(sigstore_stack, run_claims("mallory/tool", TAG, COMMIT),
+                    statement(image[0]))
+    [ours] = sign(sigstore_stack, run_claims(REPOSITORY, TAG, COMMIT), statement(image[0]))
+    reg.refer(image, json.dumps(theirs).encode())
+    reg.refer(image, json.dumps(ours).encode())
+    out = cli("verify", reg.url(image[0]), "--repository", REPOSITORY, "--tag", TAG,
+              "--trusted-root", sigstore_stack.trusted_root)
+    assert out.code == 0, out.out
+    assert "SKIP  bundle" in out.out and "signed by another identity" in out.out
