@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,8 +44,32 @@ SHA256_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def canonical_json(data: Any) -> bytes:
-    """The one byte encoding we write: sorted keys, no spaces, UTF-8."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The one byte encoding we write: sorted keys, no spaces, UTF-8, finite numbers."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode()
+
+
+def load_json(data: bytes | str) -> Any:
+    """JSON a registry served: ValueError for anything we could not use, print or write
+    back, as for malformed JSON: nested too deep to parse, ``NaN``/``Infinity`` or a
+    number beyond a float (``1e400``), a string with a lone surrogate (``"\\ud800"``)."""
+    try:
+        doc = json.loads(data, parse_constant=_not_a_number, parse_float=_finite)
+        canonical_json(doc)  # a lone surrogate has no UTF-8 encoding: UnicodeEncodeError
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    return doc
+
+
+def _not_a_number(text: str) -> float:
+    raise ValueError(f"{text} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} is beyond a float")
+    return value
 
 
 def sha256_digest(data: bytes) -> str:

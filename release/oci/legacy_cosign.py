@@ -22,6 +22,7 @@ from release.oci.descriptor import (
     MANIFEST_TYPES,
     Descriptor,
     canonical_json,
+    load_json,
     sha256_digest,
 )
 from release.oci.registry import Registry
@@ -73,7 +74,7 @@ def _current(reg: Registry, tag: str) -> list[dict[str, Any]]:
         return []
     data, kind = reg.get_manifest(digest)
     try:
-        doc = json.loads(data)
+        doc = load_json(data)
         layers = doc["layers"]
         ok = kind in MANIFEST_TYPES and isinstance(layers, list) and all(
             isinstance(x, dict) and x.get("mediaType") == SIMPLE_SIGNING for x in layers)

@@ -13,7 +13,6 @@ every other one as it was, with every field it has.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from release.oci.descriptor import (
     MANIFEST,
     Descriptor,
     canonical_json,
+    load_json,
     sha256_digest,
 )
 from release.oci.registry import Registry
@@ -104,15 +104,16 @@ def _read_tag_index(reg: Registry, tag: str) -> dict[str, Any]:
     if current is None:
         return {"schemaVersion": 2, "mediaType": INDEX, "manifests": []}
     data, kind = reg.get_manifest(current)
+    why = ""
     try:
-        doc = json.loads(data)
-    except ValueError:
-        doc = None
+        doc = load_json(data)
+    except ValueError as exc:
+        doc, why = None, f" (not JSON we can rewrite: {str(exc)[:80]})"
     if kind not in INDEX_TYPES or not isinstance(doc, dict) \
             or not isinstance(doc.get("manifests"), list):
         raise StageFailed(
             f"tag {tag} of {reg.where} holds a {kind or 'document'} that is not a referrers "
-            "index; it is not ours to overwrite",
+            f"index{why}; it is not ours to overwrite",
             "the referrers tag schema reserves this tag for the index of the image's "
             "referrers; remove what was pushed there, or use a registry with the referrers "
             "API")
@@ -142,20 +143,32 @@ def _add_to_tag_index(reg: Registry, tag: str, entry: dict[str, Any]) -> None:
                          "image at the same time; run the stage again")
 
 
-def list_referrers(reg: Registry, digest: str) -> tuple[list[Referrer], str]:
+def list_referrers(reg: Registry, digest: str) -> tuple[list[Referrer], str, list[str]]:
     """The referrers of ``digest``: from the API when the registry has one, else from the
-    tag schema's index; and which of the two (``api`` or the tag)."""
+    tag schema's index; which of the two (``api`` or the tag); and the entries that are
+    not sha256 descriptors (another tool's, say a ``sha512:`` one), described, unread."""
     pages = reg.referrers(digest)
     via = "api"
     if pages is None:
         via = fallback_tag(digest)
         current = reg.manifest_digest(via)
         if current is None:
-            return [], via
+            return [], via, []
         pages = [reg.get_manifest(current)[0]]
     try:
-        return [Referrer.from_json(m) for page in pages
-                for m in json.loads(page)["manifests"]], via
-    except (ValueError, KeyError, TypeError, AttributeError):
+        lists = [load_json(page)["manifests"] for page in pages]
+        if not all(isinstance(m, list) for m in lists):
+            raise TypeError("manifests is not a list")
+    except (ValueError, KeyError, TypeError):
         raise IntegrityError(f"the referrers index of {reg.where}@{digest} ({via}) is "
                              "malformed", "the registry or another tool wrote it") from None
+    found: list[Referrer] = []
+    foreign: list[str] = []
+    for entry in (m for listed in lists for m in listed):
+        try:
+            found.append(Referrer.from_json(entry))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            what = entry.get("digest") if isinstance(entry, dict) else None
+            foreign.append(f"entry {len(found) + len(foreign) + 1} "
+                           f"({str(what)[:80] if what is not None else 'no digest'})")
+    return found, via, foreign

@@ -21,6 +21,7 @@ from release.oci.descriptor import (
     INDEX,
     INDEX_TYPES,
     MANIFEST_TYPES,
+    SHA256_DIGEST,
     Descriptor,
     sha256_digest,
 )
@@ -32,6 +33,8 @@ MAX_MANIFEST = 4 * 1024 * 1024
 MAX_PAGES = 20
 #: Blobs up to this size go up in one request; larger ones in chunks of this size.
 CHUNK = 16 * 1024 * 1024
+#: How much of an error answer is read for its error codes; the rest is dropped.
+ERROR_TEXT = 64 * 1024
 _ACCEPT = ", ".join((*MANIFEST_TYPES, *INDEX_TYPES))
 
 
@@ -47,6 +50,7 @@ class Registry:
             base_url=base_url(host), auth=RegistryAuth(host, scope, credentials),
             timeout=httpx.Timeout(timeout, connect=30.0), follow_redirects=True,
             headers={"User-Agent": "release-pipeline"},
+            event_hooks={"request": [self._refuse_plain_http]},
         )
         self.prefix = f"/v2/{repository}"
 
@@ -59,11 +63,8 @@ class Registry:
     # -- manifests -----------------------------------------------------------------
     def get_manifest(self, reference: str) -> tuple[bytes, str]:
         """The exact bytes and media type of a manifest or index."""
-        resp = self._call("GET", f"{self.prefix}/manifests/{reference}",
-                          headers={"Accept": _ACCEPT})
-        data = resp.content
-        if len(data) > MAX_MANIFEST:
-            raise IntegrityError(f"manifest {reference} of {self.where} is larger than 4 MiB")
+        resp, data = self._call("GET", f"{self.prefix}/manifests/{reference}",
+                                headers={"Accept": _ACCEPT}, limit=MAX_MANIFEST)
         if reference.startswith("sha256:") and sha256_digest(data) != reference:
             raise IntegrityError(
                 f"manifest {reference} of {self.where} was served with digest "
@@ -71,16 +72,27 @@ class Registry:
         return data, resp.headers.get("Content-Type", "").split(";")[0].strip()
 
     def manifest_digest(self, reference: str) -> str | None:
-        """The digest a tag points to (``HEAD``), or None when the tag does not exist."""
-        resp = self._call("HEAD", f"{self.prefix}/manifests/{reference}",
-                          headers={"Accept": _ACCEPT}, ok=(200, 404))
-        return resp.headers.get("Docker-Content-Digest") if resp.status_code == 200 else None
+        """The digest a tag points to (``HEAD``), or None when the tag does not exist.
+
+        Only the form is checked here (a sha256 digest, never a path); whoever reads the
+        manifest reads it by this digest, and :meth:`get_manifest` checks the content."""
+        resp, _ = self._call("HEAD", f"{self.prefix}/manifests/{reference}",
+                             headers={"Accept": _ACCEPT}, ok=(200, 404))
+        if resp.status_code != 200:
+            return None
+        digest = str(resp.headers.get("Docker-Content-Digest", ""))
+        if not SHA256_DIGEST.fullmatch(digest):
+            raise IntegrityError(f"{self.where} answered {reference} with the digest "
+                                 f"{digest[:80]!r}, not a sha256 digest",
+                                 "the registry is broken or hostile; name the image by "
+                                 "digest (@sha256:...)")
+        return digest
 
     def put_manifest(self, reference: str, data: bytes, media_type: str) -> str | None:
         """Store a manifest; returns the ``OCI-Subject`` header, which a registry with the
         referrers API sends when it indexed the manifest's ``subject``."""
-        resp = self._call("PUT", f"{self.prefix}/manifests/{reference}", content=data,
-                          headers={"Content-Type": media_type}, ok=(201,))
+        resp, _ = self._call("PUT", f"{self.prefix}/manifests/{reference}", content=data,
+                             headers={"Content-Type": media_type}, ok=(201,))
         echoed = resp.headers.get("Docker-Content-Digest")
         if echoed and echoed != sha256_digest(data):
             raise IntegrityError(f"{self.where} stored manifest {reference} as {echoed}, "
@@ -98,23 +110,28 @@ class Registry:
             if len(pages) == MAX_PAGES:
                 raise IntegrityError(f"the referrers of {digest} at {self.where} run to more "
                                      f"than {MAX_PAGES} pages")
-            resp = self._call("GET", url, ok=(200, 400, 404, 405), headers={"Accept": INDEX})
+            resp, data = self._call("GET", url, ok=(200, 400, 404, 405),
+                                    headers={"Accept": INDEX}, limit=MAX_MANIFEST)
             kind = resp.headers.get("Content-Type", "").split(";")[0].strip()
             if (resp.status_code != 200 or kind != INDEX) and pages:
                 raise IntegrityError(f"page {len(pages) + 1} of the referrers of {digest} at "
                                      f"{self.where} is not an index (HTTP {resp.status_code})")
             if resp.status_code != 200 or kind != INDEX:
                 return None
-            if len(resp.content) > MAX_MANIFEST:
-                raise IntegrityError(f"the referrers of {digest} at {self.where} exceed 4 MiB")
-            pages.append(resp.content)
+            pages.append(data)
             following = resp.links.get("next", {}).get("url")
             url = urljoin(str(resp.request.url), following) if following else None
+            if url is not None and urlsplit(url).netloc != resp.request.url.netloc.decode():
+                raise IntegrityError(
+                    f"page {len(pages)} of the referrers of {digest} at {self.where} links "
+                    f"the next page on another host ({urlsplit(url).netloc[:100]}); refused",
+                    "a registry lists referrers on its own host; this one is broken or "
+                    "hostile")
         return pages
 
     # -- blobs ---------------------------------------------------------------------
     def has_blob(self, desc: Descriptor) -> bool:
-        resp = self._call("HEAD", f"{self.prefix}/blobs/{desc.digest}", ok=(200, 404))
+        resp, _ = self._call("HEAD", f"{self.prefix}/blobs/{desc.digest}", ok=(200, 404))
         length = resp.headers.get("Content-Length")
         return resp.status_code == 200 and (length is None or int(length) == desc.size)
 
@@ -145,7 +162,7 @@ class Registry:
         if desc.size > MAX_MANIFEST:
             raise IntegrityError(f"blob {desc.digest} ({what}) at {self.where} is larger "
                                  "than 4 MiB")
-        data = self._call("GET", f"{self.prefix}/blobs/{desc.digest}").content
+        _, data = self._call("GET", f"{self.prefix}/blobs/{desc.digest}", limit=desc.size)
         if len(data) != desc.size or sha256_digest(data) != desc.digest:
             raise IntegrityError(
                 f"blob {desc.digest} ({what}) from {self.where} does not match its digest; "
@@ -157,7 +174,7 @@ class Registry:
         """Upload a small blob held in memory, unless the registry has it already."""
         if self.has_blob(desc):
             return
-        resp = self._call("POST", f"{self.prefix}/blobs/uploads/", ok=(202,))
+        resp, _ = self._call("POST", f"{self.prefix}/blobs/uploads/", ok=(202,))
         location = self._location(resp)
         sep = "&" if "?" in location else "?"
         self._call("PUT", f"{location}{sep}digest={desc.digest}", content=data, ok=(201,),
@@ -165,14 +182,14 @@ class Registry:
 
     def upload_blob(self, path: Path, desc: Descriptor) -> None:
         """Upload ``path`` as ``desc``: one request when small, chunks when large."""
-        resp = self._call("POST", f"{self.prefix}/blobs/uploads/", ok=(202,))
+        resp, _ = self._call("POST", f"{self.prefix}/blobs/uploads/", ok=(202,))
         location = self._location(resp)
         with path.open("rb") as f:
             if desc.size > self.chunk_size:
                 offset = 0
                 for chunk in iter(lambda: f.read(self.chunk_size), b""):
                     end = offset + len(chunk) - 1
-                    resp = self._call("PATCH", location, content=chunk, ok=(202,), headers={
+                    resp, _ = self._call("PATCH", location, content=chunk, ok=(202,), headers={
                         "Content-Type": "application/octet-stream",
                         "Content-Range": f"{offset}-{end}", "Content-Length": str(len(chunk))})
                     location, offset = self._location(resp), end + 1
@@ -194,29 +211,39 @@ class Registry:
             raise StageFailed(f"{self.host} started an upload without a Location header")
         return urljoin(str(resp.request.url), str(location))
 
+    def _refuse_plain_http(self, request: httpx.Request) -> None:
+        """Every request, each redirect hop and upload location included: plain HTTP only
+        to a loopback registry, so no hop can downgrade us and expose data or tokens."""
+        if request.url.scheme == "http" and not is_loopback(request.url.netloc.decode()):
+            raise StageFailed(f"{self.host} sent us to {request.url.netloc.decode()[:100]} over "
+                              "plain HTTP (a redirect or an upload location); refusing to "
+                              "send data or tokens there",
+                              "plain HTTP is only for a registry on loopback")
+
     def _call(self, method: str, url: str, *, ok: tuple[int, ...] = (200,),
-              **kwargs: Any) -> httpx.Response:
+              limit: int = ERROR_TEXT, **kwargs: Any) -> tuple[httpx.Response, bytes]:
+        """The answer and its body, read as a stream: more than ``limit`` bytes (said in
+        ``Content-Length`` or sent) is refused before it is all read."""
         what = url.split("?")[0].rsplit("/", 2)
         label = "/".join(what[-2:]) if url.startswith(self.prefix) else "blob upload"
-        parts = urlsplit(url)
-        if parts.scheme == "http" and not is_loopback(parts.netloc):
-            # an upload Location may not downgrade us to plain HTTP
-            raise StageFailed(f"{self.host} sent an upload location over plain HTTP "
-                              f"({parts.netloc}); refusing to send data or tokens there")
         try:
-            resp = self.client.request(method, url, **kwargs)
+            with self.client.stream(method, url, **kwargs) as resp:
+                self._check(resp, method, label, ok)
+                # a HEAD answer's Content-Length is the resource's, and it has no body
+                body = b"" if method == "HEAD" else _read_at_most(resp, limit)
         except httpx.HTTPError as exc:
             raise StageFailed(f"cannot reach registry {self.host}: {type(exc).__name__}: "
                               f"{exc}", "check the host name and the network") from None
-        self._check(resp, method, label, ok)
-        return resp
+        if body is None:
+            raise IntegrityError(f"{self.where}: {method} {label} answered more than "
+                                 f"{limit} bytes; refused before reading it all",
+                                 "the registry is broken or hostile")
+        return resp, body
 
     def _check(self, resp: httpx.Response, method: str, label: str,
                ok: tuple[int, ...]) -> None:
         if resp.status_code in ok:
             return
-        if not resp.is_stream_consumed:
-            resp.read()
         hint = None
         if resp.status_code in (401, 403):
             hint = "the registry wants credentials with access to this repository"
@@ -224,11 +251,29 @@ class Registry:
                           f"{_error_text(resp)}", hint)
 
 
+def _read_at_most(resp: httpx.Response, limit: int) -> bytes | None:
+    """A streamed body of at most ``limit`` bytes, or None when it is longer (refused by
+    its ``Content-Length`` without reading, else as soon as byte ``limit + 1`` arrives)."""
+    length = resp.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > limit:
+        return None
+    body = bytearray()
+    for chunk in resp.iter_bytes(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
 def _error_text(resp: httpx.Response) -> str:
-    """The registry's own error codes (``{"errors": [{"code", "message"}]}``), shortened."""
+    """The registry's own error codes (``{"errors": [{"code", "message"}]}``), shortened;
+    only the first 64 KiB of the answer are read."""
+    from release.github.client import loads_json
+
     try:
-        errors: list[dict[str, Any]] = resp.json().get("errors", [])
-    except (ValueError, AttributeError):
+        body = b"" if resp.is_stream_consumed else _read_at_most(resp, ERROR_TEXT)
+        errors: list[dict[str, Any]] = loads_json(body or b"").get("errors", [])
+    except (ValueError, AttributeError, httpx.HTTPError):
         return ""
     text = "; ".join(f"{e.get('code', '')} {e.get('message', '')}".strip()
                      for e in errors[:3] if isinstance(e, dict))

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 #: Artifact annotations recorded with every signature (see ``Artifact.annotations``).
 SIGNED_NAME = "signing.subject"
@@ -81,6 +81,12 @@ class Signer(Protocol):
         """Sign an in-toto statement as a DSSE envelope."""
         ...
 
+    def sign_image_payload(self, image: str, digest: str) -> tuple[bytes, SignedBlob]:
+        """cosign 2's simple-signing payload for ``image@digest``, built here, and its
+        signature as a blob's. The one way such a payload is signed: :func:`checked_digest`
+        refuses files that are one."""
+        ...
+
     def public_key_pem(self) -> bytes | None:
         """The PEM public key consumers verify with; None for keyless signatures."""
         ...
@@ -108,6 +114,8 @@ def checked_digest(path: Path, expected: str) -> bytes:
                 "could be taken for a signed statement's, so it is not signed",
                 "a build that writes such a file is forging provenance; do not release it")
         f.seek(0)
+        _refuse_image_payload(f, path)
+        f.seek(0)
         digest = hashlib.file_digest(f, "sha256")
     if digest.hexdigest() != expected:
         raise IntegrityError(
@@ -115,3 +123,42 @@ def checked_digest(path: Path, expected: str) -> bytes:
             f"found {digest.hexdigest()}",
             "an artifact was modified between stages; rebuild from a clean state")
     return digest.digest()
+
+
+#: JSON objects up to this size are parsed to tell whether they are a cosign payload.
+_JSON_CHECKED = 64 * 1024 * 1024
+
+
+def _refuse_image_payload(f: BinaryIO, path: Path) -> None:
+    """A file that cosign 2 would read as a simple-signing payload (a JSON object with a
+    ``critical`` member, matched as Go's encoding/json matches names: case-insensitively)
+    is not signed: its signature, as a blob's, would verify as an image signature of
+    whatever image it names (``cosign verify`` of the ``.sig`` tag)."""
+    import json
+
+    from release.errors import IntegrityError
+
+    head = f.read(4096).lstrip(b" \t\r\n")
+    if not head.startswith(b"{"):
+        return
+    f.seek(0)
+    data = f.read(_JSON_CHECKED + 1)
+    why = None
+    if len(data) > _JSON_CHECKED:
+        why = f"a JSON object larger than {_JSON_CHECKED} bytes, too large to check"
+    else:
+        try:  # Go replaces invalid UTF-8 where Python refuses it: read it as Go does
+            doc = json.loads(data.decode("utf-8", errors="replace"))
+        except RecursionError:
+            why = "a JSON object nested too deeply to check"
+        except ValueError:
+            return
+        if isinstance(doc, dict) and any(
+                "".join(c.lower().upper() for c in str(k)) == "CRITICAL" for k in doc):
+            why = "a cosign simple-signing payload (a JSON object with `critical`)"
+    if why is not None:
+        raise IntegrityError(
+            f"{path.name} is {why}: its signature as a file could be taken for a signature "
+            "of a container image (cosign 2's `.sig` layout), so it is not signed",
+            "a build that writes such a file is forging image signatures; do not release "
+            "it (images are signed with `artifacts: images`)")

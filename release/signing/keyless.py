@@ -116,6 +116,23 @@ class KeylessSigner:
         return SignedBlob(BUNDLE_SUFFIX, bundle.to_json().encode("utf-8"), KIND_BUNDLE,
                           _notes(bundle))
 
+    def sign_image_payload(self, image: str, digest: str) -> tuple[bytes, SignedBlob]:
+        """cosign 2's simple-signing payload of the image and a bundle over it."""
+        import hashlib
+
+        from sigstore.hashes import Hashed
+        from sigstore_models.common.v1 import HashAlgorithm
+
+        from release.oci.legacy_cosign import simple_signing_payload
+
+        payload = simple_signing_payload(image, digest)
+        hashed = Hashed(algorithm=HashAlgorithm.SHA2_256,
+                        digest=hashlib.sha256(payload).digest())
+        with _sigstore_errors(f"signing {image}@{digest}"):
+            bundle = self._signer.sign_artifact(hashed)
+        return payload, SignedBlob(BUNDLE_SUFFIX, bundle.to_json().encode("utf-8"),
+                                   KIND_BUNDLE, _notes(bundle))
+
     def sign_statement(self, statement: Mapping[str, Any]) -> SignedStatement:
         """A bundle holding the DSSE envelope (``dsse`` entry in Rekor)."""
         from sigstore import dsse

@@ -128,6 +128,14 @@ class KeySigner:
         signature = self._sign_digest(checked_digest(path, sha256))
         return SignedBlob(SIGNATURE_SUFFIX, signature, KIND_SIGNATURE, self._notes())
 
+    def sign_image_payload(self, image: str, digest: str) -> tuple[bytes, SignedBlob]:
+        """cosign 2's simple-signing payload of the image and a DER signature over it."""
+        from release.oci.legacy_cosign import simple_signing_payload
+
+        payload = simple_signing_payload(image, digest)
+        signature = self._sign_digest(hashlib.sha256(payload).digest())
+        return payload, SignedBlob(SIGNATURE_SUFFIX, signature, KIND_SIGNATURE, self._notes())
+
     def sign_statement(self, statement: Mapping[str, Any]) -> SignedStatement:
         """A DSSE envelope over the statement, ``keyid`` = :func:`intoto_keyid` of the key."""
         payload = statement_bytes(statement)

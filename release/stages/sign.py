@@ -195,15 +195,11 @@ def _registry_permission(ctx: StageContext[SignConfig]) -> str | None:
 
 
 def _sign_legacy(ctx: StageContext[SignConfig], signer: Any, reg: Any, target: Any) -> None:
-    """cosign 2's layout: the simple-signing payload signed as a file, under ``.sig``."""
-    import hashlib
+    """cosign 2's layout: the simple-signing payload, built and signed by the signer (never
+    a file: files that are such payloads are refused), under ``.sig``."""
+    from release.oci.legacy_cosign import attach_legacy, layer_annotations
 
-    from release.oci.legacy_cosign import attach_legacy, layer_annotations, simple_signing_payload
-
-    payload = simple_signing_payload(target.name, target.subject.digest)
-    path = ctx.workspace.tmp / "cosign-payload.json"
-    path.write_bytes(payload)
-    signed = signer.sign_file(path, hashlib.sha256(payload).hexdigest())
+    payload, signed = signer.sign_image_payload(target.name, target.subject.digest)
     bundle = signed.content if signed.kind == KIND_BUNDLE else None
     attach_legacy(reg, target.subject.digest, payload,
                   layer_annotations(signed.content, bundle), ctx.log)

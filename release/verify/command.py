@@ -21,6 +21,7 @@ from release.verify.policy import SLSA_PROVENANCE_V1
 if TYPE_CHECKING:
     from release.github.download import DownloadedRelease
     from release.verify.attestation_sources import Candidate
+    from release.verify.identity import ExpectedIdentity
     from release.verify.report import Check
 
 
@@ -177,10 +178,30 @@ def _verify(args: argparse.Namespace, first: list[Check], *,
             expect_release: bool = False) -> int:
     """Check the assets in ``args.directory``; ``first`` are checks already made."""
     from release.verify.github_instance import GitHubTrust
-    from release.verify.identity import ExpectedIdentity, parse_commit
     from release.verify.options import VerifyOptions
     from release.verify.run import verify_release
     from release.verify.sigstore_bundles import Trust
+
+    identity, commit = signer_options(args)
+    check_attestation_options(args)
+    opts = VerifyOptions(args.directory, identity, Trust(args.trusted_root, args.staging),
+                         args.key, commit, args.require_provenance, tuple(args.ignore),
+                         GitHubTrust(args.github_trusted_root), args.predicate_type,
+                         args.deny_self_hosted_runners, fetched, complete, expect_release)
+    report = verify_release(opts)
+    report.checks[:0] = first
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(report.render())
+    return 0 if report.ok else 1
+
+
+def signer_options(args: argparse.Namespace) -> tuple[ExpectedIdentity | None, str | None]:
+    """Who must have signed, checked the same for a folder and an image: the trust root
+    (one, and a file), the identity (``--repository`` with ``--tag``) or ``--key``, and
+    ``--commit``. The identity and the commit; misuse is a usage error."""
+    from release.verify.identity import ExpectedIdentity, parse_commit
 
     if args.trusted_root is not None and args.staging:
         raise UsageError("--trusted-root and --staging both name a trust root",
@@ -196,22 +217,10 @@ def _verify(args: argparse.Namespace, first: list[Check], *,
                          "pass --repository and --tag (Sigstore), or --key PUB.pem")
     identity = (ExpectedIdentity.parse(args.repository, args.tag, args.workflow, args.commit)
                 if args.repository else None)
-    commit = identity.commit if identity else parse_commit(args.commit)
-    _check_attestation_options(args)
-    opts = VerifyOptions(args.directory, identity, Trust(args.trusted_root, args.staging),
-                         args.key, commit, args.require_provenance, tuple(args.ignore),
-                         GitHubTrust(args.github_trusted_root), args.predicate_type,
-                         args.deny_self_hosted_runners, fetched, complete, expect_release)
-    report = verify_release(opts)
-    report.checks[:0] = first
-    if args.json:
-        print(json.dumps(report.to_json(), indent=2))
-    else:
-        print(report.render())
-    return 0 if report.ok else 1
+    return identity, identity.commit if identity else parse_commit(args.commit)
 
 
-def _check_attestation_options(args: argparse.Namespace) -> None:
+def check_attestation_options(args: argparse.Namespace) -> None:
     """The two trust roots are of two instances: never the same file, nor a JSONL of both."""
     if "://" not in args.predicate_type or any(c.isspace() for c in args.predicate_type):
         raise UsageError(f"--predicate-type {args.predicate_type!r} is not a URI",
