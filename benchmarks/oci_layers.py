@@ -109,7 +109,7 @@ def time_push_and_sign(files: list[LayerFile], root: Path) -> list[tuple[str, fl
     from release.oci.layout import Layout
     from release.oci.push import push
     from release.oci.registry import Registry
-    from release.oci.signatures import ImageTarget, sign_image
+    from release.signing.image_bundles import ImageTarget, sign_image
     from release.signing.keys import KeySigner
 
     layout = Layout(root / "layout")

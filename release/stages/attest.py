@@ -6,7 +6,7 @@ bundle ``NAME.intoto.sigstore.json`` that carries the certificate and log entry.
 statement itself comes from :mod:`release.provenance.slsa`. With ``push-to-registry:
 true``, each pushed image of its needs also gets provenance of its own (the image digest
 its only subject), stored in the registry as a referrer of the image as cosign v3 stores
-attestations (:mod:`release.oci.signatures`).
+attestations (:mod:`release.signing.image_bundles`).
 """
 
 from __future__ import annotations
@@ -240,8 +240,8 @@ def _store_image_attestations(ctx: StageContext[AttestConfig], signer: Signer,
     """Provenance whose one subject is the image digest (and the image's SBOM, when one of
     the needs describes it), each stored as a referrer of the image; the bundles are kept
     as ``ARCHIVE.intoto.sigstore.json`` and ``ARCHIVE.cdx.sigstore.json``."""
-    from release.oci.signatures import sign_and_store
     from release.provenance.sbom import sbom_statement
+    from release.signing.image_bundles import sign_and_store
     from release.stages.images import open_target
 
     sboms = [s for s, name, digest in sbom_subjects(ctx)

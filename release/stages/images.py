@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from release.engine.contract import PipelineView
     from release.engine.manifest import Artifact
     from release.oci.registry import Registry
-    from release.oci.signatures import ImageTarget
+    from release.signing.image_bundles import ImageTarget
     from release.stages.base import Problem, StageContext
     from release.stages.oci_image import OciImageConfig
 
@@ -130,7 +130,7 @@ def open_target(ctx: StageContext[Any], art: Artifact) -> Iterator[tuple[Registr
     from release.oci.build import push_credentials
     from release.oci.reference import parse_repository
     from release.oci.registry import Registry
-    from release.oci.signatures import ImageTarget
+    from release.signing.image_bundles import ImageTarget
 
     image_config: Any = ctx.pipeline.stages[art.stage]
     push = image_config.push

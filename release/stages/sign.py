@@ -4,7 +4,7 @@ Signing the checksums file is what GoReleaser and many projects do: one signatur
 covers every artifact through ``sha256sum -c``. ``artifacts: all`` or a list of
 globs signs files one by one instead. ``artifacts: images`` (or globs naming the archive
 of a pushed image) signs the image in its registry, by manifest digest, as cosign v3
-does (:mod:`release.oci.signatures`), and keeps the bundle as ``ARCHIVE.sigstore.json``.
+does (:mod:`release.signing.image_bundles`), and keeps the bundle as ``ARCHIVE.sigstore.json``.
 """
 
 from __future__ import annotations
@@ -216,7 +216,7 @@ def _image_step(art: Artifact, ctx: StageContext[SignConfig]) -> str:
 
 def _sign_image(ctx: StageContext[SignConfig], signer: Any, art: Artifact) -> Output:
     """Sign a pushed image in its registry; keep the bundle as ``ARCHIVE.sigstore.json``."""
-    from release.oci.signatures import sign_image
+    from release.signing.image_bundles import sign_image
     from release.stages.images import open_target
 
     with open_target(ctx, art) as (reg, target):

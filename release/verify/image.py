@@ -106,9 +106,9 @@ class _Policy:
         misuse, are usage errors."""
         import dataclasses
 
-        from release.verify.command import check_attestation_options, signer_options
         from release.verify.image_signer import ImageSigner
         from release.verify.keys import PublicKey
+        from release.verify.options import check_attestation_options, signer_options
         from release.verify.sigstore_bundles import Trust
 
         if args.ignore:
