@@ -26,6 +26,7 @@ from release.oci.descriptor import (
     sha256_digest,
 )
 from release.oci.reference import base_url, is_loopback
+from release.terminal import printable
 
 #: Larger manifests are refused, as the reference registry does (4 MiB).
 MAX_MANIFEST = 4 * 1024 * 1024
@@ -277,5 +278,6 @@ def _error_text(resp: httpx.Response) -> str:
         return ""
     text = "; ".join(f"{e.get('code', '')} {e.get('message', '')}".strip()
                      for e in errors[:3] if isinstance(e, dict))
-    return f" ({text[:300]})" if text else ""
+    # the registry's words reach a terminal and CI logs: never its control characters
+    return f" ({printable(text[:300])})" if text else ""
 

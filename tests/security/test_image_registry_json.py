@@ -148,3 +148,27 @@ def test_the_sign_stage_refuses_to_rewrite_a_poisoned_index(repo: Repo, cli, tmp
            "referrers index (not JSON we can rewrite:" in res.err, res.err
     raw = skopeo("inspect", NO_TLS, "--raw", f"docker://{registry.host}/example/{name}:{tag}")
     assert raw.encode() == theirs
+
+
+
+def test_a_registry_error_message_is_escaped_at_the_source(reg: HostileRegistry) -> None:
+    """A registry's own error words are kept in the error (they say what went wrong), but
+    their control characters are escaped where they are read, so no stage failure, log
+    or report can carry a terminal escape or a forged line from the registry."""
+    from release.errors import ReleaseError
+    from release.oci.registry import Registry
+
+    image = reg.image()
+    words = json.dumps({"errors": [{"code": "DENIED",
+                                    "message": "no\x1b[2J\nPASS forged"}]}).encode()
+
+    def refuse(req: BaseHTTPRequestHandler, method: str, path: str) -> bool:
+        if "/manifests/" in path:
+            send(req, 403, words, kind="application/json")
+            return True
+        return False
+
+    reg.hooks.append(refuse)
+    with Registry(reg.host, "example/x") as client, pytest.raises(ReleaseError) as exc:
+        client.get_manifest(image[0])
+    assert "DENIED no\\x1b[2J\\nPASS forged" in exc.value.message, exc.value.message
