@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from release.engine.credentials import GATED
 from release.errors import ReleaseError, StageFailed
 from release.permissions import PermissionSet
 from release.stages.base import (
@@ -27,14 +28,15 @@ from release.stages.base import (
     StageContext,
     StageKind,
 )
+from release.stages.fetch_locks import check_lock_contents
 from release.stages.fetchers import (
     BUILD_ENV,
     FETCH_DEFAULTS,
     FETCH_ENV,
-    FETCHERS,
     REFUSED_CONFIG,
-    check_go_download,
+    check_fetch,
     check_goproxy,
+    lock_read_by,
 )
 
 if TYPE_CHECKING:
@@ -77,20 +79,7 @@ class CommandConfig(StageConfig):
         if any("\0" in arg or "{out}" in arg for arg in value):
             raise ValueError("a fetch argument holds a NUL character or {out}: the fetch "
                              "phase writes only in the workspace")
-        name = value[0]
-        if name not in FETCHERS:
-            raise ValueError(f"fetch runs {name!r}; it must start with one of "
-                             f"{', '.join(sorted(FETCHERS))} (a fetcher on PATH that only "
-                             "downloads what a lock pins; no script of the repository)")
-        sub, flags = FETCHERS[name]
-        if tuple(value[1:1 + len(sub)]) != sub:
-            raise ValueError(f"fetch with {name} must be `{name} {' '.join(sub)}`")
-        missing = [f for f in flags if f not in value]
-        if missing:
-            raise ValueError(f"fetch with {name} needs {' '.join(missing)}: without it the "
-                             "fetch could run code of the repository or of a package")
-        if name == "go":
-            check_go_download(value[3:])
+        check_fetch(value)
         return value
 
     @field_validator("env")
@@ -105,10 +94,12 @@ class CommandConfig(StageConfig):
     def _locks(cls, value: list[str]) -> list[str]:
         for lock in value:
             parts = PurePosixPath(lock).parts
-            if (not lock or lock.startswith("/") or "\0" in lock or ".." in parts
-                    or "\\" in lock or lock != PurePosixPath(lock).as_posix()):
+            if (not lock or not parts or lock.startswith("/") or "\0" in lock
+                    or ".." in parts or ".git" in parts or "\\" in lock
+                    or lock != PurePosixPath(lock).as_posix()):
                 raise ValueError(f"lock {lock!r} must be a plain relative path inside the "
-                                 "source tree")
+                                 "source tree, to a committed file (not `.`, `..` nor "
+                                 "inside .git)")
         if len(set(value)) != len(value):
             raise ValueError("a lock is named twice")
         return value
@@ -120,6 +111,14 @@ class CommandConfig(StageConfig):
                              "what it downloads (e.g. [package-lock.json])")
         if self.locks and self.fetch is None:
             raise ValueError("`locks` without `fetch`: name the fetch command they pin")
+        if self.fetch is not None:
+            read = lock_read_by(self.fetch)
+            if read[0] not in self.locks and self.fetch[0] != "npm":
+                raise ValueError(f"{self.fetch[0]} reads its pins from {read[0]}, which "
+                                 f"`locks` must name (it names {', '.join(self.locks)})")
+            if self.fetch[0] == "npm" and not set(read) & set(self.locks):
+                raise ValueError("npm ci reads its pins from package-lock.json (or "
+                                 "npm-shrinkwrap.json), which `locks` must name")
         return self
 
     @field_validator("outputs")
@@ -168,6 +167,7 @@ class Command(StageKind[CommandConfig]):
         locks: dict[str, str] = {}
         if cfg.fetch:
             locks = check_locks(ctx.source, ws.src, cfg.locks)
+            check_lock_contents(cfg.fetch, ws.src, cfg.locks)
             for name in REFUSED_CONFIG.get(cfg.fetch[0], ()):
                 if os.path.lexists(ws.src / name):
                     raise ReleaseError(
@@ -179,7 +179,7 @@ class Command(StageKind[CommandConfig]):
                     + ", ".join(f"{k} sha256:{v}" for k, v in locks.items()))
             # the fetch writes only in the workspace: the output folder is not mounted
             try:
-                ctx.sandbox.run(cfg.fetch, ws, env={**FETCH_DEFAULTS, **ctx.env, **FETCH_ENV},
+                ctx.sandbox.run(cfg.fetch, ws, env=fetch_environment(ctx),
                                 cwd=ws.src, network=True, timeout=cfg.timeout_seconds,
                                 log=ctx.log, cancel=ctx.cancel)
             except StageFailed as exc:
@@ -214,6 +214,14 @@ class Command(StageKind[CommandConfig]):
                 matches = [pattern]  # reported as missing by the engine
             found.extend(m for m in matches if m not in found)
         return [Output(m, cfg.artifact_kind, notes) for m in found]
+
+
+def fetch_environment(ctx: StageContext[CommandConfig]) -> dict[str, str]:
+    """The fetch phase's environment: the stage's without any credential, whatever its
+    permissions (a committed ``.npmrc`` or requirements file expands ``${VAR}`` and would
+    send it to a host of its choice), plus the fetch settings."""
+    plain = {k: v for k, v in ctx.env.items() if k not in ctx.secrets and k not in GATED}
+    return {**FETCH_DEFAULTS, **plain, **FETCH_ENV}
 
 
 def committed_digest(root: Path, commit: str, lock: str) -> str:

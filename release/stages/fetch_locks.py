@@ -1,0 +1,109 @@
+"""What a ``command`` stage's lock must hold before its fetch runs.
+
+A fetcher checks downloads against its lock, but a lock line can also name what it
+would build or fetch unpinned: a pip requirements line naming a local sdist (built with
+the network on), an npm lock entry without ``integrity`` (whatever the registry
+serves). So the engine reads the lock the fetcher will follow first, and refuses what
+is not a pin by hash. docs/security.md ("The fetch phase of command stages") says why.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from release.errors import ReleaseError
+from release.stages.fetchers import check_fetch
+
+#: ``name==version`` (extras and an environment marker allowed), then its hashes.
+_PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._, -]+\])?\s*==\s*"
+                  r"[A-Za-z0-9.+!_-]+(\s*;\s*[A-Za-z0-9_.<>=!~'\" ()]+)?$")
+_HASH = re.compile(r"^--hash=sha256:[0-9a-f]{64}$")
+_INDEX = re.compile(r"^(--index-url|--extra-index-url|-i)(=|\s+)\S+$")
+_SHRINKWRAP = "npm-shrinkwrap.json"
+
+
+def check_lock_contents(fetch: Sequence[str], src: Path, locks: Sequence[str]) -> None:
+    """Refuse a lock (already checked to be the committed file) that pins less than
+    every download by hash."""
+    if fetch[0] == "npm":
+        read = _SHRINKWRAP if (src / _SHRINKWRAP).exists() else "package-lock.json"
+        if read not in locks:
+            raise ReleaseError(
+                f"npm ci reads its pins from {read}, which `locks` does not name",
+                f"name {read} in `locks`, or remove it from the release commit")
+        check_npm_lock(src / read, read)
+    elif fetch[0].startswith("pip"):
+        lock = check_fetch(fetch)["-r"]
+        check_pip_lock(src / lock, lock)
+
+
+def check_pip_lock(path: Path, name: str) -> None:
+    """Every requirement is ``name==version`` with ``--hash=sha256:`` pins; the only
+    options are index URLs; no ``${VAR}`` (pip would expand the environment)."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    logical: list[tuple[int, str]] = []
+    pending, start = "", 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        if not pending:
+            start = number
+        if raw.endswith("\\"):
+            pending += raw[:-1] + " "
+            continue
+        logical.append((start, pending + raw))
+        pending = ""
+    if pending:
+        logical.append((start, pending))
+    for number, line in logical:
+        where = f"{name}:{number}"
+        if "${" in line:
+            raise ReleaseError(f"{where}: holds `${{`, which pip replaces with an "
+                               "environment variable", "write the value itself")
+        line = re.sub(r"(^|\s)#.*$", "", line).strip()
+        if not line or _INDEX.match(line):
+            continue
+        requirement, *hashes = _split_hashes(line)
+        if (line.startswith("-") or not _PIN.match(requirement) or not hashes
+                or not all(_HASH.match(h) for h in hashes)):
+            raise ReleaseError(
+                f"{where}: {line[:80]!r} is not a pin by hash",
+                "each requirement must be `name==version --hash=sha256:...` (a path, a URL, "
+                "-r, -c, -e or another option would fetch or build what no hash pins); "
+                "regenerate it, e.g. `pip-compile --generate-hashes`")
+
+
+def _split_hashes(line: str) -> list[str]:
+    before, sep, after = line.partition(" --hash=")
+    if not sep:
+        return [line.strip()]
+    return [before.strip(), *("--hash=" + after).split()]
+
+
+def check_npm_lock(path: Path, name: str) -> None:
+    """Every package the lock installs from a registry carries a ``sha512-`` integrity;
+    none comes from git, a local file or an unpinned tarball."""
+    try:
+        lock = json.loads(path.read_text(encoding="utf-8"))
+        packages = lock["packages"]
+        if not isinstance(packages, dict):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        raise ReleaseError(f"{name} is not an npm lock of lockfileVersion 2 or 3 "
+                           "(no `packages` object)",
+                           "regenerate it with npm 7 or later (`npm install`)") from None
+    for key, entry in packages.items():
+        if "node_modules/" not in key or not isinstance(entry, dict):
+            continue  # the project and its workspaces: folders of the tree
+        if entry.get("link") is True or entry.get("inBundle") is True:
+            continue  # a workspace link, or inside a package already pinned
+        resolved = str(entry.get("resolved", ""))
+        integrity = str(entry.get("integrity", ""))
+        if resolved.startswith(("git+", "git:", "github:", "file:")):
+            raise ReleaseError(f"{name}: {key} comes from {resolved[:60]!r}, which no "
+                               "integrity pins", "depend on a registry release instead")
+        if not any(part.startswith("sha512-") for part in integrity.split()):
+            raise ReleaseError(f"{name}: {key} has no sha512 `integrity`, so npm would "
+                               "install whatever the registry serves",
+                               "regenerate the lock with `npm install` and commit it")
