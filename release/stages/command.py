@@ -167,7 +167,9 @@ class Command(StageKind[CommandConfig]):
         locks: dict[str, str] = {}
         if cfg.fetch:
             locks = check_locks(ctx.source, ws.src, cfg.locks)
-            check_lock_contents(cfg.fetch, ws.src, cfg.locks)
+            # what the fetcher will read: the export (its locks are the committed ones)
+            check_lock_contents(cfg.fetch, cfg.locks, lambda name: (
+                (ws.src / name).read_bytes() if os.path.lexists(ws.src / name) else None))
             for name in REFUSED_CONFIG.get(cfg.fetch[0], ()):
                 if os.path.lexists(ws.src / name):
                     raise ReleaseError(
@@ -236,11 +238,10 @@ def committed_digest(root: Path, commit: str, lock: str) -> str:
     if mode not in ("100644", "100755"):
         raise ReleaseError(f"lock {lock!r} is not a regular file in commit {commit[:12]} "
                            f"(git mode {mode})", "commit the lock itself, not a link or folder")
-    blob = subprocess.run(["git", "-C", str(root), "cat-file", "blob", f"{commit}:{lock}"],
-                          capture_output=True, check=False)
-    if blob.returncode != 0:
+    data = _committed(root, commit, lock)
+    if data is None:
         raise ReleaseError(f"lock {lock!r} cannot be read from commit {commit[:12]}")
-    return hashlib.sha256(blob.stdout).hexdigest()
+    return hashlib.sha256(data).hexdigest()
 
 
 def check_locks(source: SourceFacts, src: Path, locks: list[str]) -> dict[str, str]:
@@ -264,6 +265,13 @@ def check_locks(source: SourceFacts, src: Path, locks: list[str]) -> dict[str, s
             raise ReleaseError(f"lock {lock!r} of the source export is not the committed one")
         found[lock] = digest
     return found
+
+
+def _committed(root: Path, commit: str, path: str) -> bytes | None:
+    """The bytes of ``path`` in ``commit``, or None when it is no file there."""
+    blob = subprocess.run(["git", "-C", str(root), "cat-file", "blob", f"{commit}:{path}"],
+                          capture_output=True, check=False)
+    return blob.stdout if blob.returncode == 0 else None
 
 
 def _regular_digest(root: Path, rel: str) -> str:

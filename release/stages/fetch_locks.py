@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 
 from release.errors import ReleaseError
 from release.stages.fetchers import check_fetch
@@ -25,25 +24,29 @@ _INDEX = re.compile(r"^(--index-url|--extra-index-url|-i)(=|\s+)\S+$")
 _SHRINKWRAP = "npm-shrinkwrap.json"
 
 
-def check_lock_contents(fetch: Sequence[str], src: Path, locks: Sequence[str]) -> None:
-    """Refuse a lock (already checked to be the committed file) that pins less than
-    every download by hash."""
+def check_lock_contents(fetch: Sequence[str], locks: Sequence[str],
+                        read: Callable[[str], bytes | None]) -> None:
+    """Refuse a lock that pins less than every download by hash. ``read`` gives the
+    committed bytes of a file of the stage's tree (None when there is none)."""
     if fetch[0] == "npm":
-        read = _SHRINKWRAP if (src / _SHRINKWRAP).exists() else "package-lock.json"
-        if read not in locks:
+        name = _SHRINKWRAP if read(_SHRINKWRAP) is not None else "package-lock.json"
+        if name not in locks:
             raise ReleaseError(
-                f"npm ci reads its pins from {read}, which `locks` does not name",
-                f"name {read} in `locks`, or remove it from the release commit")
-        check_npm_lock(src / read, read)
+                f"npm ci reads its pins from {name}, which `locks` does not name",
+                f"name {name} in `locks`, or remove it from the release commit")
+        check_npm_lock(_text(read, name), name)
     elif fetch[0].startswith("pip"):
-        lock = check_fetch(fetch)["-r"]
-        check_pip_lock(src / lock, lock)
+        name = check_fetch(fetch)["-r"]
+        check_pip_lock(_text(read, name), name)
 
 
-def check_pip_lock(path: Path, name: str) -> None:
+def _text(read: Callable[[str], bytes | None], name: str) -> str:
+    return (read(name) or b"").decode("utf-8", "replace")
+
+
+def check_pip_lock(text: str, name: str) -> None:
     """Every requirement is ``name==version`` with ``--hash=sha256:`` pins; the only
     options are index URLs; no ``${VAR}`` (pip would expand the environment)."""
-    text = path.read_text(encoding="utf-8", errors="replace")
     logical: list[tuple[int, str]] = []
     pending, start = "", 0
     for number, raw in enumerate(text.splitlines(), 1):
@@ -81,11 +84,11 @@ def _split_hashes(line: str) -> list[str]:
     return [before.strip(), *("--hash=" + after).split()]
 
 
-def check_npm_lock(path: Path, name: str) -> None:
+def check_npm_lock(text: str, name: str) -> None:
     """Every package the lock installs from a registry carries a ``sha512-`` integrity;
     none comes from git, a local file or an unpinned tarball."""
     try:
-        lock = json.loads(path.read_text(encoding="utf-8"))
+        lock = json.loads(text)
         packages = lock["packages"]
         if not isinstance(packages, dict):
             raise TypeError

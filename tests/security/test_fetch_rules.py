@@ -195,9 +195,8 @@ HASH = "--hash=sha256:" + "a" * 64
     f"--index-url https://pypi.org/simple\n# pinned\ntiny-pkg==1.0.0 {HASH}\n",
     f"tiny-pkg[extra]==1.0.0 ; python_version >= '3.8' \\\n    {HASH} \\\n    {HASH}\n",
 ])
-def test_pip_locks_of_pins_by_hash_are_accepted(tmp_path: Path, text: str) -> None:
-    (tmp_path / "r.txt").write_text(text)
-    check_pip_lock(tmp_path / "r.txt", "r.txt")
+def test_pip_locks_of_pins_by_hash_are_accepted(text: str) -> None:
+    check_pip_lock(text, "r.txt")
 
 
 @pytest.mark.parametrize("line", [
@@ -206,10 +205,9 @@ def test_pip_locks_of_pins_by_hash_are_accepted(tmp_path: Path, text: str) -> No
     "tiny-pkg==1.0.0", f"tiny-pkg>=1.0.0 {HASH}", f"tiny-pkg==1.0.0 --hash=md5:{'a' * 32}",
     f"tiny @ file:///x {HASH}",
 ])
-def test_pip_lock_lines_that_are_not_pins_are_refused(tmp_path: Path, line: str) -> None:
-    (tmp_path / "r.txt").write_text(f"--index-url https://pypi.org/simple\n{line}\n")
+def test_pip_lock_lines_that_are_not_pins_are_refused(line: str) -> None:
     with pytest.raises(ReleaseError, match=r"^r\.txt:2: "):
-        check_pip_lock(tmp_path / "r.txt", "r.txt")
+        check_pip_lock(f"--index-url https://pypi.org/simple\n{line}\n", "r.txt")
 
 
 @pytest.mark.parametrize("entry", [
@@ -218,16 +216,13 @@ def test_pip_lock_lines_that_are_not_pins_are_refused(tmp_path: Path, line: str)
     {"version": "1.0.0", "resolved": "https://host.example/x.tgz"},
     {"version": "1.0.0", "integrity": "sha1-AAAA"},
 ])
-def test_npm_lock_entries_not_pinned_by_sha512_are_refused(tmp_path: Path,
-                                                           entry: dict[str, str]) -> None:
-    (tmp_path / "package-lock.json").write_text(npm_registry.lockfile("app", {"x": entry}))
+def test_npm_lock_entries_not_pinned_by_sha512_are_refused(entry: dict[str, str]) -> None:
     with pytest.raises(ReleaseError, match="node_modules/x"):
-        check_npm_lock(tmp_path / "package-lock.json", "package-lock.json")
+        check_npm_lock(npm_registry.lockfile("app", {"x": entry}), "package-lock.json")
 
 
-def test_npm_lock_links_and_workspaces_need_no_integrity(tmp_path: Path) -> None:
+def test_npm_lock_links_and_workspaces_need_no_integrity() -> None:
     lock = {"lockfileVersion": 3, "packages": {
         "": {"name": "app", "workspaces": ["pkgs/a"]}, "pkgs/a": {"version": "1.0.0"},
         "node_modules/a": {"resolved": "pkgs/a", "link": True}}}
-    (tmp_path / "package-lock.json").write_text(json.dumps(lock))
-    check_npm_lock(tmp_path / "package-lock.json", "package-lock.json")
+    check_npm_lock(json.dumps(lock), "package-lock.json")
