@@ -10,17 +10,12 @@ is not a pin by hash. docs/security.md ("The fetch phase of command stages") say
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 
 from release.errors import ReleaseError
 from release.stages.fetchers import check_fetch
+from release.stages.python_lock import parse_lock
 
-#: ``name==version`` (extras and an environment marker allowed), then its hashes.
-_PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._, -]+\])?\s*==\s*"
-                  r"[A-Za-z0-9.+!_-]+(\s*;\s*[A-Za-z0-9_.<>=!~'\" ()]+)?$")
-_HASH = re.compile(r"^--hash=sha256:[0-9a-f]{64}$")
-_INDEX = re.compile(r"^(--index-url|--extra-index-url|-i)(=|\s+)\S+$")
 _SHRINKWRAP = "npm-shrinkwrap.json"
 
 
@@ -45,43 +40,10 @@ def _text(read: Callable[[str], bytes | None], name: str) -> str:
 
 
 def check_pip_lock(text: str, name: str) -> None:
-    """Every requirement is ``name==version`` with ``--hash=sha256:`` pins; the only
-    options are index URLs; no ``${VAR}`` (pip would expand the environment)."""
-    logical: list[tuple[int, str]] = []
-    pending, start = "", 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        if not pending:
-            start = number
-        if raw.endswith("\\"):
-            pending += raw[:-1] + " "
-            continue
-        logical.append((start, pending + raw))
-        pending = ""
-    if pending:
-        logical.append((start, pending))
-    for number, line in logical:
-        where = f"{name}:{number}"
-        if "${" in line:
-            raise ReleaseError(f"{where}: holds `${{`, which pip replaces with an "
-                               "environment variable", "write the value itself")
-        line = re.sub(r"(^|\s)#.*$", "", line).strip()
-        if not line or _INDEX.match(line):
-            continue
-        requirement, *hashes = _split_hashes(line)
-        if (line.startswith("-") or not _PIN.match(requirement) or not hashes
-                or not all(_HASH.match(h) for h in hashes)):
-            raise ReleaseError(
-                f"{where}: {line[:80]!r} is not a pin by hash",
-                "each requirement must be `name==version --hash=sha256:...` (a path, a URL, "
-                "-r, -c, -e or another option would fetch or build what no hash pins); "
-                "regenerate it, e.g. `pip-compile --generate-hashes`")
-
-
-def _split_hashes(line: str) -> list[str]:
-    before, sep, after = line.partition(" --hash=")
-    if not sep:
-        return [line.strip()]
-    return [before.strip(), *("--hash=" + after).split()]
+    """Every requirement is ``name==version`` with hashes (``python-dist``'s build lock
+    rules: a path or URL, even pinned by hash, is an sdist pip would build), plus index
+    URL lines; no ``${VAR}``."""
+    parse_lock(text, name, index_lines=True)
 
 
 def check_npm_lock(text: str, name: str) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from release.errors import StageFailed
 
 _HASH = re.compile(r"^--hash[= ](sha256|sha384|sha512):[0-9a-f]+$")
+_INDEX = re.compile(r"^(--index-url|--extra-index-url|-i)(=|\s+)\S+$")
 
 
 @dataclass(frozen=True)
@@ -47,19 +48,35 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
 
 def read_lock(path: Path, rel: str) -> dict[str, Pin]:
     """Parse a lock file; every entry must be ``name==version`` with at least one hash."""
+    return parse_lock(path.read_text(encoding="utf-8"), rel)
+
+
+def parse_lock(text: str, rel: str, *, index_lines: bool = False) -> dict[str, Pin]:
+    """``read_lock`` of text; with ``index_lines``, ``--index-url URL`` and
+    ``--extra-index-url URL`` lines are allowed too (a ``command`` stage's pip fetch
+    takes its index from its lock). ``${`` is refused: pip would put an environment
+    variable there."""
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
 
     pins: dict[str, Pin] = {}
-    for number, line in _logical_lines(path.read_text(encoding="utf-8")):
+    for number, line in _logical_lines(text):
         where = f"{rel}:{number}"
+        if "${" in line:
+            raise StageFailed(f"{where}: holds `${{`, which pip replaces with an "
+                              "environment variable", "write the value itself")
+        if index_lines and _INDEX.match(line):
+            continue
         words = re.sub(r"--hash\s+", "--hash=", line).split()
         split = next((i for i, w in enumerate(words) if w.startswith("-")), len(words))
         spec, options = " ".join(words[:split]), words[split:]
         if not spec:
-            raise StageFailed(f"{where}: {options[0]} is not allowed in a build lock",
-                              "the lock holds pinned requirements with --hash only; the "
-                              "index is the stage's `index-url`")
+            raise StageFailed(f"{where}: {options[0]} is not allowed in "
+                              f"{'a requirements' if index_lines else 'a build'} lock",
+                              "the lock holds index URL lines and pinned requirements "
+                              "with --hash only" if index_lines else "the lock holds "
+                              "pinned requirements with --hash only; the index is the "
+                              "stage's `index-url`")
         try:
             req = Requirement(spec)
         except InvalidRequirement as exc:

@@ -381,7 +381,6 @@ def test_pip_fetch_never_builds_the_tree_nor_takes_an_unpinned_file(
         repo.commit("the tree as a requirement")
         result = cli("run", path, "--out", tmp_path / "out")
     _stage_fails(result, "requirements.txt:2: ")
-    assert "is not a pin by hash" in result.err
     assert index.requests == []
     assert "build phase" not in result.err
 
