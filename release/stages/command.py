@@ -50,11 +50,12 @@ class CommandConfig(StageConfig):
         default=None, min_length=1,
         description="argv run before `run` with the network on, to download what `locks` "
         "pin by hash: `npm ci --ignore-scripts`, `go mod download`, `cargo fetch --locked`, "
-        "`pip download --require-hashes --only-binary=:all:`.")
+        "`pip download --require-hashes --only-binary=:all: -r LOCK`; other flags are "
+        "refused unless docs/security.md lists them.")
     locks: list[str] = Field(
         default_factory=list,
         description="Committed files (relative to `source.path`) that pin the fetch by "
-        "hash, e.g. [go.sum] or [package-lock.json].")
+        "hash, including the one the fetcher reads, e.g. [go.sum] or [package-lock.json].")
     outputs: list[str] = Field(min_length=1, description="Files or globs relative to {out}.")
     artifact_kind: str = Field(default="binary", alias="artifact-kind",
                                pattern=r"^[a-z][a-z0-9-]*$")
