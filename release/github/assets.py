@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from release.errors import IntegrityError, StageFailed
-from release.github.client import GitHubRefused, ScopedGitHub, TransientError
+from release.github.client import ScopedGitHub
+from release.github.failures import GitHubRefused, TransientError
 
 #: Names GitHub keeps as given; others it silently renames, which would break verification.
 ASSET_NAME = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]*(?<!\.)$")

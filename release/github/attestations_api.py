@@ -23,14 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from release.errors import ReleaseError
-from release.github.client import (
-    GitHubRefused,
-    ScopedGitHub,
-    TransientError,
-    api_url,
-    loads_json,
-)
+from release.github.client import ScopedGitHub
+from release.github.failures import GitHubRefused, TransientError
 from release.github.snappy import SnappyError, decompress
+from release.github.untrusted_json import loads_json
+from release.github.urls import api_url
 from release.permissions import Level, PermissionSet
 
 OPERATION = "repos/list-attestations"

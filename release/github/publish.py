@@ -20,7 +20,8 @@ from typing import Any
 from release.errors import IntegrityError, StageFailed
 from release.github.assets import AssetFile, AssetSync, matches
 from release.github.attestations import upload_attestations
-from release.github.client import ScopedGitHub, TransientError
+from release.github.client import ScopedGitHub
+from release.github.failures import TransientError
 
 CREATE_ATTEMPTS = 3
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from release.errors import UsageError
-from release.github.client import loads_json
+from release.github.untrusted_json import loads_json
 from release.signing.dsse import pae
 
 if TYPE_CHECKING:

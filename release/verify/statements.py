@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from release.github.client import loads_json
+from release.github.untrusted_json import loads_json
 from release.provenance.slsa import PAYLOAD_TYPE
 from release.verify.report import Report
 

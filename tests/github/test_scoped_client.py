@@ -9,16 +9,10 @@ import json
 import pytest
 
 from release.errors import UsageError
-from release.github.client import (
-    Endpoint,
-    GitHubRefused,
-    RetryPolicy,
-    ScopedGitHub,
-    ScopeRefused,
-    TransientError,
-    api_url,
-)
+from release.github.client import ScopedGitHub
+from release.github.failures import GitHubRefused, RetryPolicy, ScopeRefused, TransientError
 from release.github.operations import OPERATIONS
+from release.github.urls import Endpoint, api_url
 from release.permissions import Level, PermissionSet
 from tests.github_server import Fault, GitHubServer
 from tests.security.test_github_scope import listen  # noqa: F401  (fixture)

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from release.github.assets import AssetFile
-from release.github.client import RetryPolicy, ScopedGitHub, ScopeRefused
+from release.github.client import ScopedGitHub
+from release.github.failures import RetryPolicy, ScopeRefused
 from release.github.publish import Publisher, ReleaseSpec
 from release.permissions import Level, PermissionSet
 from tests.github_server import GitHubServer, github_server  # noqa: F401  (fixture)
