@@ -13,7 +13,7 @@ import tarfile
 import pytest
 
 from release.engine.manifest import Artifact
-from release.engine.runner import environ_invocation_id
+from release.engine.run_options import environ_invocation_id
 from release.errors import StageFailed
 from release.provenance.slsa import LOCAL_BUILDER_ID
 from release.signing import runfacts
