@@ -17,7 +17,7 @@ from release.engine.run_options import environ_invocation_id
 from release.errors import StageFailed
 from release.provenance.slsa import LOCAL_BUILDER_ID
 from release.signing import runfacts
-from release.stages.attest import OCI_DIGEST, OCI_REPOSITORY, subjects_of
+from release.stages.attest_statements import OCI_DIGEST, OCI_REPOSITORY, subjects_of
 from tests.signing.conftest import PASSPHRASE, release_repo
 from tests.signing.test_key import VAR, intoto_keyid
 
