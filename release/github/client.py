@@ -19,11 +19,10 @@ credential (the caller checks the bytes against GitHub's digest).
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from release import __version__
 from release.github.failures import (
@@ -36,15 +35,7 @@ from release.github.failures import (
 from release.github.operations import IMPLICIT, Operation, operation
 from release.github.public_fetch import fetch_public
 from release.github.untrusted_json import loads_json
-from release.github.urls import (
-    DEFAULT_PORTS,
-    Endpoint,
-    next_link,
-    page_number,
-    path_pattern,
-    url_path,
-    where,
-)
+from release.github.urls import DEFAULT_PORTS, Endpoint, path_pattern, url_path, where
 from release.permissions import Level, PermissionSet
 
 if TYPE_CHECKING:
@@ -57,7 +48,6 @@ API_VERSION = "2022-11-28"
 UPLOAD_OPERATION = "repos/upload-release-asset"
 #: The one operation whose redirect may leave the scope, without any credential.
 DOWNLOAD_OPERATION = "repos/get-release-asset"
-PER_PAGE = 100
 _MAX_REDIRECTS = 5
 #: The largest JSON answer read (a release with its assets is a few hundred KiB).
 MAX_RESPONSE = 32 * 2**20
@@ -216,73 +206,6 @@ class ScopedGitHub:
             raise GitHubRefused(f"GitHub's answer to {op.method} {url_path(target)} is not JSON",
                                 None, resp.status_code) from None
 
-    def paged(self, op_id: str, params: Mapping[str, str | int] | None = None
-              ) -> Iterator[Any]:
-        """Every item of a list operation, 100 per page.
-
-        A ``Link: <...>; rel="next"`` is followed when it passes the scope check. GitHub
-        writes it as ``/repositories/{id}/...`` (not our path): then we ask for the next
-        page on our own URL. A next link anywhere else is refused, never fetched.
-        """
-        op = self.check(op_id)
-        page, link = 1, None
-        while True:
-            items = self.call(op_id, params, url=link,
-                              query=None if link else {"per_page": PER_PAGE, "page": page})
-            yield from items
-            header = self.last_headers.get("Link")
-            following = next_link(header) if header else None
-            if header is None and link is None:
-                if len(items) < PER_PAGE:
-                    return
-                page += 1
-                continue
-            if following is None:
-                return
-            page = page_number(following) or page + 1
-            link = following
-            try:
-                self.authorize(op, following)
-            except ScopeRefused:
-                if not self._is_repository_id_form(op, following):
-                    raise
-                link = None  # the same page, asked for on the scoped URL
-
-    def pages(self, op_id: str, params: Mapping[str, str | int] | None = None, *,
-              query: Mapping[str, str | int] | None = None, max_pages: int = 10,
-              missing_ok: bool = False) -> Iterator[Any]:
-        """Each page (a JSON object) of a cursor-paginated operation, up to ``max_pages``.
-
-        GitHub's cursor endpoints (attestations) page with ``Link: <...?after=CURSOR>;
-        rel="next"``. A next link is followed only when it passes the scope check; in
-        GitHub's ``/repositories/{id}/...`` spelling, only its query (the cursor) is kept
-        and sent on our own scoped URL. A link anywhere else is refused, never fetched;
-        a link seen twice ends the walk (a server that loops). A 404 with ``missing_ok``
-        ends it with no page.
-        """
-        op = self.check(op_id)
-        own = self.url(op, params)
-        target, sent, seen = own, dict(query or {}), set()
-        for _ in range(max_pages):
-            page = self.call(op_id, params, url=target, query=sent or None,
-                             missing_ok=missing_ok)
-            if page is None:  # 404 with missing_ok: nothing there
-                return
-            yield page
-            header = self.last_headers.get("Link")
-            following = next_link(header) if header else None
-            if following is None or following in seen:
-                return
-            seen.add(following)
-            try:
-                self.authorize(op, following)
-                target, sent = following, {}
-            except ScopeRefused:
-                if not self._is_repository_id_form(op, following):
-                    raise
-                target, sent = own, {k: v[-1] for k, v in
-                                     parse_qs(urlsplit(following).query).items()}
-
     def fetch_public(self, url: str, limit: int) -> bytes:
         """GET a URL outside GitHub's API (an attestation's ``bundle_url`` on blob
         storage) with no credential at all, at most ``limit`` bytes, from a public
@@ -299,16 +222,6 @@ class ScopedGitHub:
                 timeout=httpx.Timeout(connect=15.0, read=120.0, write=120.0, pool=60.0),
                 follow_redirects=True, headers={"User-Agent": f"release-pipeline/{__version__}"})
         return self._plain
-
-    def _is_repository_id_form(self, op: Operation, url: str) -> bool:
-        """Whether ``url`` is GitHub's ``/repositories/{id}/...`` spelling of ``op``'s path."""
-        parts = urlsplit(url)
-        rest = op.path.removeprefix("/repos/{owner}/{repo}")
-        if rest == op.path or parts.scheme != self.api.scheme or \
-                (parts.hostname or "").lower() != self.api.host:
-            return False
-        pattern = re.escape(self.api.prefix) + r"/repositories/\d+" + path_pattern(rest).pattern[1:]
-        return re.match(pattern, parts.path) is not None
 
     def stream(self, op_id: str, params: Mapping[str, str | int], *,
                headers: Mapping[str, str]) -> httpx.Response:

@@ -486,13 +486,14 @@ def test_deeply_nested_bundle_url_fails_cleanly(cli, tmp_path, stack, bundles, p
 def test_deeply_nested_api_answer_is_not_json():
     from release.github.client import ScopedGitHub
     from release.github.failures import GitHubRefused
+    from release.github.pagination import pages
     from release.permissions import Level, PermissionSet
 
     with _Answer(DEEP.encode()) as api:
         gh = ScopedGitHub(REPOSITORY, PermissionSet({"attestations": Level.READ}),
                           token=None, stage="verify", base_url=api.url)
         with gh, pytest.raises(GitHubRefused, match="is not JSON"):
-            list(gh.pages("repos/list-attestations", {"subject_digest": "sha256:" + "0" * 64}))
+            list(pages(gh, "repos/list-attestations", {"subject_digest": "sha256:" + "0" * 64}))
 
 
 @pytest.mark.parametrize("parse", ["peek", "statement", "release", "github", "jsonl"])
