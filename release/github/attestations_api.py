@@ -27,9 +27,9 @@ from release.github.client import ScopedGitHub
 from release.github.failures import GitHubRefused, TransientError
 from release.github.pagination import pages
 from release.github.snappy import SnappyError, decompress
-from release.github.untrusted_json import loads_json
 from release.github.urls import api_url
 from release.permissions import Level, PermissionSet
+from release.untrusted_json import loads_json
 
 OPERATION = "repos/list-attestations"
 #: The largest bundle accepted, inline or from ``bundle_url`` (as for bundle files).

@@ -34,9 +34,9 @@ from release.github.failures import (
 )
 from release.github.operations import IMPLICIT, Operation, operation
 from release.github.public_fetch import fetch_public
-from release.github.untrusted_json import loads_json
 from release.github.urls import DEFAULT_PORTS, Endpoint, path_pattern, url_path, where
 from release.permissions import Level, PermissionSet
+from release.untrusted_json import loads_json
 
 if TYPE_CHECKING:
     import httpx
