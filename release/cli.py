@@ -239,7 +239,8 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from release.engine.runner import Runner, RunOptions
+    from release.engine.run_options import RunOptions
+    from release.engine.runner import Runner
     from release.engine.source import SourceFacts
     from release.pipeline.load import load
     from release.report.console import (

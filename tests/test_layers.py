@@ -19,8 +19,9 @@ to follow. Top to bottom:
    stage-kind contract both the engine and the kinds import. ``verify`` is the
    consumer side; it reuses ``github``, ``pypi``, ``signing`` and ``pem`` readers.
 6. ``permissions``, ``errors``, ``terminal``, ``filenames``, ``yamlsource`` (YAML with
-   positions, for pipeline files, certificate files and workflows alike) and the
-   ``release`` package itself (its ``__version__``).
+   positions, for pipeline files, certificate files and workflows alike),
+   ``untrusted_json`` (JSON from GitHub, registries and bundles) and the ``release``
+   package itself (its ``__version__``).
 
 Packages of one layer may import each other, as long as those imports form no cycle
 between packages (``verify -> github`` is fine; ``pypi -> verify`` beside
@@ -45,7 +46,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("pipeline",),
     ("stages",),
     ("engine", "signing", "oci", "github", "provenance", "verify", "pem", "pypi"),
-    ("permissions", "errors", "terminal", "filenames", "yamlsource", ""),
+    ("permissions", "errors", "terminal", "filenames", "yamlsource", "untrusted_json", ""),
 )
 #: Cycles that came in from concurrent branches while this test was written, each to be
 #: broken; any other cycle fails, and so does a listed one once it is gone (strike it).

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 class RunSettings(Protocol):
     """The options of a run that its contexts and plans read (:class:`~release.engine.
-    runner.RunOptions`)."""
+    run_options.RunOptions`)."""
 
     @property
     def out(self) -> Path: ...

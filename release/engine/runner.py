@@ -2,64 +2,32 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from release.engine import manifest, outdir, outputs, safefs
-from release.engine.approval import ApprovedPlan
 from release.engine.context import ContextScope
 from release.engine.contract import BuildsInDryRun, Effect, RunFacts, RunnablePipeline
 from release.engine.credentials import holds_credential
 from release.engine.dag import ancestors
 from release.engine.digest import file_digest
+from release.engine.handoff import HandOffs
 from release.engine.manifest import Artifact
 from release.engine.redaction import Redactor
 from release.engine.results import Reporter, RunResult, StageResult, Status
+from release.engine.run_options import RunOptions, environ_invocation_id
 from release.engine.runners import local_skip
 from release.engine.sandbox import Sandbox
-from release.engine.source import SourceExport, SourceFacts, server_url
+from release.engine.source import SourceExport, SourceFacts
 from release.errors import InputError, ReleaseError, StageFailed, UsageError
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    out: Path
-    jobs: int = os.cpu_count() or 1
-    dry_run: bool = False
-    #: run only these stages (CI jobs); their needs come from ``artifacts``
-    stages: tuple[str, ...] = ()
-    artifacts: Path | None = None
-    allow_dirty: bool = False
-    sandbox: bool = True
-    #: ``--no-sandbox-with-credentials``: accept that unsandboxed builds can read them
-    no_sandbox_with_credentials: bool = False
-    verify_reproducible: bool = False
-    approved: ApprovedPlan | None = None
-    allow_broad_token: bool = False
-    debug: bool = False
-    #: (stage, sha256) of needs' manifests, as the jobs that built them reported
-    expected_manifests: tuple[tuple[str, str], ...] = ()
-
-
-def environ_invocation_id(environ: Mapping[str, str]) -> str:
-    """The Actions run (``.../actions/runs/ID/attempts/N``), or a fresh UUID locally."""
-    run_id = environ.get("GITHUB_RUN_ID")
-    if environ.get("GITHUB_ACTIONS") == "true" and run_id and environ.get("GITHUB_REPOSITORY"):
-        server = server_url(environ)
-        attempt = environ.get("GITHUB_RUN_ATTEMPT", "1")
-        return f"{server}/{environ['GITHUB_REPOSITORY']}/actions/runs/{run_id}/attempts/{attempt}"
-    return f"urn:uuid:{uuid.uuid4()}"
 
 
 class Runner:
@@ -78,22 +46,19 @@ class Runner:
                                hide=(source.root.resolve(), options.out.resolve()))
         self.cancel = threading.Event()
         self.results: dict[str, StageResult] = {}
-        self.produced: dict[str, list[Artifact]] = {}
+        self.handoffs = HandOffs(options.out)
         self.reproduced: set[str] = set()
-        #: needs taken from --artifacts -> sha256 of their manifest under --out; their
-        #: files were hashed at the import, and again before a stage reads them once
-        #: another stage has run (it could have rewritten them without the sandbox)
-        self.imported: dict[str, str] = {}
         #: how many stages were started: the first one reads the imports as hashed
         self.begun = 0
         #: stages not run because this host cannot stand in for their runner, and those
         #: that need them: stage -> reason
         self.host_skipped: dict[str, str] = {}
-        #: stage -> sha256 of the manifest this run wrote for it: the hand-off to the
-        #: stages after it, in this run or in a later job, is checked against it
-        self.manifests: dict[str, str] = {}
         self.started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.invocation_id = environ_invocation_id(self.environ)
+
+    @property
+    def produced(self) -> dict[str, list[Artifact]]:
+        return self.handoffs.produced
 
     # -- the whole run --------------------------------------------------------------
     def run(self) -> RunResult:
@@ -119,11 +84,12 @@ class Runner:
             self.sandbox.check()
         outdir.claim(opts.out)
         if opts.stages:
-            self._import_inputs(selected)
+            for need in self.handoffs.import_needs(self.pipeline, opts, selected):
+                self.results[need] = StageResult(need, self.pipeline.config(need).kind,
+                                                 Status.SUCCESS, "from --artifacts",
+                                                 artifacts=self.produced[need])
         self._schedule(selected)
-        # nothing rewrote a hand-off since, made here or imported
-        for stage, digest in {**self.imported, **self.manifests}.items():
-            manifest.check_stage_manifest(opts.out, stage, digest)
+        self.handoffs.check_unchanged()
         order = [s for s in self.pipeline.model.stages if s in self.results]
         self.results = {s: self.results[s] for s in order}
         path = None
@@ -134,7 +100,7 @@ class Runner:
         return RunResult(self.results, path, self.source,
                          {s: f"{e.stage}: {e.describe()}"
                           for s, e in self.pipeline.expansions.items()},
-                         dict(self.manifests))
+                         dict(self.handoffs.manifests))
 
     def _selected(self) -> list[str]:
         stages = list(self.pipeline.model.stages)
@@ -194,45 +160,6 @@ class Runner:
             "sandbox": self.options.sandbox,
             "allow_dirty": self.options.allow_dirty,
         }
-
-    def _import_inputs(self, selected: list[str]) -> None:
-        """``--stage`` mode: take the needs' outputs that no selected stage makes from
-        ``--artifacts`` and verify them."""
-        src = self.options.artifacts
-        needs = list(dict.fromkeys(n for s in selected for n in self.pipeline.needs[s]
-                                   if n not in selected))
-        what = f"stage {selected[0]!r}" if len(selected) == 1 else (
-            "stages " + ", ".join(map(repr, selected)))
-        if needs and src is None:
-            raise UsageError(f"{what} need {', '.join(needs)}",
-                             "pass --artifacts DIR with the outputs of those stages")
-        expected = dict(self.options.expected_manifests)
-        if unknown := sorted(set(expected) - set(needs)):
-            raise UsageError(f"--expect-manifest names {', '.join(unknown)}, not a need of "
-                             f"{what} made by another job",
-                             f"those needs: {', '.join(needs) or 'none'}")
-        for need in needs:
-            assert src is not None
-            if need in expected:
-                manifest.check_stage_manifest(src, need, expected[need])
-            arts = manifest.read_stage_manifest(src, need)
-            manifest.check_paths(src, arts)
-            if src.resolve() != self.options.out.resolve():
-                for art in arts:
-                    dest = art.resolve(self.options.out)
-                    safefs.make_folder(dest.parent)
-                    safefs.copy_file(art.resolve(src), dest.parent, dest.name).chmod(art.mode)
-                digest = manifest.write_stage_manifest(self.options.out, need, arts)
-            else:
-                digest = manifest.stage_manifest_sha256(self.options.out, need)
-            # hashed where the stage will read them; _inputs hashes them again only once
-            # another stage has run
-            manifest.verify(self.options.out, arts)
-            self.imported[need] = digest
-            self.produced[need] = arts
-            self.results[need] = StageResult(need, self.pipeline.config(need).kind,
-                                             Status.SUCCESS, "from --artifacts",
-                                             artifacts=arts)
 
     # -- scheduling -----------------------------------------------------------------
     def _schedule(self, selected: list[str]) -> None:
@@ -320,7 +247,7 @@ class Runner:
                     # the local part (e.g. an image build) runs, so dependants and
                     # reviewers see its digests; the stage skips its external part
                     arts = self._execute(stage, self.options.out)
-                    self._hand_off(stage, arts)
+                    self.handoffs.record(stage, arts)
                 with self._context(stage, scratch=False) as ctx:
                     plan = kind.plan(ctx)
                 return StageResult(stage, kind.kind, Status.PLANNED, "dry-run",
@@ -340,7 +267,7 @@ class Runner:
             if (self.options.verify_reproducible or config.reproducible) and not external:
                 self._check_reproducible(stage, arts)
                 self.reproduced.add(stage)
-            self._hand_off(stage, arts)
+            self.handoffs.record(stage, arts)
             return StageResult(stage, kind.kind, Status.SUCCESS, "",
                                time.monotonic() - started, arts)
         except ReleaseError as exc:
@@ -359,23 +286,7 @@ class Runner:
                                time.monotonic() - started)
 
     def _inputs(self, stage: str) -> tuple[Artifact, ...]:
-        needs = self.pipeline.needs[stage]
-        for need in needs:
-            # the hand-off within a run is bound like one between jobs: the manifest on
-            # disk is, byte for byte, the one written when the need finished or was imported
-            if digest := self.manifests.get(need) or self.imported.get(need):
-                manifest.check_stage_manifest(self.options.out, need, digest)
-        arts = [a for need in needs for a in self.produced.get(need, [])]
-        # imports were hashed on arrival: again unless this is the run's first stage
-        first = self.begun <= 1
-        manifest.verify(self.options.out,
-                        [a for a in arts if not (first and a.stage in self.imported)])
-        return tuple(arts)
-
-    def _hand_off(self, stage: str, arts: list[Artifact]) -> None:
-        """Record what ``stage`` made: its manifest, and that manifest's digest."""
-        self.manifests[stage] = manifest.write_stage_manifest(self.options.out, stage, arts)
-        self.produced[stage] = arts
+        return self.handoffs.inputs(self.pipeline.needs[stage], first=self.begun <= 1)
 
     def _execute(self, stage: str, out_root: Path) -> list[Artifact]:
         out_dir = out_root / stage

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from release.errors import IntegrityError, StageFailed
-from release.github.client import GitHubRefused, ScopedGitHub, TransientError
+from release.github.client import ScopedGitHub
+from release.github.failures import GitHubRefused, TransientError
+from release.github.pagination import paged
 
 #: Names GitHub keeps as given; others it silently renames, which would break verification.
 ASSET_NAME = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]*(?<!\.)$")
@@ -64,7 +66,8 @@ class AssetSync:
         self.upload_url = str(release["upload_url"]).split("{", 1)[0]
 
     def current(self) -> dict[str, dict[str, Any]]:
-        items = self.gh.paged("repos/list-release-assets", {"release_id": self.release["id"]})
+        items = paged(self.gh, "repos/list-release-assets",
+                      {"release_id": self.release["id"]})
         return {a["name"]: a for a in items}
 
     def sync(self, wanted: list[AssetFile], cancelled: Callable[[], bool]) -> list[str]:

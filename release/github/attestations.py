@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from release.errors import StageFailed
-from release.github.client import ScopedGitHub, TransientError
+from release.github.client import ScopedGitHub
+from release.github.failures import TransientError
 
 ATTEMPTS = 3
 

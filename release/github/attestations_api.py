@@ -23,15 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from release.errors import ReleaseError
-from release.github.client import (
-    GitHubRefused,
-    ScopedGitHub,
-    TransientError,
-    api_url,
-    loads_json,
-)
+from release.github.client import ScopedGitHub
+from release.github.failures import GitHubRefused, TransientError
+from release.github.pagination import pages
 from release.github.snappy import SnappyError, decompress
+from release.github.urls import api_url
 from release.permissions import Level, PermissionSet
+from release.untrusted_json import loads_json
 
 OPERATION = "repos/list-attestations"
 #: The largest bundle accepted, inline or from ``bundle_url`` (as for bundle files).
@@ -90,8 +88,8 @@ def fetch_attestations(gh: ScopedGitHub, digest: str, *, predicate_type: str | N
     if predicate_type:
         query["predicate_type"] = predicate_type
     found: list[FetchedAttestation] = []
-    for page in gh.pages(OPERATION, {"subject_digest": digest}, query=query,
-                         max_pages=MAX_PAGES, missing_ok=True):
+    for page in pages(gh, OPERATION, {"subject_digest": digest}, query=query,
+                          max_pages=MAX_PAGES, missing_ok=True):
         items = page.get("attestations") if isinstance(page, dict) else None
         if not isinstance(items, list):
             raise ReleaseError(f"GitHub's answer for the attestations of {digest} is not "

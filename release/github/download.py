@@ -16,8 +16,9 @@ from pathlib import Path
 
 from release.errors import IntegrityError, ReleaseError
 from release.github.assets import ASSET_NAME
-from release.github.client import ScopedGitHub, api_url
+from release.github.client import ScopedGitHub
 from release.github.publish import resolve_tag
+from release.github.urls import api_url
 from release.permissions import Level, PermissionSet
 
 

@@ -20,7 +20,9 @@ from typing import Any
 from release.errors import IntegrityError, StageFailed
 from release.github.assets import AssetFile, AssetSync, matches
 from release.github.attestations import upload_attestations
-from release.github.client import ScopedGitHub, TransientError
+from release.github.client import ScopedGitHub
+from release.github.failures import TransientError
+from release.github.pagination import paged
 
 CREATE_ATTEMPTS = 3
 
@@ -90,7 +92,7 @@ class Publisher:
     def publish(self) -> PublishResult:
         self.check_tag()
         self.check_setting()
-        releases = list(self.gh.paged("repos/list-releases"))
+        releases = list(paged(self.gh, "repos/list-releases"))
         published = [r for r in releases if r["tag_name"] == self.spec.tag and not r["draft"]]
         if published:
             return self.accept_existing(published[0])
@@ -187,7 +189,7 @@ class Publisher:
                 if attempt == CREATE_ATTEMPTS:
                     raise
                 self.pause(exc.retry_after)
-                found: list[dict[str, Any]] = [r for r in self.gh.paged("repos/list-releases")
+                found: list[dict[str, Any]] = [r for r in paged(self.gh, "repos/list-releases")
                          if r["draft"] and marker in (r.get("body") or "")
                          and r["tag_name"] == self.spec.tag]
                 if found:

@@ -269,7 +269,7 @@ def _read_at_most(resp: httpx.Response, limit: int) -> bytes | None:
 def _error_text(resp: httpx.Response) -> str:
     """The registry's own error codes (``{"errors": [{"code", "message"}]}``), shortened;
     only the first 64 KiB of the answer are read."""
-    from release.github.client import loads_json
+    from release.untrusted_json import loads_json
 
     try:
         body = b"" if resp.is_stream_consumed else _read_at_most(resp, ERROR_TEXT)

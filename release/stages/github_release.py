@@ -92,7 +92,7 @@ class GitHubRelease(StageKind[GitHubReleaseConfig]):
         return [RECORD]
 
     def plan(self, ctx: StageContext[GitHubReleaseConfig]) -> list[PlannedAction]:
-        from release.github.client import api_url
+        from release.github.urls import api_url
 
         cfg = ctx.config
         repository = _repository(ctx, strict=False)
@@ -137,10 +137,11 @@ class GitHubRelease(StageKind[GitHubReleaseConfig]):
         return steps
 
     def run(self, ctx: StageContext[GitHubReleaseConfig]) -> list[Output]:
-        from release.github.client import ScopedGitHub, api_url
+        from release.github.client import ScopedGitHub
         from release.github.drift import check_job_permissions
         from release.github.publish import Publisher
         from release.github.tokens import check_classic_scopes, stage_token
+        from release.github.urls import api_url
 
         cfg = ctx.config
         needed = self.permissions(cfg)

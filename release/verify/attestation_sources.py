@@ -29,7 +29,7 @@ from typing import Protocol
 
 from release.engine.safefs import open_folder
 from release.errors import IntegrityError
-from release.github.client import loads_json
+from release.untrusted_json import loads_json
 from release.verify.folder import METADATA_LIMIT, FolderError, ReleaseFolder
 from release.verify.report import Report
 from release.verify.sigstore_bundles import BUNDLE_SUFFIXES

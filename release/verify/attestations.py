@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from release.errors import UsageError
-from release.github.client import loads_json
+from release.untrusted_json import loads_json
 from release.verify import github_instance, statements
 from release.verify.attestation_sources import Candidate, is_download_file
 from release.verify.checksums import is_checksums_file

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from release.errors import UsageError
-from release.github.client import loads_json
 from release.signing.dsse import pae
+from release.untrusted_json import loads_json
 
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate

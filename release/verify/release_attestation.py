@@ -22,8 +22,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from release.github.client import loads_json
 from release.provenance.slsa import PAYLOAD_TYPE
+from release.untrusted_json import loads_json
 from release.verify.report import Report
 from release.verify.statements import STATEMENT_TYPES
 

@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from release.github.client import loads_json
 from release.provenance.slsa import PAYLOAD_TYPE
+from release.untrusted_json import loads_json
 from release.verify.report import Report
 
 STATEMENT_TYPES = ("https://in-toto.io/Statement/v1", "https://in-toto.io/Statement/v0.1")

@@ -11,7 +11,8 @@ import pytest
 
 from release.engine.redaction import Redactor
 from release.engine.results import StageResult, Status
-from release.engine.runner import Runner, RunOptions
+from release.engine.run_options import RunOptions
+from release.engine.runner import Runner
 from release.engine.source import discover
 from release.pipeline.load import load
 from tests.conftest import Repo

@@ -12,8 +12,9 @@ import pytest
 
 from release.errors import IntegrityError, ReleaseError, StageFailed
 from release.github.assets import AssetFile
-from release.github.client import RetryPolicy, ScopedGitHub
+from release.github.client import ScopedGitHub
 from release.github.download import download_release
+from release.github.failures import RetryPolicy
 from release.github.publish import Publisher, ReleaseSpec
 from release.permissions import Level, PermissionSet
 from tests.conftest import SHARED

@@ -9,16 +9,11 @@ import json
 import pytest
 
 from release.errors import UsageError
-from release.github.client import (
-    Endpoint,
-    GitHubRefused,
-    RetryPolicy,
-    ScopedGitHub,
-    ScopeRefused,
-    TransientError,
-    api_url,
-)
+from release.github.client import ScopedGitHub
+from release.github.failures import GitHubRefused, RetryPolicy, ScopeRefused, TransientError
 from release.github.operations import OPERATIONS
+from release.github.pagination import paged
+from release.github.urls import Endpoint, api_url
 from release.permissions import Level, PermissionSet
 from tests.github_server import Fault, GitHubServer
 from tests.security.test_github_scope import listen  # noqa: F401  (fixture)
@@ -99,7 +94,7 @@ def test_idempotent_calls_are_retried_and_posts_are_not(github_server: GitHubSer
     github_server.inject(Fault("status", "GET", r"/releases$"))
     github_server.inject(Fault("status", "POST", r"/releases$"))
     with client(github_server, token, contents=Level.WRITE) as gh:
-        assert list(gh.paged("repos/list-releases")) == []
+        assert list(paged(gh, "repos/list-releases")) == []
         with pytest.raises(TransientError) as err:
             gh.call("repos/create-release", body={"tag_name": "v1", "draft": True})
     assert err.value.maybe_applied
@@ -216,7 +211,7 @@ def test_githubs_pagination_links_are_asked_on_the_scoped_url(listen) -> None:  
     api.answer = answer
     with ScopedGitHub(REPO, PermissionSet({"contents": Level.READ}), token="tok",
                       stage="s", base_url=api.url) as gh:
-        assert [r["page"] for r in gh.paged("repos/list-releases")] == [1, 2, 3]
+        assert [r["page"] for r in paged(gh, "repos/list-releases")] == [1, 2, 3]
     assert [s.path for s in api.seen] == [f"/repos/{REPO}/releases?per_page=100&page={n}"
                                           for n in (1, 2, 3)]
     assert api.tokens == ["token tok"] * 3

@@ -113,7 +113,7 @@ def test_missing_file_at_run_time(repo: Repo, cli, tmp_path: Path) -> None:
 
 
 def test_base_is_a_resolved_input_for_provenance(repo: Repo) -> None:
-    from release.stages.attest import ResolvesInputs
+    from release.stages.attest_statements import ResolvesInputs
 
     body = f"    base: ghcr.io/o/base@{DIGEST}\n    files: {{tool: /t}}\n"
     model = _model(repo.write("release.yaml", HEAD + body))

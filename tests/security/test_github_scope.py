@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from release.github.assets import AssetFile
-from release.github.client import RetryPolicy, ScopedGitHub, ScopeRefused
+from release.github.client import ScopedGitHub
+from release.github.failures import RetryPolicy, ScopeRefused
+from release.github.pagination import paged
 from release.github.publish import Publisher, ReleaseSpec
 from release.permissions import Level, PermissionSet
 from tests.github_server import GitHubServer, github_server  # noqa: F401  (fixture)
@@ -223,7 +225,7 @@ def test_a_pagination_link_elsewhere_is_refused(listen, where) -> None:
         "other-host": f"{elsewhere.url}/repos/{REPO}/releases?per_page=100&page=2",
         "other-repository": f"{url}/repos/{OTHER}/releases?per_page=100&page=2"}[where])
     with client(api.url) as gh, pytest.raises(ScopeRefused, match="another"):
-        list(gh.paged("repos/list-releases"))
+        list(paged(gh, "repos/list-releases"))
     assert elsewhere.seen == []
     assert [s.path for s in api.seen] == [f"/repos/{REPO}/releases?per_page=100&page=1"]
 

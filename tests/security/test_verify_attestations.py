@@ -347,7 +347,8 @@ def test_snappy_bomb_is_refused():
 def test_bundle_url_never_reaches_local_services(url):
     # against the real API host, a bundle_url on this machine or off https is refused
     # before any connection (a hostile answer must not make the verifier query them)
-    from release.github.client import GitHubRefused, ScopedGitHub
+    from release.github.client import ScopedGitHub
+    from release.github.failures import GitHubRefused
     from release.permissions import Level, PermissionSet
 
     gh = ScopedGitHub(REPOSITORY, PermissionSet({"attestations": Level.READ}), token=None,
@@ -395,7 +396,7 @@ def _scoped_on_github_com():
                                   "100.64.0.1", "224.0.0.1", "[fc00::1]"])
 def test_bundle_url_in_any_spelling_of_a_local_address_is_refused(tmp_path, host):
     # the loopback spellings point at a live local server, which must see no request
-    from release.github.client import GitHubRefused
+    from release.github.failures import GitHubRefused
 
     with GitHubServer(tmp_path / "local") as local:
         port = local.api_url.rsplit(":", 1)[1].split("/")[0]
@@ -410,7 +411,7 @@ def test_bundle_url_in_any_spelling_of_a_local_address_is_refused(tmp_path, host
 def test_bundle_url_naming_a_host_that_resolves_locally_is_refused(monkeypatch, resolved):
     import socket
 
-    from release.github.client import GitHubRefused
+    from release.github.failures import GitHubRefused
 
     def getaddrinfo(host, port, *args, **kwargs):
         assert host == "blobs.example"
@@ -483,14 +484,16 @@ def test_deeply_nested_bundle_url_fails_cleanly(cli, tmp_path, stack, bundles, p
 
 
 def test_deeply_nested_api_answer_is_not_json():
-    from release.github.client import GitHubRefused, ScopedGitHub
+    from release.github.client import ScopedGitHub
+    from release.github.failures import GitHubRefused
+    from release.github.pagination import pages
     from release.permissions import Level, PermissionSet
 
     with _Answer(DEEP.encode()) as api:
         gh = ScopedGitHub(REPOSITORY, PermissionSet({"attestations": Level.READ}),
                           token=None, stage="verify", base_url=api.url)
         with gh, pytest.raises(GitHubRefused, match="is not JSON"):
-            list(gh.pages("repos/list-attestations", {"subject_digest": "sha256:" + "0" * 64}))
+            list(pages(gh, "repos/list-attestations", {"subject_digest": "sha256:" + "0" * 64}))
 
 
 @pytest.mark.parametrize("parse", ["peek", "statement", "release", "github", "jsonl"])

@@ -13,11 +13,11 @@ import tarfile
 import pytest
 
 from release.engine.manifest import Artifact
-from release.engine.runner import environ_invocation_id
+from release.engine.run_options import environ_invocation_id
 from release.errors import StageFailed
 from release.provenance.slsa import LOCAL_BUILDER_ID
 from release.signing import runfacts
-from release.stages.attest import OCI_DIGEST, OCI_REPOSITORY, subjects_of
+from release.stages.attest_statements import OCI_DIGEST, OCI_REPOSITORY, subjects_of
 from tests.signing.conftest import PASSPHRASE, release_repo
 from tests.signing.test_key import VAR, intoto_keyid
 
