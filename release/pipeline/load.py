@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from release.engine.contract import Effect, StageConfig
 from release.engine.manifest import RESERVED_STAGE_IDS
 from release.errors import Diagnostic, PipelineError, suggest
 from release.permissions import PermissionSet
@@ -13,7 +14,7 @@ from release.pipeline import graph, matrix
 from release.pipeline.model import Pipeline
 from release.pipeline.validate import InvalidPipeline, validate
 from release.stages import KINDS, StageKind
-from release.stages.base import ChecksPipeline, Effect, NeedsPipelinePermissions, StageConfig
+from release.stages.base import ChecksPipeline, NeedsPipelinePermissions
 from release.yamlsource import YamlDocument, YamlPath, dotted, parse, read_text
 
 

@@ -27,7 +27,7 @@ from release.engine.stagematrix import AXIS as _AXIS
 from release.engine.stagematrix import MAX_VALUE as _MAX_VALUE
 from release.engine.stagematrix import VALUE as _VALUE
 from release.errors import Diagnostic, PipelineError
-from release.pipeline.yamlsource import YamlDocument, YamlPath, dotted
+from release.yamlsource import YamlDocument, YamlPath, dotted
 
 #: GitHub's own limit on the jobs one matrix may generate.
 MAX_COMBINATIONS = 256

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from release.engine.contract import PlannedAction
     from release.engine.results import RunResult, StageResult
-    from release.stages.base import PlannedAction
 
 
 class PlainReporter:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
+from release.engine.contract import Effect, Output, PlannedAction, StageContext
 from release.engine.manifest import select
 from release.errors import StageFailed
 from release.signing import KIND_ATTESTATION, KIND_BUNDLE, KIND_PUBLIC_KEY
@@ -37,13 +38,7 @@ from release.stages.attest_statements import (
     sbom_subjects_of,
     subjects_of,
 )
-from release.stages.base import (
-    Effect,
-    Output,
-    PlannedAction,
-    Problem,
-    StageContext,
-)
+from release.stages.base import Problem
 from release.stages.images import (
     image_problems,
     planned_target,

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from release.engine.contract import Output, StageContext
 from release.signing import KIND_BUNDLE, Signer
 from release.stages.attest_statements import (
     BUNDLE_SUFFIX,
     IMAGE_SBOM_SUFFIX,
     provenance_statement,
 )
-from release.stages.base import Output, StageContext
 
 if TYPE_CHECKING:
     from release.engine.manifest import Artifact

@@ -11,9 +11,9 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from release.engine.contract import StageConfig, StageContext
 from release.engine.manifest import select
 from release.errors import ReleaseError, StageFailed
-from release.stages.base import StageConfig, StageContext
 
 if TYPE_CHECKING:
     from release.engine.manifest import Artifact

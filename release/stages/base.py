@@ -2,7 +2,7 @@
 
 The contract itself (:class:`StageKind`, :class:`StageConfig`, :class:`StageContext`
 and what a stage returns) is :mod:`release.engine.contract`, which the engine imports
-too; this module adds what only the layers above the engine use.
+too; this module holds what only the layers above the engine use.
 """
 
 from __future__ import annotations
@@ -10,29 +10,10 @@ from __future__ import annotations
 from typing import Any, Protocol, runtime_checkable
 
 from release.engine.contract import (
-    CACHE_VARIABLES,
-    STAGE_ID,
-    BuildsInDryRun,
-    C,
-    Effect,
-    Output,
     PipelineView,
-    PlannedAction,
-    RunFacts,
     StageConfig,
-    StageContext,
-    StageId,
-    StageKind,
-    parse_duration,
 )
 from release.permissions import PermissionSet
-
-__all__ = ["CACHE_VARIABLES", "STAGE_ID", "BuildsInDryRun", "C", "ChecksPipeline", "Effect",
-           "NeedsPipelinePermissions", "Output", "PlannedAction", "Problem", "RunFacts",
-           "RunsInEnvironment",
-           "StageConfig", "StageContext", "StageId", "StageKind", "describe_config",
-           "parse_duration"]
-
 
 #: A yaml path, a message and a hint: one problem a kind found in a pipeline.
 Problem = tuple[tuple[str | int, ...], str, str | None]

@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import Field
 
+from release.engine.contract import Output, PlannedAction, StageConfig, StageContext, StageKind
 from release.engine.digest import file_digests
 from release.engine.manifest import ensure_unique_names, select
 from release.errors import StageFailed
-from release.stages.base import Output, PlannedAction, StageConfig, StageContext, StageKind
 
 
 class ChecksumsConfig(StageConfig):

@@ -17,10 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from release.engine.credentials import GATED
-from release.errors import ReleaseError, StageFailed
-from release.permissions import PermissionSet
-from release.stages.base import (
+from release.engine.contract import (
     Effect,
     Output,
     PlannedAction,
@@ -28,6 +25,9 @@ from release.stages.base import (
     StageContext,
     StageKind,
 )
+from release.engine.credentials import GATED
+from release.errors import ReleaseError, StageFailed
+from release.permissions import PermissionSet
 from release.stages.fetch_locks import check_lock_contents
 from release.stages.fetchers import (
     BUILD_ENV,

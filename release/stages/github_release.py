@@ -14,12 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
-from release.engine.manifest import ensure_unique_names, select
-from release.errors import StageFailed
-from release.github.operations import operation
-from release.github.tokens import TokenConfig
-from release.permissions import Level, PermissionSet
-from release.stages.base import (
+from release.engine.contract import (
     Effect,
     Output,
     PlannedAction,
@@ -27,6 +22,11 @@ from release.stages.base import (
     StageContext,
     StageKind,
 )
+from release.engine.manifest import ensure_unique_names, select
+from release.errors import StageFailed
+from release.github.operations import operation
+from release.github.tokens import TokenConfig
+from release.permissions import Level, PermissionSet
 
 if TYPE_CHECKING:
     from release.engine.manifest import Artifact

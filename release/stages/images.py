@@ -16,11 +16,11 @@ from release.errors import StageFailed
 from release.permissions import PermissionSet
 
 if TYPE_CHECKING:
-    from release.engine.contract import PipelineView
+    from release.engine.contract import PipelineView, StageContext
     from release.engine.manifest import Artifact
     from release.oci.registry import Registry
     from release.signing.image_bundles import ImageTarget
-    from release.stages.base import Problem, StageContext
+    from release.stages.base import Problem
     from release.stages.oci_image import OciImageConfig
 
 #: Artifact kind of an ``oci-image`` stage's archive, and the annotations it records.

@@ -20,12 +20,7 @@ from pydantic import (
     field_validator,
 )
 
-from release.errors import ReleaseError, StageFailed
-from release.oci.descriptor import DIGEST_ANNOTATION, Platform
-from release.oci.model import FileEntry, ImageSettings, PushTarget, check_platform, file_entry
-from release.oci.reference import TAG, Reference
-from release.permissions import NONE, Level, PermissionSet
-from release.stages.base import (
+from release.engine.contract import (
     Effect,
     Output,
     PlannedAction,
@@ -33,6 +28,11 @@ from release.stages.base import (
     StageContext,
     StageKind,
 )
+from release.errors import ReleaseError, StageFailed
+from release.oci.descriptor import DIGEST_ANNOTATION, Platform
+from release.oci.model import FileEntry, ImageSettings, PushTarget, check_platform, file_entry
+from release.oci.reference import TAG, Reference
+from release.permissions import NONE, Level, PermissionSet
 
 if TYPE_CHECKING:
     from release.engine.contract import PipelineView

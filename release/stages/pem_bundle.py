@@ -23,10 +23,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from release.errors import Location, StageFailed
-from release.pem.entry import check_path, check_url
-from release.pem.pins import Pins, label, parse_pin
-from release.stages.base import (
+from release.engine.contract import (
     Effect,
     Output,
     PlannedAction,
@@ -34,6 +31,9 @@ from release.stages.base import (
     StageContext,
     StageKind,
 )
+from release.errors import Location, StageFailed
+from release.pem.entry import check_path, check_url
+from release.pem.pins import Pins, label, parse_pin
 
 if TYPE_CHECKING:
     from release.pem.certificate import CertificateFacts

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from release.permissions import Level, PermissionSet
-from release.stages.base import (
+from release.engine.contract import (
     Effect,
     Output,
     PlannedAction,
@@ -22,6 +21,7 @@ from release.stages.base import (
     StageContext,
     StageKind,
 )
+from release.permissions import Level, PermissionSet
 
 if TYPE_CHECKING:
     from release.engine.manifest import Artifact

@@ -25,9 +25,16 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, field_validator
 
 from release.engine import outputs, safefs
+from release.engine.contract import (
+    Effect,
+    Output,
+    PlannedAction,
+    StageConfig,
+    StageContext,
+    StageKind,
+)
 from release.errors import StageFailed
 from release.provenance import pymeta
-from release.stages.base import Effect, Output, PlannedAction, StageConfig, StageContext, StageKind
 
 if TYPE_CHECKING:
     from release.stages.python_lock import Pin

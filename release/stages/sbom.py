@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
+from release.engine.contract import Output, PlannedAction, StageConfig, StageContext, StageKind
 from release.engine.manifest import select
 from release.errors import ReleaseError, StageFailed
 from release.provenance.sbom import sbom_format
-from release.stages.base import Output, PlannedAction, StageConfig, StageContext, StageKind
 
 if TYPE_CHECKING:
     from release.engine.manifest import Artifact

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
+from release.engine.contract import Effect, Output, PlannedAction, StageContext
 from release.engine.manifest import ensure_unique_names, select
 from release.errors import StageFailed
 from release.permissions import PermissionSet
@@ -31,7 +32,7 @@ from release.signing.options import (
     open_signer,
     public_key_name,
 )
-from release.stages.base import Effect, Output, PlannedAction, Problem, StageContext
+from release.stages.base import Problem
 from release.stages.images import (
     image_problems,
     planned_target,

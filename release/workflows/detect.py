@@ -11,7 +11,7 @@ import re
 import shlex
 from pathlib import Path
 
-from release.stages.base import Effect
+from release.engine.contract import Effect
 from release.workflows.document import Step, Workflow
 
 _BUILD_OR_TEST = re.compile(

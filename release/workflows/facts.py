@@ -7,11 +7,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from release.engine.contract import BuildsInDryRun, Effect
 from release.engine.runners import DEFAULT_RUNNER, runner_platform
 from release.permissions import Level, PermissionSet
 from release.pipeline.load import LoadedPipeline
 from release.signing.options import SigningConfig
-from release.stages.base import BuildsInDryRun, Effect, RunsInEnvironment
+from release.stages.base import RunsInEnvironment
 
 #: The job's own token: passed from ``github.token``, never a repository secret.
 JOB_TOKEN = "GITHUB_TOKEN"  # noqa: S105 - a variable name

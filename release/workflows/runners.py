@@ -13,8 +13,8 @@ from release.engine.runners import show
 from release.errors import PipelineError
 
 if TYPE_CHECKING:
-    from release.pipeline.yamlsource import YamlDocument
     from release.workflows.facts import StageFacts
+    from release.yamlsource import YamlDocument
 
 
 def check_runner(f: StageFacts, doc: YamlDocument) -> None:

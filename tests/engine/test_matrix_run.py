@@ -9,7 +9,7 @@ import json
 import re
 
 from release.engine.binding import RunBinding
-from release.pipeline.runners import host_platform, local_skip
+from release.engine.runners import host_platform, local_skip
 from tests.conftest import Repo
 from tests.engine.test_runner import Events, pipeline, run_engine
 

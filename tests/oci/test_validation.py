@@ -89,7 +89,7 @@ def test_missing_file_is_found_by_the_kind(repo: Repo) -> None:
 
 def _model(path: Path):  # type: ignore[no-untyped-def]
     from release.pipeline.model import Pipeline
-    from release.pipeline.yamlsource import parse
+    from release.yamlsource import parse
 
     return Pipeline.model_validate(parse(path.read_text(), str(path)).data)
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from release.errors import ReleaseError
 from release.pipeline.load import load, load_text
-from release.pipeline.yamlsource import MAX_FILE_BYTES
+from release.yamlsource import MAX_FILE_BYTES
 
 GOOD = """\
 version: 1
