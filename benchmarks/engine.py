@@ -4,7 +4,9 @@ Prints, for each measurement, the median of several runs, all in the same run:
 - `release --help`, `release plan pipelines/release.yaml` and `release run --stage ID`
   (what every CI job runs; here a one-line `command` stage of a throwaway repository,
   sandbox included), each a fresh interpreter, against `python -c pass` as the
-  baseline (the interpreter's own start-up), and each command's ratio to `--help`.
+  baseline (the interpreter's own start-up) and importing pyyaml and pydantic's
+  BaseModel (what validating a pipeline cannot do without), and each command's ratio
+  to `--help`.
   Each command runs once first, unmeasured, with bytecode caching on (whatever
   PYTHONDONTWRITEBYTECODE says): an installed package has its .pyc files, and
   compiling the sources on every start would measure the compiler instead. Beside the
@@ -106,6 +108,8 @@ def big_pipeline(n: int) -> str:
 def main() -> None:
     py = sys.executable
     base = timed([py, "-c", "pass"])
+    # what `plan` cannot do without: reading YAML and pydantic's BaseModel (the validator)
+    floor_t = timed([py, "-c", "import yaml; from pydantic import BaseModel"])
     help_t = timed([py, "-m", "release", "--help"])
     plan_t = timed([py, "-m", "release", "plan", "pipelines/release.yaml"])
     with tempfile.TemporaryDirectory() as tmp:
@@ -115,6 +119,7 @@ def main() -> None:
                                  "hello", "--out", f"out-{next(count)}"], cwd=repo)
     print(f"{'':36} {'wall':>9} {'x --help':>9} {'cpu':>9} {'x --help':>9}")
     for label, (wall, cpu) in (("python -c pass (baseline)", base),
+                               ("import yaml + pydantic.BaseModel", floor_t),
                                ("release --help", help_t),
                                ("release plan pipelines/release.yaml", plan_t),
                                ("release run --stage hello", stage_t)):

@@ -47,7 +47,10 @@ class _Redacting:
         return getattr(self._stream, name)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The command line parser. Of the commands in their own modules, only the one named
+    in ``argv`` is imported to add its arguments: ``release --help`` lists them all by
+    their help texts, and ``release plan`` does not pay for ``verify``'s imports."""
     parser = argparse.ArgumentParser(
         prog="release",
         description="Secure release pipelines: hermetic builds, least privilege, "
@@ -100,19 +103,27 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", help="print the JSON Schema of pipeline files")
     sub.add_parser("stages", help="list the stage kinds")
+    # the top-level options take no value: the first other word is the command
+    command = next((a for a in argv if not a.startswith("-")), None)
     for name, module, text in COMMANDS:
-        importlib.import_module(module).add_arguments(sub.add_parser(name, help=text))
+        command_parser = sub.add_parser(name, help=text)
+        if name == command:
+            importlib.import_module(module).add_arguments(command_parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 ok, 1 a stage or check failed, 2 bad input)."""
+    # pydantic plugins are entry points of whatever else is installed: validating a
+    # pipeline runs none of them (nor scans every installed distribution to find them)
+    os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
     # one redactor for both streams: secrets a run learns are masked everywhere
     redactor = Redactor.from_environment(os.environ)
     out, err = _Redacting(sys.stdout, redactor), _Redacting(sys.stderr, redactor)
     sys.stdout, sys.stderr = out, err
     try:
-        args = _parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else argv
+        args = _parser(argv).parse_args(argv)
         try:
             return _dispatch(args)
         except ReleaseError as exc:

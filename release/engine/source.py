@@ -75,9 +75,9 @@ def discover(start: Path, *, tags: str, version: str | None, repository: str | N
     from ``start`` (the pipeline file's folder), and ``path`` a folder of its commit.
     ``where`` gives the position of a key of ``source:`` (``path``, ``tags``)."""
     root = Path(_git(start if start.is_dir() else start.parent, "rev-parse", "--show-toplevel"))
-    commit = _git(root, "rev-parse", "HEAD")
+    commit, _, epoch_text = _git(root, "log", "-1", "--format=%H %ct", "HEAD").partition(" ")
     check_subtree(root, commit, path, where("path"))
-    epoch = int(_git(root, "log", "-1", "--format=%ct", "HEAD"))
+    epoch = int(epoch_text)
     dirty = bool(_git(root, "status", "--porcelain", "--untracked-files=no"))
     tag = _tag(root, tags, environ, where("tags"))
     if version is None:
