@@ -8,9 +8,10 @@ from typing import Any
 
 from release.engine.contract import Effect, StageConfig
 from release.engine.manifest import RESERVED_STAGE_IDS
-from release.errors import Diagnostic, PipelineError, suggest
+from release.errors import Diagnostic, PipelineError
 from release.permissions import PermissionSet
 from release.pipeline import graph, matrix
+from release.pipeline.diagnose import diagnostics, type_name
 from release.pipeline.model import Pipeline
 from release.pipeline.validate import InvalidPipeline, validate
 from release.stages import KINDS, StageKind
@@ -53,7 +54,7 @@ def load_text(text: str, file: str, path: Path | None = None) -> LoadedPipeline:
     doc = parse(text, file)
     if not isinstance(doc.data, dict):
         raise PipelineError(
-            f"a pipeline file must be a mapping, not {_type_name(doc.data)}",
+            f"a pipeline file must be a mapping, not {type_name(doc.data)}",
             "start with `version: 1` and a `stages:` mapping",
             doc.location(()),
         )
@@ -73,17 +74,12 @@ def _check(doc: YamlDocument) -> tuple[Pipeline, dict[str, PermissionSet]]:
     try:
         model = validate(doc.data)
     except InvalidPipeline as exc:
-        raise PipelineError.many([_diagnostic(doc, err) for err in exc.errors]) from None
+        raise PipelineError.many(diagnostics(doc, exc.errors)) from None
     _check_reserved(doc, model)
     permissions = _check_permissions(doc, model)
     _check_graph(doc, model)
     _check_kinds(doc, model)
     return model, permissions
-
-
-def _type_name(value: object) -> str:
-    return {list: "a list", str: "a string", int: "a number", float: "a number",
-            bool: "a boolean"}.get(type(value), type(value).__name__)
 
 
 def _check_version(doc: YamlDocument) -> None:
@@ -97,96 +93,6 @@ def _check_version(doc: YamlDocument) -> None:
             "this release of the tool reads `version: 1` only",
             doc.location(("version",)), "version",
         )
-
-
-def _clean_loc(doc: YamlDocument, loc: tuple[str | int, ...]) -> YamlPath:
-    """Drop pydantic's union tags (the stage kind, ``function-after``...) from a location."""
-    out: list[str | int] = []
-    data: Any = doc.data
-    for part in loc:
-        in_dict = isinstance(data, dict) and part in data
-        in_list = isinstance(data, list) and isinstance(part, int) and part < len(data)
-        if in_dict or in_list:
-            out.append(part)
-            data = data[part]
-        elif isinstance(data, dict | list):
-            # a tag pydantic inserted, or a missing key (keep that last)
-            if part == loc[-1] and isinstance(part, str) and not part.startswith("function-"):
-                out.append(part)
-        else:
-            break
-    return tuple(out)
-
-
-def _diagnostic(doc: YamlDocument, err: Any) -> Diagnostic:
-    loc = tuple(err["loc"])
-    is_key = loc[-1:] == ("[key]",)
-    path = _clean_loc(doc, loc[:-1] if is_key else loc)
-    etype = err["type"]
-    where = dotted(path)
-    if is_key and len(path) == 2 and path[0] == "stages":
-        return Diagnostic(f"invalid stage id {path[1]!r}", doc.location(path, key=True), where,
-                          "stage ids are lowercase letters, digits and '-', starting with a "
-                          "letter")
-    if etype == "extra_forbidden":
-        key = str(path[-1])
-        parent = path[:-1]
-        allowed = _allowed_keys(doc, parent)
-        guess = suggest(key, allowed)
-        hint = f"did you mean {guess!r}?" if guess else (
-            f"allowed keys: {', '.join(sorted(allowed))}" if allowed else None)
-        if key.startswith("cache") or key.endswith("cache"):
-            hint = "caches are not allowed: every stage starts from empty caches"
-        return Diagnostic(f"unknown key {key!r}", doc.location(path, key=True), where, hint)
-    if etype == "union_tag_invalid":
-        kind = err["input"].get("kind") if isinstance(err["input"], dict) else None
-        guess = suggest(str(kind), list(KINDS))
-        hint = f"did you mean {guess!r}?" if guess else f"known kinds: {', '.join(KINDS)}"
-        return Diagnostic(f"unknown stage kind {kind!r}", doc.location((*path, "kind")),
-                          f"{where}.kind", hint)
-    if etype == "union_tag_not_found":
-        return Diagnostic("stage has no `kind`", doc.location(path, key=True), where,
-                          f"add `kind:` with one of: {', '.join(KINDS)}")
-    if etype == "missing":
-        return Diagnostic(f"missing required key {str(path[-1])!r}",
-                          doc.location(path[:-1], key=True), where, None)
-    if etype == "literal_error" and path[-1:] == ("id-token",):
-        return Diagnostic("`id-token` can only be `write`", doc.location(path), where,
-                          "remove the key for no OIDC token, or write `id-token: write`")
-    message = str(err["msg"]).removeprefix("Value error, ")
-    if message[1:2].islower():
-        message = message[:1].lower() + message[1:]
-    return Diagnostic(f"{message} (got {_short(err.get('input'))})",
-                      doc.location(path, key=is_key), where)
-
-
-def _short(value: Any) -> str:
-    text = repr(value) if not isinstance(value, dict | list) else _type_name(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _allowed_keys(doc: YamlDocument, parent: YamlPath) -> list[str]:
-    if parent == ():
-        return [f.alias or n for n, f in Pipeline.model_fields.items()]
-    if parent == ("source",):
-        from release.pipeline.model import Source
-
-        return list(Source.model_fields)
-    data: Any = doc.data
-    for part in parent[:2]:
-        data = data.get(part) if isinstance(data, dict) else None
-    if len(parent) >= 2 and parent[0] == "stages" and isinstance(data, dict):
-        kind = KINDS.get(str(data.get("kind")))
-        if kind is None:
-            return []
-        model: type[Any] = kind.config
-        if len(parent) == 3 and parent[2] == "permissions":
-            from release.permissions import NAMES
-
-            return list(NAMES)
-        if len(parent) == 2:
-            return [f.alias or n for n, f in model.model_fields.items()]
-    return []
 
 
 def _check_reserved(doc: YamlDocument, model: Pipeline) -> None:

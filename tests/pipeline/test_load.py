@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from release.errors import ReleaseError
+from release.errors import PipelineError, ReleaseError
 from release.pipeline.load import load, load_text
 from release.yamlsource import MAX_FILE_BYTES
 
@@ -34,7 +34,7 @@ BAD = [
      "duplicate key 'name'"),
     ("unknown key", GOOD.replace('    outputs: ["tool"]', '    outputs: ["tool"]\n    ouputs: []'),
      "8:5", "did you mean 'outputs'"),
-    ("wrong type", GOOD.replace('run: ["make"]', "run: make"), "6:10", "valid list"),
+    ("wrong type", GOOD.replace('run: ["make"]', "run: make"), "6:10", "expected a list"),
     ("unknown kind", GOOD.replace("kind: checksums", "kind: checksum"), "9:11",
      "did you mean 'checksums'"),
     ("unknown need", GOOD.replace("needs: [build]", "needs: [biuld]"), "10:13",
@@ -86,6 +86,47 @@ def test_bad_pipeline(name: str, text: str, position: str, expected: str, tmp_pa
     assert f"{path}:{position}: error:" in result.err
     assert expected in result.err
     assert "Traceback" not in result.err
+
+
+# (change to GOOD, expected "line:col", message, hint or None): a wrong type says what the
+# file should hold in words of YAML, never pydantic's (a "tuple", a union member's tag)
+TYPE_ERRORS = [
+    (("needs: [build]", "needs: build"), "10:12", "expected a list (got 'build')",
+     "write a YAML list"),
+    (('outputs: ["tool"]', "outputs: {tool: x}"), "7:14", "expected a list (got a mapping)",
+     "write a YAML list"),
+    (('run: ["make"]', 'run: ["make", 1.10]'), "6:19", "expected a string (got 1.1)",
+     "quote it"),
+    (('run: ["make"]', 'run: ["make", [x]]'), "6:19", "expected a string (got a list)", None),
+    (("needs: [build]", "needs: [build]\n    env: [A]"), "11:10",
+     "expected a mapping (got a list)", "key: value"),
+    (("needs: [build]", "needs: [build]\n    timeout: [1]"), "11:14",
+     "expected a whole number or a string (got a list)", None),
+    (("needs: [build]", "needs: [build]\n    reproducible: maybe"), "11:19",
+     "expected true or false (got 'maybe')", None),
+]
+
+
+@pytest.mark.parametrize(("change", "position", "message", "hint"), TYPE_ERRORS,
+                         ids=[t[2] for t in TYPE_ERRORS])
+def test_type_errors_say_what_to_write(change: tuple[str, str], position: str, message: str,
+                                       hint: str | None) -> None:
+    with pytest.raises(PipelineError) as caught:
+        load_text(GOOD.replace(*change), "p.yaml")
+    (diagnostic,) = caught.value.diagnostics
+    assert f"{diagnostic.location}: error: {diagnostic.message}".startswith(
+        f"p.yaml:{position}: error: {message}")
+    assert (hint is None and diagnostic.hint is None) or (hint and hint in str(diagnostic.hint))
+
+
+def test_a_misspelt_choice_gets_a_guess() -> None:
+    text = GOOD + "  sig:\n    kind: sign\n    needs: [sums]\n    backend: keyy\n"
+    with pytest.raises(PipelineError) as caught:
+        load_text(text, "p.yaml")
+    (diagnostic,) = caught.value.diagnostics
+    assert str(diagnostic.location) == "p.yaml:14:14"
+    assert diagnostic.message == "input should be 'sigstore' or 'key' (got 'keyy')"
+    assert diagnostic.hint == "did you mean 'key'?"
 
 
 def test_good_pipeline_loads() -> None:

@@ -133,7 +133,7 @@ BAD = [
     ("runs-on unknown single label", ("  sums:", "    runs-on: my-box\n  sums:"), "16:14",
      "not a GitHub-hosted runner label"),
     ("error inside an expansion", ('run: ["go", "build"', 'run: ["go", 7'), "11:17",
-     "valid string"),
+     "expected a string"),
 ]
 
 
