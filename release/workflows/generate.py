@@ -28,7 +28,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from release.engine.runners import DEFAULT_RUNNER
 from release.errors import Location, PipelineError, UsageError
 from release.pipeline import matrix
 from release.pipeline.load import LoadedPipeline
@@ -45,7 +44,6 @@ from release.workflows.yamlemit import Note, Spaced, dump
 
 DEFAULT_OUTPUT = ".github/workflows/release.yml"
 DEFAULT_ENVIRONMENT = "release"
-RUNNER = DEFAULT_RUNNER
 #: The machine-readable header line ``release audit`` uses to find a workflow's pipeline.
 MARKER = "release-workflow:"
 _ENVIRONMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,254}$")
