@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 
-from release.errors import ReleaseError
+from release.errors import InputError, Location
 from release.stages.fetchers import check_fetch
 from release.stages.python_lock import parse_lock
 
@@ -26,9 +26,10 @@ def check_lock_contents(fetch: Sequence[str], locks: Sequence[str],
     if fetch[0] == "npm":
         name = _SHRINKWRAP if read(_SHRINKWRAP) is not None else "package-lock.json"
         if name not in locks:
-            raise ReleaseError(
+            raise InputError(
                 f"npm ci reads its pins from {name}, which `locks` does not name",
-                f"name {name} in `locks`, or remove it from the release commit")
+                f"name {name} in `locks`, or remove it from the release commit",
+                Location(name))
         check_npm_lock(_text(read, name), name)
     elif fetch[0].startswith("pip"):
         name = check_fetch(fetch)["-r"]
@@ -55,9 +56,9 @@ def check_npm_lock(text: str, name: str) -> None:
         if not isinstance(packages, dict):
             raise TypeError
     except (ValueError, KeyError, TypeError):
-        raise ReleaseError(f"{name} is not an npm lock of lockfileVersion 2 or 3 "
-                           "(no `packages` object)",
-                           "regenerate it with npm 7 or later (`npm install`)") from None
+        raise InputError("not an npm lock of lockfileVersion 2 or 3 (no `packages` object)",
+                         "regenerate it with npm 7 or later (`npm install`)",
+                         Location(name)) from None
     for key, entry in packages.items():
         if "node_modules/" not in key or not isinstance(entry, dict):
             continue  # the project and its workspaces: folders of the tree
@@ -66,9 +67,10 @@ def check_npm_lock(text: str, name: str) -> None:
         resolved = str(entry.get("resolved", ""))
         integrity = str(entry.get("integrity", ""))
         if resolved.startswith(("git+", "git:", "github:", "file:")):
-            raise ReleaseError(f"{name}: {key} comes from {resolved[:60]!r}, which no "
-                               "integrity pins", "depend on a registry release instead")
+            raise InputError(f"{key} comes from {resolved[:60]!r}, which no integrity pins",
+                             "depend on a registry release instead", Location(name))
         if not any(part.startswith("sha512-") for part in integrity.split()):
-            raise ReleaseError(f"{name}: {key} has no sha512 `integrity`, so npm would "
-                               "install whatever the registry serves",
-                               "regenerate the lock with `npm install` and commit it")
+            raise InputError(f"{key} has no sha512 `integrity`, so npm would install "
+                             "whatever the registry serves",
+                             "regenerate the lock with `npm install` and commit it",
+                             Location(name))

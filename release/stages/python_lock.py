@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from release.errors import StageFailed
+from release.errors import InputError, Location, StageFailed
 
 _HASH = re.compile(r"^--hash[= ](sha256|sha384|sha512):[0-9a-f]+$")
 _INDEX = re.compile(r"^(--index-url|--extra-index-url|-i)(=|\s+)\S+$")
@@ -61,43 +61,45 @@ def parse_lock(text: str, rel: str, *, index_lines: bool = False) -> dict[str, P
 
     pins: dict[str, Pin] = {}
     for number, line in _logical_lines(text):
-        where = f"{rel}:{number}"
+        where = Location(rel, number)
         if "${" in line:
-            raise StageFailed(f"{where}: holds `${{`, which pip replaces with an "
-                              "environment variable", "write the value itself")
+            raise InputError("holds `${`, which pip replaces with an environment variable",
+                             "write the value itself", where)
         if index_lines and _INDEX.match(line):
             continue
         words = re.sub(r"--hash\s+", "--hash=", line).split()
         split = next((i for i, w in enumerate(words) if w.startswith("-")), len(words))
         spec, options = " ".join(words[:split]), words[split:]
         if not spec:
-            raise StageFailed(f"{where}: {options[0]} is not allowed in "
-                              f"{'a requirements' if index_lines else 'a build'} lock",
-                              "the lock holds index URL lines and pinned requirements "
-                              "with --hash only" if index_lines else "the lock holds "
-                              "pinned requirements with --hash only; the index is the "
-                              "stage's `index-url`")
+            raise InputError(f"{options[0]} is not allowed in "
+                             f"{'a requirements' if index_lines else 'a build'} lock",
+                             "the lock holds index URL lines and pinned requirements "
+                             "with --hash only" if index_lines else "the lock holds "
+                             "pinned requirements with --hash only; the index is the "
+                             "stage's `index-url`", where)
         try:
             req = Requirement(spec)
         except InvalidRequirement as exc:
-            raise StageFailed(f"{where}: not a requirement: {exc}") from None
+            raise InputError(f"not a requirement: {exc}",
+                             "write name==version with --hash options", where) from None
         specs = list(req.specifier)
         # `==` and a PEP 440 version only: pip reads `name===x/../file.tar.gz` as a local
         # path, which would make it build (run) a file of the repository
         if req.url or req.extras or len(specs) != 1 or specs[0].operator != "==" \
                 or not _is_version(specs[0].version):
-            raise StageFailed(f"{where}: {spec!r} is not pinned to one version",
-                              "write name==version, as `pip-compile --generate-hashes` does")
+            raise InputError(f"{spec!r} is not pinned to one version",
+                             "write name==version, as `pip-compile --generate-hashes` does",
+                             where)
         bad = [o for o in options if not _HASH.match(o)]
         if bad or not options:
-            raise StageFailed(f"{where}: {req.name} needs --hash options and nothing else",
-                              "regenerate the lock with `pip-compile --generate-hashes`")
+            raise InputError(f"{req.name} needs --hash options and nothing else",
+                             "regenerate the lock with `pip-compile --generate-hashes`", where)
         if req.marker is not None and not req.marker.evaluate():
             continue
         name = canonicalize_name(req.name)
         if name in pins:
-            raise StageFailed(f"{where}: {req.name} is pinned twice "
-                              f"(first at line {pins[name].line})")
+            raise InputError(f"{req.name} is pinned twice (first at line {pins[name].line})",
+                             "keep one line per requirement", where)
         pins[name] = Pin(name, specs[0].version, number)
     return pins
 

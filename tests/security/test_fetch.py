@@ -210,7 +210,8 @@ def test_npmrc_cannot_name_a_program_of_the_tree_as_git(
     path = npm_project(repo, registry)
     _git_dependency(repo, registry)
     result = cli("run", path, "--out", tmp_path / "out")
-    assert result.code == 1  # the git dependency cannot be fetched, with the real git
+    assert result.code == 2, result.err  # the lock's git dependency: refused before npm runs
+    assert "package-lock.json: error: node_modules/gdep comes from" in result.err
     assert "/pwned" not in registry.requests
 
 
@@ -380,7 +381,8 @@ def test_pip_fetch_never_builds_the_tree_nor_takes_an_unpinned_file(
         repo.write("requirements.txt", f"--index-url {index.url}\n{line}\n")
         repo.commit("the tree as a requirement")
         result = cli("run", path, "--out", tmp_path / "out")
-    _stage_fails(result, "requirements.txt:2: ")
+    assert result.code == 2, result.err  # a bad lock of the release commit: bad input
+    assert "requirements.txt:2: error: " in result.err, result.err
     assert index.requests == []
     assert "build phase" not in result.err
 

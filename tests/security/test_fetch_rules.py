@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import pytest
 
-from release.errors import ReleaseError
+from release.errors import InputError, ReleaseError
 from release.stages.fetch_locks import check_npm_lock, check_pip_lock
 from tests.conftest import Repo
 from tests.hermetic import simple_index
@@ -148,14 +148,14 @@ def test_pip_lock_lines_that_build_or_expand_are_refused_before_pip_runs(
             (repo.path / "evil-1.tar.gz").write_bytes(sdist)
             _served(index, repo, "./evil-1.tar.gz "
                     f"--hash=sha256:{hashlib.sha256(sdist).hexdigest()}\n")
-            expected = "requirements.txt:2: not a requirement"
+            expected = "requirements.txt:2: error: not a requirement"
         else:  # pip expands ${VAR} in a requirements file
             repo.write("requirements.txt", f"--index-url http://x:${{GITHUB_TOKEN}}@127.0.0.1:"
                        f"{index.port}/simple/\n")
-            expected = "requirements.txt:1: holds `${`"
+            expected = "requirements.txt:1: error: holds `${`"
         repo.commit(attack)
         result = cli("run", path, "--out", tmp_path / "out")
-    assert result.code == 1, result.err  # the stage fails before pip runs
+    assert result.code == 2, result.err  # bad input: the stage fails before pip runs
     assert expected in result.err, result.err
     assert index.requests == []
     assert TOKEN not in result.err
@@ -169,7 +169,7 @@ def test_npm_lock_entry_without_integrity_is_refused(repo: Repo, cli, registry: 
     (repo.path / "package-lock.json").write_text(json.dumps(lock))
     repo.commit("a lock that pins nothing")
     result = cli("run", path, "--out", tmp_path / "out")
-    assert result.code == 1, result.err  # the stage fails before npm runs
+    assert result.code == 2, result.err  # bad input: the stage fails before npm runs
     assert "node_modules/tiny has no sha512 `integrity`" in result.err, result.err
     assert registry.requests == []
 
@@ -183,8 +183,9 @@ def test_a_committed_shrinkwrap_that_is_not_the_lock_is_refused(
     (repo.path / "npm-shrinkwrap.json").write_text(npm_registry.lockfile("app", {"tiny": entry}))
     repo.commit("npm follows the shrinkwrap, not the declared lock")
     result = cli("run", path, "--out", tmp_path / "out")
-    assert result.code == 1, result.err
-    assert "npm ci reads its pins from npm-shrinkwrap.json" in result.err, result.err
+    assert result.code == 2, result.err
+    assert ("npm-shrinkwrap.json: error: npm ci reads its pins from npm-shrinkwrap.json"
+            in result.err), result.err
     assert registry.requests == []
 
 
@@ -208,8 +209,9 @@ def test_pip_locks_of_pins_by_hash_are_accepted(text: str) -> None:
     f"tiny @ file:///x {HASH}",
 ])
 def test_pip_lock_lines_that_are_not_pins_are_refused(line: str) -> None:
-    with pytest.raises(ReleaseError, match=r"^r\.txt:2: "):
+    with pytest.raises(InputError) as caught:
         check_pip_lock(f"--index-url https://pypi.org/simple\n{line}\n", "r.txt")
+    assert str(caught.value.location) == "r.txt:2"
 
 
 @pytest.mark.parametrize("entry", [
