@@ -1,4 +1,4 @@
-"""Registry authentication: the Docker token flow and HTTP Basic, as an httpx auth flow.
+"""Registry authentication: the Docker token flow and HTTP Basic.
 
 A registry answers an unauthenticated call with ``401`` and a ``WWW-Authenticate``
 challenge. ``Bearer realm=...,service=...,scope=...`` sends us to a token server
@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Generator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
 
 from release.errors import StageFailed
+from release.oci.bounded import read_at_most
 from release.oci.reference import is_loopback
+from release.untrusted_json import loads_json
 
+#: A token server's answer is a small JSON object; more than this is not read.
+MAX_TOKEN_ANSWER = 1024 * 1024
 _PARAM = re.compile(r'([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
 
 
@@ -46,8 +49,12 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), {k: v.replace('\\"', '"') for k, v in params.items()}
 
 
-class RegistryAuth(httpx.Auth):
-    """Answers a registry's challenge once, then sends the token with every request."""
+class RegistryAuth:
+    """Answers a registry's challenge, then authorizes every request to that registry.
+
+    The registry client drives it (it is not an httpx auth flow: httpx reads the whole
+    body of each answer a flow moves past, and a registry's 401 or its token server's
+    answer is the network's to size)."""
 
     def __init__(self, host: str, scope: str, credentials: Credentials | None) -> None:
         self.host = host
@@ -55,30 +62,29 @@ class RegistryAuth(httpx.Auth):
         self.credentials = credentials
         self.header: str | None = None
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if request.url.netloc.decode("ascii") != self.host:
-            # an upload Location on another host gets no token and answers no challenge
-            yield request
-            return
-        if self.header:
+    def authorize(self, request: httpx.Request) -> None:
+        """The token or Basic credential, to the registry's own host only: an upload
+        Location or a redirect to another host gets nothing."""
+        if self.header and request.url.netloc.decode("ascii") == self.host:
             request.headers["Authorization"] = self.header
-        response = yield request
-        if response.status_code != 401:
-            return
+
+    def answer(self, response: httpx.Response, client: httpx.Client) -> bool:
+        """Answer the challenge of a 401 from the registry (asking its token server
+        through ``client``); True when the request is worth sending again."""
+        if response.url.netloc.decode("ascii") != self.host:
+            return False
         scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
-        if scheme == "basic":
-            if self.credentials is None:
-                return  # the caller reports the 401 with a hint about credentials
+        if scheme == "basic" and self.credentials is not None:
             self.header = self.credentials.basic()
         elif scheme == "bearer":
-            token_request = self._token_request(params)
-            token_response = yield token_request
-            token_response.read()
-            self.header = "Bearer " + self._token(token_response)
+            token_response = client.send(self._token_request(params), stream=True)
+            try:
+                self.header = "Bearer " + self._token(token_response)
+            finally:
+                token_response.close()
         else:
-            return
-        request.headers["Authorization"] = self.header
-        yield request
+            return False  # the caller reports the 401 with a hint about credentials
+        return True
 
     def _token_request(self, params: dict[str, str]) -> httpx.Request:
         realm = params.get("realm", "")
@@ -103,10 +109,14 @@ class RegistryAuth(httpx.Auth):
                 "check the credential and that it may push to this repository (for ghcr.io "
                 "the stage needs `packages: write`)" if self.credentials else
                 "the image may be private: pull access needs a credential")
+        body = read_at_most(response, MAX_TOKEN_ANSWER)
+        if body is None:
+            raise StageFailed(f"the token server of {self.host} answered more than "
+                              f"{MAX_TOKEN_ANSWER} bytes: not read on")
         try:
-            data = response.json()
+            data = loads_json(body)
             token = data.get("token") or data.get("access_token")
-        except ValueError:
+        except (ValueError, AttributeError):
             token = None
         if not isinstance(token, str) or not token:
             raise StageFailed(f"the token server of {self.host} sent no token")

@@ -9,6 +9,8 @@ read is checked against the digest it was asked for before anyone uses it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -17,6 +19,7 @@ import httpx
 
 from release.errors import IntegrityError, StageFailed
 from release.oci.auth import Credentials, RegistryAuth
+from release.oci.bounded import read_at_most
 from release.oci.descriptor import (
     INDEX,
     INDEX_TYPES,
@@ -32,6 +35,8 @@ from release.terminal import printable
 MAX_MANIFEST = 4 * 1024 * 1024
 #: Pages of a referrers list read at most.
 MAX_PAGES = 20
+#: Redirects followed at most for one request (httpx's default too).
+MAX_REDIRECTS = 20
 #: Blobs up to this size go up in one request; larger ones in chunks of this size.
 CHUNK = 16 * 1024 * 1024
 #: How much of an error answer is read for its error codes; the rest is dropped.
@@ -47,10 +52,11 @@ class Registry:
                  chunk_size: int = CHUNK) -> None:
         self.host, self.repository, self.chunk_size = host, repository, chunk_size
         scope = f"repository:{repository}:{'pull,push' if push else 'pull'}"
+        self.auth = RegistryAuth(host, scope, credentials)
+        # redirects and challenges are followed by _stream, which reads no body it passes
         self.client = httpx.Client(
-            base_url=base_url(host), auth=RegistryAuth(host, scope, credentials),
-            timeout=httpx.Timeout(timeout, connect=30.0), follow_redirects=True,
-            headers={"User-Agent": "release-pipeline"},
+            base_url=base_url(host), timeout=httpx.Timeout(timeout, connect=30.0),
+            follow_redirects=False, headers={"User-Agent": "release-pipeline"},
             event_hooks={"request": [self._refuse_plain_http]},
         )
         self.prefix = f"/v2/{repository}"
@@ -139,7 +145,7 @@ class Registry:
     def fetch_blob(self, desc: Descriptor, dest: Path, what: str) -> None:
         """Stream a blob to ``dest``; its size and sha256 must be the descriptor's."""
         sha, size = hashlib.sha256(), 0
-        with self.client.stream("GET", f"{self.prefix}/blobs/{desc.digest}") as resp:
+        with self._stream("GET", f"{self.prefix}/blobs/{desc.digest}") as resp:
             self._check(resp, "GET", f"blob {desc.digest}", (200,))
             with dest.open("wb") as out:
                 for chunk in resp.iter_bytes(1024 * 1024):
@@ -221,6 +227,35 @@ class Registry:
                               "send data or tokens there",
                               "plain HTTP is only for a registry on loopback")
 
+    @contextmanager
+    def _stream(self, method: str, url: str, **kwargs: Any) -> Iterator[httpx.Response]:
+        """The answer to a request, unread: a 401 is answered once (the token server's
+        answer read bounded), a GET or HEAD follows at most MAX_REDIRECTS redirects; the
+        bodies of answers passed over are never read (httpx's own following reads them
+        whole, as much as the network sends)."""
+        challenged, redirects = False, 0
+        while True:
+            request = self.client.build_request(method, url, **kwargs)
+            self.auth.authorize(request)
+            resp = self.client.send(request, stream=True)
+            try:
+                if resp.status_code == 401 and not challenged:
+                    challenged = True
+                    if self.auth.answer(resp, self.client):
+                        continue
+                elif resp.has_redirect_location and method in ("GET", "HEAD"):
+                    redirects += 1
+                    if redirects > MAX_REDIRECTS:
+                        raise StageFailed(f"{self.where}: {method} redirected more than "
+                                          f"{MAX_REDIRECTS} times",
+                                          "the registry is broken or hostile")
+                    url = urljoin(str(request.url), resp.headers["Location"])
+                    continue
+                yield resp
+                return
+            finally:
+                resp.close()
+
     def _call(self, method: str, url: str, *, ok: tuple[int, ...] = (200,),
               limit: int = ERROR_TEXT, **kwargs: Any) -> tuple[httpx.Response, bytes]:
         """The answer and its body, read as a stream: more than ``limit`` bytes (said in
@@ -228,10 +263,10 @@ class Registry:
         what = url.split("?")[0].rsplit("/", 2)
         label = "/".join(what[-2:]) if url.startswith(self.prefix) else "blob upload"
         try:
-            with self.client.stream(method, url, **kwargs) as resp:
+            with self._stream(method, url, **kwargs) as resp:
                 self._check(resp, method, label, ok)
                 # a HEAD answer's Content-Length is the resource's, and it has no body
-                body = b"" if method == "HEAD" else _read_at_most(resp, limit)
+                body = b"" if method == "HEAD" else read_at_most(resp, limit)
         except httpx.HTTPError as exc:
             raise StageFailed(f"cannot reach registry {self.host}: {type(exc).__name__}: "
                               f"{exc}", "check the host name and the network") from None
@@ -252,27 +287,13 @@ class Registry:
                           f"{_error_text(resp)}", hint)
 
 
-def _read_at_most(resp: httpx.Response, limit: int) -> bytes | None:
-    """A streamed body of at most ``limit`` bytes, or None when it is longer (refused by
-    its ``Content-Length`` without reading, else as soon as byte ``limit + 1`` arrives)."""
-    length = resp.headers.get("Content-Length", "")
-    if length.isdigit() and int(length) > limit:
-        return None
-    body = bytearray()
-    for chunk in resp.iter_bytes(64 * 1024):
-        body += chunk
-        if len(body) > limit:
-            return None
-    return bytes(body)
-
-
 def _error_text(resp: httpx.Response) -> str:
     """The registry's own error codes (``{"errors": [{"code", "message"}]}``), shortened;
     only the first 64 KiB of the answer are read."""
     from release.untrusted_json import loads_json
 
     try:
-        body = b"" if resp.is_stream_consumed else _read_at_most(resp, ERROR_TEXT)
+        body = b"" if resp.is_stream_consumed else read_at_most(resp, ERROR_TEXT)
         errors: list[dict[str, Any]] = loads_json(body or b"").get("errors", [])
     except (ValueError, AttributeError, httpx.HTTPError):
         return ""

@@ -23,22 +23,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from release.engine.stagematrix import AXIS as _AXIS
-from release.engine.stagematrix import MAX_VALUE as _MAX_VALUE
-from release.engine.stagematrix import VALUE as _VALUE
 from release.errors import Diagnostic, PipelineError
-from release.yamlsource import YamlDocument, YamlPath, dotted
+from release.pipeline.matrix_axes import RESERVED as _RESERVED
+from release.pipeline.matrix_axes import Combination, checked_axes
+from release.pipeline.matrix_axes import diagnostic as _diag
+from release.yamlsource import YamlDocument, YamlPath
 
 #: GitHub's own limit on the jobs one matrix may generate.
 MAX_COMBINATIONS = 256
 SUBSTITUTED = ("run", "fetch", "outputs", "env", "runs-on")
-_RESERVED = ("exclude", "include")
-_EXTRA = re.compile(r"^[^{}\x00-\x1f\x7f]{1,200}$")
 _PLACEHOLDER = re.compile(r"\{matrix\.([^{}]*)\}")
 _STAGE_ID = re.compile(r"^[a-z][a-z0-9-]*$")
 _MAX_ID = 64
-
-Combination = dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -135,47 +131,15 @@ def expand(doc: YamlDocument) -> dict[str, Expansion]:
     return origins
 
 
-def _diag(doc: YamlDocument, path: YamlPath, *, message: str, hint: str | None = None,
-          key: bool = False) -> Diagnostic:
-    return Diagnostic(message, doc.location(path, key=key), dotted(path), hint)
-
-
 def _combinations(doc: YamlDocument, sid: str, matrix: object,
                   problems: list[Diagnostic]) -> list[Combination] | None:
     """The checked combinations of a stage's ``matrix:``, or None after adding problems."""
     where: YamlPath = ("stages", sid, "matrix")
     before = len(problems)
-    if not isinstance(matrix, dict) or not any(k not in _RESERVED for k in matrix):
-        problems.append(_diag(doc, where, message="`matrix` must be a mapping of axes to "
-                              "lists of values", hint="e.g. `matrix: {os: [linux, darwin], "
-                              "arch: [amd64, arm64]}`"))
+    checked = checked_axes(doc, sid, matrix, problems)
+    if checked is None:
         return None
-    axes: dict[str, list[str]] = {}
-    for axis, values in matrix.items():
-        if axis in _RESERVED:
-            continue
-        path = (*where, axis)
-        if not isinstance(axis, str) or not _AXIS.match(axis):
-            problems.append(_diag(doc, path, key=True, message=f"invalid matrix axis {axis!r}",
-                                  hint="axis names are lowercase letters, digits and '_', "
-                                  "starting with a letter"))
-            continue
-        if not isinstance(values, list) or not values:
-            problems.append(_diag(doc, path, message=f"matrix axis {axis!r} must be a "
-                                  "non-empty list of values"))
-            continue
-        for i, value in enumerate(values):
-            problems += _check_value(doc, (*path, i), value)
-        if len(set(map(str, values))) != len(values):
-            problems.append(_diag(doc, path, message=f"matrix axis {axis!r} lists a value "
-                                  "twice", hint="list each value once"))
-        axes[axis] = [str(v) for v in values]
-    if len(problems) > before:
-        return None
-    exclude = _entries(doc, sid, matrix, "exclude", axes, problems)
-    include = _entries(doc, sid, matrix, "include", axes, problems)
-    if len(problems) > before:
-        return None
+    axes, exclude, include = checked
     combos = combinations(axes, exclude, include)
     for combo in combos:
         if missing := [a for a in axes if a not in combo]:
@@ -208,61 +172,6 @@ def _combinations(doc: YamlDocument, sid: str, matrix: object,
                                   "stage id or the values"))
             break
     return combos if len(problems) == before else None
-
-
-def _check_value(doc: YamlDocument, path: YamlPath, value: object) -> list[Diagnostic]:
-    if isinstance(value, str) and _VALUE.match(value) and len(value) <= _MAX_VALUE:
-        return []
-    return [_diag(doc, path, message=f"matrix value {value!r} is not a short name",
-                  hint=f"values become part of stage ids: lowercase letters, digits and '-', "
-                  f"at most {_MAX_VALUE} characters, quoted if YAML reads a number")]
-
-
-def _entries(doc: YamlDocument, sid: str, matrix: dict[Any, Any], name: str,
-             axes: dict[str, list[str]], problems: list[Diagnostic]) -> list[Combination]:
-    """The ``exclude`` or ``include`` entries, checked against the axes."""
-    where: YamlPath = ("stages", sid, "matrix", name)
-    entries = matrix.get(name, [])
-    if not isinstance(entries, list):
-        problems.append(_diag(doc, where, message=f"matrix `{name}` must be a list of "
-                              "mappings of axis to value"))
-        return []
-    out = []
-    for i, entry in enumerate(entries):
-        path = (*where, i)
-        if not isinstance(entry, dict) or not entry:
-            problems.append(_diag(doc, path, message=f"a matrix `{name}` entry must be a "
-                                  "mapping of axis to value", hint="e.g. {os: windows, arch: "
-                                  "arm64}"))
-            continue
-        for axis, value in entry.items():
-            if name == "include" and axis not in axes:
-                problems += _check_extra(doc, (*path, axis), axis, value)
-            elif axis not in axes:
-                problems.append(_diag(doc, (*path, axis), key=True,
-                                      message=f"matrix `{name}` names unknown axis {axis!r}",
-                                      hint=f"axes: {', '.join(axes)}"))
-            elif name == "exclude" and value not in axes[axis]:
-                problems.append(_diag(doc, (*path, axis), message=f"matrix `exclude` value "
-                                      f"{value!r} is not a value of axis {axis!r}",
-                                      hint=f"values: {', '.join(axes[axis])}"))
-            else:
-                problems += _check_value(doc, (*path, axis), value)
-        out.append({str(k): str(v) for k, v in entry.items()})
-    return out
-
-
-def _check_extra(doc: YamlDocument, path: YamlPath, key: object,
-                 value: object) -> list[Diagnostic]:
-    """A key ``include`` adds besides the axes (e.g. the runner of one OS): any plain text."""
-    if not isinstance(key, str) or not _AXIS.match(key):
-        return [_diag(doc, path, key=True, message=f"invalid matrix key {key!r}",
-                      hint="lowercase letters, digits and '_', starting with a letter")]
-    if not isinstance(value, str) or not _EXTRA.match(value):
-        return [_diag(doc, path, message=f"matrix `include` value {value!r} must be plain "
-                      "text", hint="at most 200 characters, without braces or control "
-                      "characters")]
-    return []
 
 
 def _placeholders(doc: YamlDocument, path: YamlPath, value: object,

@@ -1,17 +1,22 @@
-"""CycloneDX components of Python distributions: a distribution's own component (name,
-version, purl, licenses, links), and those a zipapp bundles. Shared by the SBOMs of
-files (:mod:`release.provenance.sbom`) and of images (:mod:`release.provenance.image_sbom`).
+"""CycloneDX components of Python distributions (a distribution's own component: name,
+version, purl, licenses, links; and those a zipapp bundles) and of the modules a Go
+program was built from. Shared by the SBOMs of files (:mod:`release.provenance.sbom`)
+and of images (:mod:`release.provenance.image_sbom`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from release.provenance.gobuild import GoBuild, GoModule
 from release.provenance.pymeta import Bundle, Distribution, normalize
 
 if TYPE_CHECKING:
+    from cyclonedx.model import Property
     from cyclonedx.model.component import Component
+    from packageurl import PackageURL
 
 #: Namespace of our CycloneDX properties (https://cyclonedx.org/docs/1.6/json/#properties).
 PROPERTY_PREFIX = "release-pipeline:"
@@ -63,3 +68,76 @@ def component(dist: Distribution, kind: object, *, file_name: str | None = None,
                      purl=purl, bom_ref=str(purl), hashes=hashes,  # type: ignore[arg-type]
                      licenses=licenses, description=dist.summary, scope=scope,  # type: ignore[arg-type]
                      external_references=refs, properties=properties)  # type: ignore[arg-type]
+
+
+def go_components(build: GoBuild) -> list[Component]:
+    """The Go standard library of the toolchain that linked the program, and each module
+    it was built from (a replaced module by its replacement, naming what it replaces)."""
+    from cyclonedx.model import Property
+    from cyclonedx.model.component import Component, ComponentScope, ComponentType
+    from packageurl import PackageURL
+
+    found, refs = [], set()
+    release = re.fullmatch(r"go(\d+\.\d+(?:\.\d+)?)", build.go_version)
+    if release:  # "stdlib" is how vulnerability databases name Go's standard library
+        stdlib = PackageURL(type="golang", name="stdlib", version=release[1])
+        found.append(Component(name="stdlib", version=release[1], type=ComponentType.LIBRARY,
+                               purl=stdlib, bom_ref=str(stdlib), scope=ComponentScope.REQUIRED))
+    for module in build.deps:
+        props = [Property(name=f"{PROPERTY_PREFIX}go-sum", value=module.sum)] if module.sum else []
+        if module.replaces and module.version in ("", "(devel)"):
+            # a folder of the build stands in for the module: no version says what it holds
+            props.append(Property(name=f"{PROPERTY_PREFIX}go-replaced-by-folder",
+                                  value=module.path))
+            name, version, purl = module.replaces.path, None, None
+        else:
+            if module.replaces:
+                props.append(Property(name=f"{PROPERTY_PREFIX}go-replaces",
+                                      value=_module_text(module.replaces)))
+            name, version = module.path, module.version or None
+            purl = _go_purl(module.path, module.version)
+        ref = str(purl) if purl else f"go-module:{name}"
+        if not name or ref in refs:
+            continue  # a line without a module, or one named twice: listed once
+        refs.add(ref)
+        found.append(Component(
+            name=name, version=version, type=ComponentType.LIBRARY,
+            purl=purl, bom_ref=ref,
+            scope=ComponentScope.REQUIRED, properties=props))
+    return found
+
+
+def go_properties(build: GoBuild) -> list[Property]:
+    """What the root component of a Go program says of its build: the toolchain, the
+    main package and module, and each build setting (``GOOS``, ``-trimpath``...)."""
+    from cyclonedx.model import Property
+
+    props = [Property(name=f"{PROPERTY_PREFIX}go-version", value=build.go_version)]
+    if build.path:
+        props.append(Property(name=f"{PROPERTY_PREFIX}go-package", value=build.path))
+    if build.main:
+        props.append(Property(name=f"{PROPERTY_PREFIX}go-main-module",
+                              value=_module_text(build.main)))
+    props += [Property(name=f"{PROPERTY_PREFIX}go-build:{key}", value=value)
+              for key, value in build.settings]
+    return props
+
+
+def _module_text(module: GoModule) -> str:
+    return f"{module.path}@{module.version}" if module.version else module.path
+
+
+#: What Go accepts as a module path and a module version (go.dev/ref/mod#go-mod-file-ident,
+#: #versions); anything else a program claims gets no package URL.
+_MODULE_PATH = re.compile(r"[A-Za-z0-9._~+-]+(?:/[A-Za-z0-9._~+-]+)*")
+_MODULE_VERSION = re.compile(r"v\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]*)?")
+
+
+def _go_purl(path: str, version: str) -> PackageURL | None:
+    from packageurl import PackageURL
+
+    if not (_MODULE_PATH.fullmatch(path) and _MODULE_VERSION.fullmatch(version)):
+        return None
+    # https://github.com/package-url/purl-spec/blob/main/PURL-TYPES.rst#golang
+    namespace, _, name = path.rpartition("/")
+    return PackageURL(type="golang", namespace=namespace or None, name=name, version=version)

@@ -8,7 +8,8 @@ each manifest's layers are read in order, a later layer's file or whiteout
 earlier one, so the files listed are those a container sees. The base image is the one
 the manifest's ``org.opencontainers.image.base.*`` annotations name, by digest, as a
 package URL of type ``oci``. A file that is a zipapp also contributes the distributions
-it bundles and the pins of its lock, as the SBOM of the executable alone lists them.
+it bundles and the pins of its lock, and a Go program the modules its linker recorded, as
+the SBOM of the executable alone lists them.
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ from release.errors import ReleaseError
 
 BASE_NAME = "org.opencontainers.image.base.name"
 BASE_DIGEST = "org.opencontainers.image.base.digest"
-#: Files up to this size that start as a zip or a script are checked for bundled packages.
-_ZIPAPP_LIMIT = 64 * 1024 * 1024
+#: Files up to this size that start as a zip, a script or a program (ELF, Mach-O, PE) are
+#: checked for what they bundle: a zipapp's packages, a Go program's modules.
+_INSPECT_LIMIT = 64 * 1024 * 1024
+_INSPECTED = (b"#!", b"PK\x03\x04", b"\x7fELF", b"MZ", b"\xfe\xed\xfa", b"\xce\xfa\xed\xfe",
+              b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe")
 _INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                 "application/vnd.docker.distribution.manifest.list.v2+json")
 
@@ -50,13 +54,12 @@ def _blob(archive: tarfile.TarFile, digest: str) -> IO[bytes]:
 
 
 def _digest(data: IO[bytes], size: int, keep: Path) -> str:
-    """The sha256 of a file; a possible zipapp (a zip, or a script with a zip appended) is
-    also copied to ``keep/<sha256>`` as it streams by."""
+    """The sha256 of a file; a possible zipapp (a zip, or a script with a zip appended) or
+    Go program is also copied to ``keep/<sha256>`` as it streams by."""
     head = data.read(4)
     sha = hashlib.sha256(head)
     partial = keep / "partial"
-    out = partial.open("wb") if size <= _ZIPAPP_LIMIT and (
-        head.startswith(b"#!") or head == b"PK\x03\x04") else None
+    out = partial.open("wb") if size <= _INSPECT_LIMIT and head.startswith(_INSPECTED) else None
     try:
         if out is not None:
             out.write(head)
@@ -73,8 +76,8 @@ def _digest(data: IO[bytes], size: int, keep: Path) -> str:
 
 def _files(archive: tarfile.TarFile, layers: list[dict[str, Any]], keep: Path
             ) -> dict[str, str]:
-    """Path -> sha256 of the regular files of the flattened layers; possible zipapps are
-    copied under ``keep`` (named by their sha256)."""
+    """Path -> sha256 of the regular files of the flattened layers; possible zipapps and
+    Go programs are copied under ``keep`` (named by their sha256)."""
     files: dict[str, str] = {}
     for layer in layers:
         blob = _blob(archive, str(layer["digest"]))
@@ -101,8 +104,10 @@ def _files(archive: tarfile.TarFile, layers: list[dict[str, Any]], keep: Path
 
 
 def _bundled(keep: Path, present: set[str]) -> list[Any]:
-    """The packages of the zipapps among the image's files (each distribution once)."""
-    from release.provenance.components import bundled_components
+    """The packages of the zipapps and the modules of the Go programs among the image's
+    files (each once)."""
+    from release.provenance.components import bundled_components, go_components
+    from release.provenance.gobuild import read_go_build
     from release.provenance.pymeta import read_zipapp
 
     found: dict[str, Any] = {}
@@ -110,9 +115,11 @@ def _bundled(keep: Path, present: set[str]) -> list[Any]:
         if copy.name not in present:
             continue  # replaced by a later layer
         bundle = read_zipapp(copy)
-        if bundle is not None:
-            for component in bundled_components(bundle):
-                found.setdefault(str(component.bom_ref), component)
+        go = read_go_build(copy) if bundle is None else None
+        components = (bundled_components(bundle) if bundle is not None
+                      else go_components(go) if go is not None else [])
+        for component in components:
+            found.setdefault(str(component.bom_ref), component)
     return [found[k] for k in sorted(found)]
 
 

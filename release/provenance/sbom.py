@@ -5,7 +5,8 @@ the functions that use it: stage modules import this module at plan time.
 An OCI image archive is described by :mod:`release.provenance.image_sbom`.
 A wheel or sdist is described by its core metadata (the distribution is the
 BOM's subject, each ``Requires-Dist`` a declared, unresolved dependency); a
-zipapp by the distributions it bundles and the pins of a lock it carries.
+zipapp by the distributions it bundles and the pins of a lock it carries; a Go
+program by the build information its linker embedded (modules, toolchain, settings).
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from release.provenance.components import (
     PROPERTY_PREFIX,
     bundled_components,
     component,
+    go_components,
+    go_properties,
     purl_of,
 )
+from release.provenance.gobuild import GoBuild, read_go_build
 from release.provenance.pymeta import (
     Bundle,
     Distribution,
@@ -80,9 +84,12 @@ def sbom_json(path: Path, fmt: Format, *, sha256: str, epoch: int | None = None)
         deps = _requirements(dist)
     else:
         bundle = read_zipapp(path)
-        root = _executable(path.name, file_hash, bundle)
+        go = read_go_build(path) if bundle is None else None
+        root = _executable(path.name, file_hash, bundle, go)
         if bundle is not None:
             deps = bundled_components(bundle)
+        elif go is not None:
+            deps = go_components(go)
     when = datetime.fromtimestamp(epoch, UTC) if epoch is not None else None
     tools = ToolRepository(components=[Component(
         type=ComponentType.APPLICATION, name="release", group="release-pipeline",
@@ -126,12 +133,16 @@ def _requirements(dist: Distribution) -> list[Component]:
     return found
 
 
-def _executable(name: str, file_hash: object, bundle: Bundle | None) -> Component:
+def _executable(name: str, file_hash: object, bundle: Bundle | None,
+                go: GoBuild | None) -> Component:
     from cyclonedx.model import Property
     from cyclonedx.model.component import Component, ComponentType
 
-    if bundle is None:
-        note = "not a zip archive: contents not inspected"
+    more = go_properties(go) if go else []
+    if go is not None:
+        note = "Go program: components from its embedded build information"
+    elif bundle is None:
+        note = "neither a zip archive nor a Go program: contents not inspected"
     elif not bundle.installed and not bundle.locked:
         note = "zipapp without .dist-info or lock: bundled packages unknown"
     else:
@@ -139,7 +150,8 @@ def _executable(name: str, file_hash: object, bundle: Bundle | None) -> Componen
             (["bundled .dist-info"] if bundle.installed else []) + list(bundle.lock_files))
     return Component(name=name, type=ComponentType.APPLICATION, bom_ref=f"file:{name}",
                      hashes=[file_hash],  # type: ignore[list-item]
-                     properties=[Property(name=f"{PROPERTY_PREFIX}contents", value=note)])
+                     properties=[Property(name=f"{PROPERTY_PREFIX}contents", value=note),
+                                 *more])
 
 
 def check_sbom(text: str) -> None:

@@ -198,7 +198,7 @@ def _one(ctx: AttestationContext, cand: Candidate, result: AttestationResult,
     if st.is_provenance or provenance:
         statements.check_source(st, ctx.policy.identity.commit,
                                 ctx.policy.identity.repository, report)
-    matched = _match(ctx, st)
+    matched = statements.matched_files(st, ctx.names, ctx.sha256, ctx.report)
     if len(report.failures()) > before or not matched:
         return False
     for name in matched:
@@ -275,35 +275,6 @@ def _check_claim(ctx: AttestationContext, claim: ReleaseClaim, result: Attestati
             result.to_save.setdefault(f"{algorithm}:{claim.commit}.jsonl",
                                       []).append(cand.bundle)
     return ok
-
-
-def _match(ctx: AttestationContext, st: statements.Statement) -> list[str]:
-    """The files a statement's subjects name by sha256; a wrong digest is a failure."""
-    by_digest: dict[str, list[str]] = {}
-    for name in ctx.names:
-        if (sha := ctx.sha256(name)) is not None:
-            by_digest.setdefault(sha, []).append(name)
-    matched: list[str] = []
-    missing = []
-    for name, sha in st.subjects:
-        if sha in by_digest:
-            matched += [n for n in by_digest[sha] if n not in matched]
-            continue
-        same = [n for n in ctx.names if n in (name, name.rsplit("/", 1)[-1])]
-        for file in same:
-            ctx.report.failed("subject", file, f"{st.file} attests another version of this "
-                              "file", expected=f"sha256 {sha} (attested)",
-                              found=f"sha256 {ctx.sha256(file)} (the file)")
-        if not same:
-            missing.append(f"{name or '?'} (sha256 {sha[:16]}...)")
-    if not matched and missing:
-        ctx.report.failed("subject", st.file, "attests no file here",
-                          expected="a subject with the sha256 of a file in the folder",
-                          found=", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""))
-    elif missing:
-        ctx.report.skipped("subject", st.file, "also attests " + ", ".join(missing[:5]) +
-                           ", not in this folder")
-    return matched
 
 
 def _peek(bundle: bytes) -> str | None:

@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,6 +175,36 @@ def check_attested(st: Statement, artifacts: dict[str, str], report: Report) -> 
         else:
             report.skipped("attests", st.file, f"{name} (sha256 {digest[:16]}...) is not "
                            "among the verified files")
+
+
+def matched_files(st: Statement, names: list[str], sha256: Callable[[str], str | None],
+                  report: Report) -> list[str]:
+    """The files a statement's subjects name by sha256; a wrong digest is a failure."""
+    by_digest: dict[str, list[str]] = {}
+    for name in names:
+        if (sha := sha256(name)) is not None:
+            by_digest.setdefault(sha, []).append(name)
+    matched: list[str] = []
+    missing = []
+    for name, sha in st.subjects:
+        if sha in by_digest:
+            matched += [n for n in by_digest[sha] if n not in matched]
+            continue
+        same = [n for n in names if n in (name, name.rsplit("/", 1)[-1])]
+        for file in same:
+            report.failed("subject", file, f"{st.file} attests another version of this "
+                          "file", expected=f"sha256 {sha} (attested)",
+                          found=f"sha256 {sha256(file)} (the file)")
+        if not same:
+            missing.append(f"{name or '?'} (sha256 {sha[:16]}...)")
+    if not matched and missing:
+        report.failed("subject", st.file, "attests no file here",
+                      expected="a subject with the sha256 of a file in the folder",
+                      found=", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""))
+    elif missing:
+        report.skipped("subject", st.file, "also attests " + ", ".join(missing[:5]) +
+                       ", not in this folder")
+    return matched
 
 
 def check_source(st: Statement, commit: str | None, repository: str | None,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from release.yamlsource import YamlPath
+
 #: Where the docs of our rules live; ``#<rule-id>`` is each rule's section.
 DOCS_URL = "https://github.com/release-pipeline/release-pipeline/blob/main/docs/audit.md"
 
@@ -39,6 +41,17 @@ class Rule:
     @property
     def url(self) -> str:
         return f"{DOCS_URL}#{self.id}"
+
+
+@dataclass(frozen=True)
+class Hit:
+    """Where a rule matched, and what exactly is wrong there."""
+
+    path: YamlPath
+    message: str
+    key: bool = False
+    #: A line to report instead of the path's position (e.g. the first line that drifted).
+    line: int | None = None
 
 
 @dataclass(frozen=True)

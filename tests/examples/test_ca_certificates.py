@@ -299,6 +299,19 @@ def test_release_end_to_end(cli, monkeypatch, tmp_path: Path,
     for sid in CLIS:
         assert {"name": "go.sum", "digest": {"sha256": gosum},
                 "annotations": {"stage": sid, "role": "lock"}} in deps
+    # each CLI's SBOM lists the Go modules its linker recorded, with go.sum's checksum
+    pinned = (clone.path / CA_CERTIFICATES / "go.sum").read_text().split("\n")[0].split()
+    for sid in CLIS:
+        (binary,) = [n for n in artifacts(out, sid) if not n.endswith(".cdx.json")]
+        sbom = json.loads((out / "sbom" / f"{binary}.cdx.json").read_text())
+        modules = {c["purl"]: {p["name"]: p["value"] for p in c.get("properties", [])}
+                   for c in sbom["components"]}
+        assert modules[f"pkg:golang/{pinned[0]}@{pinned[1]}"] == {
+            "release-pipeline:go-sum": pinned[2]}
+        root = {p["name"]: p["value"] for p in sbom["metadata"]["component"]["properties"]}
+        _, goos, goarch = sid.split("-")
+        assert (root["release-pipeline:go-build:GOOS"],
+                root["release-pipeline:go-build:GOARCH"]) == (goos, goarch)
 
     # the image's signature and provenance are in the registry, where consumers check it
     image_ref = f"oci://{pushed}@{digest}"

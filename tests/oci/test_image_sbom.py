@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 
 from packageurl import PackageURL
 
 from release.provenance.sbom import check_sbom
 from tests.conftest import Repo
+from tests.hermetic.goproxy import needs_go
 from tests.oci.conftest import LocalRegistry
 from tests.oci.images import image_digest, image_pipeline
 from tests.oci.test_base import _seed
@@ -113,3 +115,50 @@ def test_image_sbom_lists_the_packages_a_zipapp_in_it_bundles(repo: Repo, cli,
     assert files == {"/usr/local/bin/app": _sha256(out / "build" / "app")}
     libraries = [c["purl"] for c in sbom["components"] if c["type"] == "library"]
     assert libraries == ["pkg:pypi/demo-pkg@1.2.0"]
+
+GO_IMAGE = """\
+version: 1
+name: app
+source:
+  repository: example/app
+stages:
+  build:
+    kind: command
+    env: {CGO_ENABLED: "0"}
+    run: ["go", "build", "-trimpath", "-o", "{out}/app", "."]
+    outputs: ["app"]
+    artifact-kind: executable
+  image:
+    kind: oci-image
+    needs: [build]
+    files: {app: /usr/local/bin/app}
+  sbom:
+    kind: sbom
+    needs: [image]
+"""
+
+
+@needs_go
+def test_image_sbom_lists_the_modules_of_a_go_program_in_it(repo: Repo, cli,
+                                                            tmp_path: Path) -> None:
+    repo.write("go.mod", "module example.com/app\n\ngo 1.18\n\nrequire example.com/part v0.1.0"
+               "\n\nreplace example.com/part => ./part\n")
+    repo.write("main.go", 'package main\n\nimport "example.com/part"\n\n'
+               "func main() { println(part.Name) }\n")
+    repo.write("part/go.mod", "module example.com/part\n\ngo 1.18\n")
+    repo.write("part/part.go", 'package part\n\nconst Name = "part"\n')
+    path = repo.write("release.yaml", GO_IMAGE)
+    repo.commit()
+    out = tmp_path / "out"
+    res = cli("run", path, "--out", out)
+    assert res.code == 0, res.out + res.err
+    text = (out / "sbom" / "image.oci.tar.cdx.json").read_text(encoding="utf-8")
+    check_sbom(text)
+    libraries = {c["bom-ref"]: c for c in json.loads(text)["components"]
+                 if c["type"] == "library"}
+    go_version = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+    assert sorted(libraries) == sorted([f"pkg:golang/stdlib@{go_version.removeprefix('go')}",
+                                        "go-module:example.com/part"])
+    assert libraries["go-module:example.com/part"]["properties"] == [
+        {"name": "release-pipeline:go-replaced-by-folder", "value": "./part"}]

@@ -103,7 +103,8 @@ def test_zipapp_without_metadata_and_a_plain_binary(dists: Dists, tmp_path: Path
     binary = tmp_path / "true"
     binary.write_bytes(Path("/bin/true").read_bytes())
     doc = sbom(binary, "executable")
-    assert "not a zip archive" in doc["metadata"]["component"]["properties"][0]["value"]
+    assert "neither a zip archive nor a Go program" in \
+        doc["metadata"]["component"]["properties"][0]["value"]
 
 
 def test_not_a_wheel_is_a_clear_error(tmp_path: Path):

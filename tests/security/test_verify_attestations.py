@@ -499,7 +499,7 @@ def test_deeply_nested_api_answer_is_not_json():
 @pytest.mark.parametrize("parse", ["peek", "statement", "release", "github", "jsonl"])
 def test_deeply_nested_json_is_malformed_everywhere(parse):
     from release.verify import attestations, release_attestation, statements
-    from release.verify.github_instance import _parse
+    from release.verify.github_bundle import parse_bundle as _parse
 
     deep = DEEP.encode()
     if parse == "peek":
