@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -125,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = sys.argv[1:] if argv is None else argv
         args = _parser(argv).parse_args(argv)
         try:
-            return _dispatch(args)
+            return _dispatch(args, redactor)
         except ReleaseError as exc:
             if args.debug:
                 traceback.print_exc()
@@ -167,11 +166,15 @@ def _annotate(exc: ReleaseError) -> None:
         print(f"::{level} {','.join(props)}::{text}")
 
 
-def _dispatch(args: argparse.Namespace) -> int:
+def _dispatch(args: argparse.Namespace, redactor: Redactor) -> int:
     if args.command == "plan":
-        return _plan(args)
+        from release.report import plan_command
+
+        return plan_command.run(args)
     if args.command == "run":
-        return _run(args)
+        from release.report import run_command
+
+        return run_command.run(args, redactor)
     if args.command == "schema":
         from release.pipeline.schema import schema_text
 
@@ -189,136 +192,3 @@ def _dispatch(args: argparse.Namespace) -> int:
             code: int = importlib.import_module(module).run(args)
             return code
     raise UsageError(f"unknown command {args.command!r}")  # pragma: no cover
-
-
-def _expectation(text: str) -> tuple[str, str]:
-    stage, sep, digest = text.partition("=")
-    if not sep or not re.fullmatch(r"[0-9a-f]{64}", digest):
-        raise UsageError(f"--expect-manifest {text!r} is not STAGE=SHA256",
-                         "give the stage id and the 64 hex digits its job reported")
-    return stage, digest
-
-
-def _report_stage_manifests(args: argparse.Namespace, manifests: dict[str, str],
-                            ok: bool) -> None:
-    """In GitHub Actions, a ``--stage`` run hands the digest of each manifest it wrote to
-    later jobs, as step output ``manifest-<stage>``: the digest of the bytes written when
-    the stage finished, which the end of the run has checked are still on disk."""
-    target = os.environ.get("GITHUB_OUTPUT")
-    lines = [f"manifest-{s}={manifests[s]}\n" for s in args.stage if s in manifests]
-    if ok and target and lines:
-        try:
-            with Path(target).open("a", encoding="utf-8") as f:
-                f.writelines(lines)
-        except OSError as exc:  # the job's later steps then miss the digest and stop
-            print(f"WARNING: cannot write the manifest digests to GITHUB_OUTPUT: "
-                  f"{exc.strerror}", file=sys.stderr)
-
-
-def _source(pipeline: object) -> object:
-    from release.engine.source import discover
-    from release.pipeline.load import LoadedPipeline
-
-    assert isinstance(pipeline, LoadedPipeline)
-    src = pipeline.model.source
-    return discover(pipeline.path.resolve(), tags=src.tags, version=src.version,
-                    repository=src.repository, environ=dict(os.environ), path=src.path,
-                    where=lambda key: pipeline.document.location(("source", key)))
-
-
-def _plan(args: argparse.Namespace) -> int:
-    from release.engine.source import SourceFacts
-    from release.engine.subtree import SourcePathError
-    from release.pipeline.load import load
-    from release.report import plan as render
-
-    pipeline = load(args.pipeline)
-    try:
-        source = _source(pipeline)
-        assert isinstance(source, SourceFacts)
-    except SourcePathError:
-        raise  # in a checkout, a folder that is not there is an error of the pipeline
-    except ReleaseError:
-        source = None  # a plan does not need a checkout
-    data = render.plan_data(pipeline, source)
-    if args.format != "table":  # reviewers see which stages share a job, and its needs
-        data["jobs"] = render.jobs_data(pipeline)
-    text = {"json": render.render_json, "markdown": render.render_markdown,
-            "table": render.render_table}[args.format](data)
-    print(text, end="" if text.endswith("\n") else "\n")
-    return 0
-
-
-def _run(args: argparse.Namespace) -> int:
-    from release.engine.run_options import RunOptions
-    from release.engine.runner import Runner
-    from release.engine.source import SourceFacts
-    from release.pipeline.load import load
-    from release.report.console import (
-        LiveReporter,
-        PlainReporter,
-        render_plans,
-        render_summary,
-    )
-    from release.report.review import review_markdown, write_report
-
-    if args.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
-    if args.artifacts is not None and not args.stage:
-        raise UsageError("--artifacts needs --stage", "pass the stage this job runs")
-    pipeline = load(args.pipeline)
-    source = _source(pipeline)
-    assert isinstance(source, SourceFacts)
-    out = args.out or Path("dist") / f"{pipeline.model.name}-{source.version}"
-    if args.allow_dirty and source.dirty:
-        print("WARNING: building from a working tree with uncommitted changes "
-              "(--allow-dirty); this is recorded in the manifest", file=sys.stderr)
-    if args.no_sandbox_with_credentials and not args.no_sandbox:
-        raise UsageError("--no-sandbox-with-credentials is only meaningful with --no-sandbox")
-    if args.no_sandbox:
-        print("WARNING: --no-sandbox: builds run without isolation (they can read and change "
-              "any file of this user, and use the network); this is recorded in the manifest",
-              file=sys.stderr)
-    from release.engine.approval import ApprovedPlan
-    from release.engine.binding import RunBinding
-
-    expected = dict(_expectation(text) for text in args.expect_manifest)
-    approved = ApprovedPlan.load(args.approved_plan) if args.approved_plan else None
-    options = RunOptions(out=out, jobs=args.jobs, dry_run=args.dry_run,
-                         stages=tuple(dict.fromkeys(args.stage)),
-                         artifacts=args.artifacts, allow_dirty=args.allow_dirty,
-                         sandbox=not args.no_sandbox,
-                         no_sandbox_with_credentials=args.no_sandbox_with_credentials,
-                         verify_reproducible=args.verify_reproducible, approved=approved,
-                         allow_broad_token=args.allow_broad_token, debug=args.debug,
-                         expected_manifests=tuple(sorted(expected.items())))
-    live = sys.stderr.isatty() and not os.environ.get("CI")
-    reporter = LiveReporter() if live else PlainReporter()
-    redactor = (sys.stdout.redactor if isinstance(sys.stdout, _Redacting)
-                else Redactor.from_environment(os.environ))
-    runner = Runner(pipeline, options, source, reporter, os.environ, redactor)
-    try:
-        result = runner.run()
-    finally:
-        if isinstance(reporter, LiveReporter):
-            reporter.close()
-    print(render_summary(result))
-    if plans := render_plans(result):
-        print(plans)
-    for art in (a for r in result.results.values() for a in r.artifacts):
-        print(f"sha256:{art.sha256}  {art.path}")
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    in_actions = bool(summary) and os.environ.get("GITHUB_ACTIONS") == "true"
-    # what approving this run binds (facts, stages' plans): the reports show and record it
-    binding = RunBinding.of(runner) if args.report or in_actions else None
-    for path in args.report:
-        write_report(path, pipeline, result, args.dry_run, binding)
-    if summary and in_actions:
-        with Path(summary).open("a", encoding="utf-8") as f:
-            f.write(review_markdown(pipeline, result, args.dry_run, binding) + "\n")
-    if result.manifest_path:
-        print(f"manifest: {result.manifest_path}")
-    _report_stage_manifests(args, result.manifests, result.ok)
-    if (bad := result.input_error()) is not None:
-        raise bad  # each problem at its file:line:col, exit 2
-    return 0 if result.ok else 1

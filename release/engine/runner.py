@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
 import time
 import traceback
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from release.engine import manifest, outdir, outputs, safefs
+from release.engine import manifest, outdir
+from release.engine.build import build_stage, check_reproducible
 from release.engine.context import ContextScope
 from release.engine.contract import BuildsInDryRun, Effect, RunFacts, RunnablePipeline
 from release.engine.credentials import holds_credential
@@ -27,7 +25,7 @@ from release.engine.run_options import RunOptions, environ_invocation_id
 from release.engine.runners import local_skip
 from release.engine.sandbox import Sandbox
 from release.engine.source import SourceExport, SourceFacts
-from release.errors import InputError, ReleaseError, StageFailed, UsageError
+from release.errors import InputError, ReleaseError, UsageError
 
 
 class Runner:
@@ -246,7 +244,7 @@ class Runner:
                         and not planned_needs):
                     # the local part (e.g. an image build) runs, so dependants and
                     # reviewers see its digests; the stage skips its external part
-                    arts = self._execute(stage, self.options.out)
+                    arts = build_stage(self, stage, self.options.out)
                     self.handoffs.record(stage, arts)
                 with self._context(stage, scratch=False) as ctx:
                     plan = kind.plan(ctx)
@@ -263,9 +261,9 @@ class Runner:
                 self.options.approved.check(
                     stage, ((s, self.produced[s]) for s in sorted(upstream)
                             if s in self.produced), plan)
-            arts = self._execute(stage, self.options.out)
+            arts = build_stage(self, stage, self.options.out)
             if (self.options.verify_reproducible or config.reproducible) and not external:
-                self._check_reproducible(stage, arts)
+                check_reproducible(self, stage, arts)
                 self.reproduced.add(stage)
             self.handoffs.record(stage, arts)
             return StageResult(stage, kind.kind, Status.SUCCESS, "",
@@ -288,42 +286,5 @@ class Runner:
     def _inputs(self, stage: str) -> tuple[Artifact, ...]:
         return self.handoffs.inputs(self.pipeline.needs[stage], first=self.begun <= 1)
 
-    def _execute(self, stage: str, out_root: Path) -> list[Artifact]:
-        out_dir = out_root / stage
-        if out_dir.exists() or out_dir.is_symlink():
-            safefs.remove_tree(out_dir)  # a folder of the engine's, in its own --out
-        out_dir.mkdir()
-        with self._context(stage, scratch=True, out_root=out_root) as ctx:
-            made = self.pipeline.kind(stage).run(ctx)
-        if self.cancel.is_set():
-            raise StageFailed("cancelled")
-        arts = outputs.record_outputs(out_root, stage,
-                                      ((o.path, o.kind, o.annotations) for o in made))
-        for leftover in outputs.remove_undeclared(out_root, stage, arts):
-            self.reporter.line(stage, f"removed {leftover}: not a declared output")
-        return arts
-
-    def _check_reproducible(self, stage: str, first: list[Artifact]) -> None:
-        with tempfile.TemporaryDirectory(prefix=f"release-repro-{stage}-") as tmp:
-            again_root = Path(tmp) / "out"
-            again_root.mkdir()
-            for need in self.pipeline.needs[stage]:
-                for art in self.produced.get(need, []):
-                    dest = art.resolve(again_root)
-                    safefs.make_folder(dest.parent)
-                    safefs.copy_file(art.resolve(self.options.out), dest.parent, dest.name)
-            second = self._execute(stage, again_root)
-        before = {a.name: a.sha256 for a in first}
-        after = {a.name: a.sha256 for a in second}
-        diffs = [f"{name}: {before.get(name, 'absent')} then {after.get(name, 'absent')}"
-                 for name in sorted(before.keys() | after.keys())
-                 if before.get(name) != after.get(name)]
-        if diffs:
-            hint = ("compare the two builds with diffoscope" if shutil.which("diffoscope")
-                    else "look for timestamps, random values or paths in the outputs")
-            raise StageFailed(f"stage {stage!r} is not reproducible; two builds differ: "
-                              + "; ".join(diffs), hint)
-
-    def _context(self, stage: str, *, scratch: bool,
-                 out_root: Path | None = None) -> ContextScope:
-        return ContextScope(self, stage, scratch, out_root or self.options.out)
+    def _context(self, stage: str, *, scratch: bool) -> ContextScope:
+        return ContextScope(self, stage, scratch, self.options.out)

@@ -1,10 +1,11 @@
 """ScopedGitHub: githubkit, bound to one repository and one stage's permissions.
 
 Every call names an operation from :mod:`release.github.operations`; a call beyond the
-stage's grant raises :class:`ScopeRefused` before a byte leaves the machine. githubkit's
-own retry is off (it re-sends consumed upload streams and retries POSTs): idempotent
-calls are retried here with backoff on 5xx, rate limits and connection errors; callers
-of non-idempotent calls get a :class:`TransientError` and check state before retrying.
+stage's grant raises :class:`ScopeRefused` before a byte leaves the machine (the checks,
+which do no I/O, are :class:`release.github.scope.GitHubScope`'s). githubkit's own retry
+is off (it re-sends consumed upload streams and retries POSTs): idempotent calls are
+retried here with backoff on 5xx, rate limits and connection errors; callers of
+non-idempotent calls get a :class:`TransientError` and check state before retrying.
 
 The token goes only where the scope says: every request, whether its URL was built here
 from the operation's path, passed in (``url=``: an ``upload_url``), taken from a
@@ -22,7 +23,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import quote, unquote, urlsplit
 
 from release import __version__
 from release.github.failures import (
@@ -32,9 +32,10 @@ from release.github.failures import (
     TransientError,
     refusal,
 )
-from release.github.operations import IMPLICIT, Operation, operation
+from release.github.operations import Operation
 from release.github.public_fetch import fetch_public
-from release.github.urls import DEFAULT_PORTS, Endpoint, path_pattern, url_path, where
+from release.github.scope import GitHubScope
+from release.github.urls import url_path, where
 from release.permissions import Level, PermissionSet
 from release.untrusted_json import loads_json
 
@@ -44,8 +45,6 @@ if TYPE_CHECKING:
 
 #: The REST API version we are written against (sent on every request).
 API_VERSION = "2022-11-28"
-#: The one operation sent to the uploads host rather than the API host.
-UPLOAD_OPERATION = "repos/upload-release-asset"
 #: The one operation whose redirect may leave the scope, without any credential.
 DOWNLOAD_OPERATION = "repos/get-release-asset"
 _MAX_REDIRECTS = 5
@@ -53,23 +52,15 @@ _MAX_REDIRECTS = 5
 MAX_RESPONSE = 32 * 2**20
 
 
-class ScopedGitHub:
+class ScopedGitHub(GitHubScope):
     """A githubkit client that may only do what ``granted`` allows, on ``repository`` only."""
 
     def __init__(self, repository: str, granted: PermissionSet, *, token: str | None,
                  stage: str, base_url: str, extra: Mapping[str, Level] | None = None,
                  retry: RetryPolicy | None = None, uploads_url: str | None = None,
                  log: Callable[[str], None] = lambda _: None) -> None:
-        self.owner, _, self.repo = repository.partition("/")
-        self.repository = repository
-        self.granted = granted
-        self.extra = dict(extra or {})
-        self.stage = stage
-        self.base_url = base_url.rstrip("/")
-        #: Where the token may go: the API host, and the uploads host for uploads.
-        self.api = Endpoint.parse(self.base_url)
-        self.uploads = (Endpoint.parse(uploads_url, "the uploads URL") if uploads_url
-                        else self.api.uploads())
+        super().__init__(repository, granted, stage=stage, base_url=base_url, extra=extra,
+                         uploads_url=uploads_url)
         self.retry = retry or RetryPolicy()
         self.log = log
         self._token = token
@@ -78,26 +69,6 @@ class ScopedGitHub:
         self._plain: httpx.Client | None = None
         #: Headers of the last response (``X-OAuth-Scopes`` is read from here).
         self.last_headers: Mapping[str, str] = {}
-
-    # -- permission check: no I/O ----------------------------------------------------
-    def level(self, permission: str) -> Level:
-        if permission in IMPLICIT and self.granted.has_github_access():
-            return IMPLICIT[permission]
-        return max(self.granted.get_level(permission), self.extra.get(permission, Level.NONE))
-
-    def check(self, op_id: str) -> Operation:
-        """The operation, if this stage may call it; else :class:`ScopeRefused`."""
-        op = operation(op_id)
-        if op.permission is None or self.level(op.permission) >= op.level:
-            return op
-        have = self.level(op.permission)
-        raise ScopeRefused(
-            f"stage {self.stage!r} may not call {op.id} ({op.method} {op.path}): it needs "
-            f"{op.describe_permission()}, and the stage has "
-            f"{op.permission}: {have}",
-            f"declare `{op.permission}: {op.level}` for the stage if it really needs it "
-            f"(see {op.docs}); nothing was sent to GitHub",
-        )
 
     # -- transport -------------------------------------------------------------------
     def __enter__(self) -> ScopedGitHub:
@@ -122,59 +93,6 @@ class ScopedGitHub:
         if self._gh is not None:
             self._gh.__exit__()
             self._gh = None
-
-    # -- scope check on URLs: no I/O ---------------------------------------------------
-    def authorize(self, op: Operation, url: str) -> httpx.URL:
-        """``url`` as it will be sent, if ``op`` may go there with the token; else refused.
-
-        The URL must be on the API host (uploads host for an upload), with the same
-        scheme and port, no credentials, and its path must be the endpoint's prefix plus
-        ``op``'s own path with this client's owner and repository (case-insensitive, as
-        GitHub's names are). Dot segments are refused outright: httpx would resolve them,
-        so ``/repos/me/mine/releases/tags/../../../../other/repo/...`` would leave the scope.
-        """
-        import httpx
-
-        endpoint = self.uploads if op.id == UPLOAD_OPERATION else self.api
-        raw = urlsplit(url)
-        if any(unquote(seg) in (".", "..") for seg in raw.path.split("/")):
-            raise self._out_of_scope(op, url, "the path has a '.' or '..' segment")
-        try:
-            target = httpx.URL(url)
-        except httpx.InvalidURL as exc:
-            raise self._out_of_scope(op, url, f"not a valid URL ({exc})") from None
-        port = target.port or DEFAULT_PORTS.get(target.scheme)
-        if target.scheme != endpoint.scheme or target.host.lower() != endpoint.host or (
-                endpoint.port is not None and port != endpoint.port):
-            raise self._out_of_scope(op, url, f"another host than {endpoint.describe()}")
-        if target.userinfo or target.fragment:
-            raise self._out_of_scope(op, url, "the URL carries credentials or a fragment")
-        path = target.raw_path.decode("ascii").split("?", 1)[0]
-        if not path.startswith(endpoint.prefix + "/"):
-            raise self._out_of_scope(op, url, f"not under {endpoint.prefix or '/'}")
-        match = path_pattern(op.path).match(path[len(endpoint.prefix):])
-        if match is None:
-            raise self._out_of_scope(op, url, f"not the path of {op.id} ({op.path})")
-        named = match.groupdict()
-        for key, want in (("owner", self.owner), ("repo", self.repo)):
-            if key in named and unquote(named[key]).lower() != want.lower():
-                raise self._out_of_scope(op, url, f"another repository than {self.repository}")
-        return target
-
-    def _out_of_scope(self, op: Operation, url: str, reason: str) -> ScopeRefused:
-        place = where(url)
-        return ScopeRefused(
-            f"stage {self.stage!r} may not send {op.id} ({op.method}) to {place}: {reason}",
-            f"this client sends requests only to {self.api.describe()} (uploads: "
-            f"{self.uploads.describe()}), under /repos/{self.repository}/; nothing was sent")
-
-    def url(self, op: Operation, params: Mapping[str, str | int] | None = None) -> str:
-        values = {"owner": self.owner, "repo": self.repo, **(params or {})}
-        # tag names may hold "/" and digests ":", which GitHub expects unescaped
-        safe = {"tag": "/", "subject_digest": ":"}
-        path = op.path.format(**{k: quote(str(v), safe=safe.get(k, ""))
-                                 for k, v in values.items()})
-        return self.base_url + path
 
     def call(self, op_id: str, params: Mapping[str, str | int] | None = None, *,
              query: Mapping[str, str | int] | None = None, body: Any = None,
