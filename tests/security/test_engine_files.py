@@ -342,8 +342,8 @@ def test_a_lock_line_pip_would_read_as_a_local_file_is_refused(repo: Repo, cli, 
         """)
     repo.commit()
     res = cli("run", path, "--out", tmp_path / "out")
-    assert res.code == 1
-    assert "lock.txt:1: 'flit-core===x/../src/evil-1.0.tar.gz' is not pinned" in res.err
+    assert res.code == 2, res.err  # a bad lock of the release commit: bad input
+    assert "lock.txt:1: error: 'flit-core===x/../src/evil-1.0.tar.gz' is not pinned" in res.err
     assert "fetch phase" not in res.err
 
 
