@@ -152,7 +152,7 @@ def _annotate(exc: ReleaseError) -> None:
     """GitHub Actions workflow commands, so errors show on the file and line."""
     if os.environ.get("GITHUB_ACTIONS") != "true":
         return
-    for d in exc.diagnostics:
+    for d in exc.shown()[0]:
         props = []
         if d.location:
             props.append(f"file={d.location.file}")

@@ -11,6 +11,8 @@ import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from release.terminal import printable
+
 
 @dataclass(frozen=True)
 class Location:
@@ -43,11 +45,16 @@ class Diagnostic:
         where = f"{self.location}: " if self.location else ""
         head = f"{where}{self.severity}: {self.message}"
         lines = [head]
-        if self.path:
-            lines.append(f"  at: {self.path}")
+        if self.path:  # keys of the file, as written: they may hold any character
+            lines.append(f"  at: {printable(self.path)}")
         if self.hint:
             lines.append(f"  hint: {self.hint}")
         return "\n".join(lines)
+
+
+#: The most diagnostics one error shows: a file with thousands of problems (often echoes
+#: of the first few) must not flood a terminal or a CI log.
+MAX_SHOWN = 50
 
 
 @dataclass
@@ -72,8 +79,18 @@ class ReleaseError(Exception):
         first = Diagnostic(self.message, self.location, self.path, self.hint)
         return [first, *self.extra]
 
+    def shown(self) -> tuple[list[Diagnostic], int]:
+        """The first :data:`MAX_SHOWN` diagnostics, and how many more there are."""
+        every = self.diagnostics
+        return every[:MAX_SHOWN], max(len(every) - MAX_SHOWN, 0)
+
     def render(self) -> str:
-        return "\n".join(d.render() for d in self.diagnostics)
+        shown, more = self.shown()
+        lines = [d.render() for d in shown]
+        if more:
+            lines.append(f"{more} more problem{'s' if more > 1 else ''} found, not shown: "
+                         "fixing the ones above first may resolve them")
+        return "\n".join(lines)
 
 
 class PipelineError(ReleaseError):

@@ -8,6 +8,7 @@ map from each YAML path to its position, so later errors can point at
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,8 @@ YamlPath = tuple[str | int, ...]
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_INT_TAG = "tag:yaml.org,2002:int"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _PLAIN_HINT = "pipeline files use plain YAML: strings, numbers, lists, mappings"
 _PLAIN = frozenset({"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"})
 
@@ -63,9 +66,9 @@ class YamlDocument:
 
 
 def _error(file: str, message: str, mark: yaml.Mark | None,
-           hint: str | None = None) -> PipelineError:
+           hint: str | None = None, path: YamlPath | None = None) -> PipelineError:
     loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
-    return PipelineError(message, hint, loc)
+    return PipelineError(message, hint, loc, None if path is None else dotted(path))
 
 
 def read_text(path: Path) -> str:
@@ -180,11 +183,30 @@ class _Builder:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+        return self._scalar(node, path)
+
+    def _scalar(self, node: yaml.Node, path: YamlPath) -> object:
+        """A scalar's value; one that Python cannot hold or print is an error at its place."""
+        limit = sys.get_int_max_str_digits()
+        too_large = f"integer too large (more than {limit} digits)"
         try:
-            return self.constructor.construct_object(node, deep=True)
+            value = self.constructor.construct_object(node, deep=True)
         except yaml.MarkedYAMLError as exc:
             raise _error(self.doc.file, f"invalid value: {exc.problem}", node.start_mark,
                          _PLAIN_HINT) from exc
+        except ValueError as exc:  # int() and datetime() refuse some of what YAML allows
+            digits = sum(c.isdigit() for c in str(node.value))
+            problem = (f"invalid date: {exc}" if node.tag == _TIMESTAMP_TAG
+                       else too_large if node.tag == _INT_TAG and 0 < limit < digits
+                       else f"invalid {node.tag.replace('tag:yaml.org,2002:', '!!')} value")
+            raise _error(self.doc.file, problem, node.start_mark,
+                         "quote it if it is meant as text", path) from None
+        try:
+            str(value)  # 0x... and 1:2:3 read in any size: an int's decimal form may not
+        except ValueError:
+            raise _error(self.doc.file, too_large, node.start_mark,
+                         "quote it if it is meant as text", path) from None
+        return value
 
     def _pairs(self, node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
         """Key/value pairs with YAML merge keys (``<<: *base``) applied."""
@@ -210,7 +232,7 @@ class _Builder:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise _error(self.doc.file, "mapping keys must be plain scalars",
                              key_node.start_mark)
-            key = self.constructor.construct_object(key_node)
+            key = self._scalar(key_node, path)
             try:
                 hash(key)
             except TypeError as exc:  # pragma: no cover - scalars are hashable

@@ -17,16 +17,25 @@ def type_name(value: object) -> str:
             float: "a number", bool: "a boolean"}.get(type(value), type(value).__name__)
 
 
-def _clean_loc(doc: YamlDocument, loc: tuple[str | int, ...]) -> YamlPath:
-    """Drop pydantic's union tags (the stage kind, ``function-after``...) from a location."""
+def _clean_loc(doc: YamlDocument, loc: tuple[str | int, ...], value: Any) -> YamlPath:
+    """Drop pydantic's union tags (the stage kind, ``function-after``...) from a location.
+
+    A tag can also be a key of the file's mapping (``timeout: {int: [1]}``): the path
+    ends at the deepest place holding the error's input ``value``, when there is one."""
     out: list[str | int] = []
     data: Any = doc.data
-    for part in loc:
+    holds = 0 if _same(data, value) else None
+    for i, part in enumerate(loc):
+        if i == 2 and out == ["stages", loc[1]] and isinstance(data, dict) \
+                and part == data.get("kind"):
+            continue  # a stage's kind, even if the stage also has a key of that name
         in_dict = isinstance(data, dict) and part in data
         in_list = isinstance(data, list) and isinstance(part, int) and part < len(data)
         if in_dict or in_list:
             out.append(part)
             data = data[part]
+            if _same(data, value):
+                holds = len(out)
         elif isinstance(data, dict | list):
             # a tag pydantic inserted, or a missing key (keep that last)
             if (part == loc[-1] and isinstance(part, str) and isinstance(data, dict)
@@ -34,13 +43,20 @@ def _clean_loc(doc: YamlDocument, loc: tuple[str | int, ...]) -> YamlPath:
                 out.append(part)
         else:
             break
-    return tuple(out)
+    return tuple(out if holds is None else out[:holds])
+
+
+def _same(data: Any, value: Any) -> bool:
+    """``data`` is the error's input: the same mapping or list, or an equal scalar."""
+    if data is value or isinstance(data, dict | list):
+        return data is value
+    return type(data) is type(value) and bool(data == value)
 
 
 def _diagnostic(doc: YamlDocument, err: Any) -> Diagnostic:
     loc = tuple(err["loc"])
     is_key = loc[-1:] == ("[key]",)
-    path = _clean_loc(doc, loc[:-1] if is_key else loc)
+    path = _clean_loc(doc, loc[:-1] if is_key else loc, _input(err))
     etype = err["type"]
     where = dotted(path)
     if is_key and len(path) == 2 and path[0] == "stages":
@@ -93,12 +109,24 @@ def diagnostics(doc: YamlDocument, errors: list[Any]) -> list[Diagnostic]:
         if err["type"] not in _EXPECTED or tuple(err["loc"])[-1:] == ("[key]",):
             found.append(_diagnostic(doc, err))
             continue
-        path = _clean_loc(doc, tuple(err["loc"]))
+        path = _clean_loc(doc, tuple(err["loc"]), _input(err))
         if path not in type_errors:
             found.append(path)
         type_errors.setdefault(path, []).append(err)
     return [_type_error(doc, item, type_errors[item]) if isinstance(item, tuple) else item
             for item in found]
+
+
+#: No input to look for: the error names a key, not a value.
+_UNKNOWN: Any = object()
+
+
+def _input(err: Any) -> Any:
+    """The value an error is about, or :data:`_UNKNOWN` for those that name a key: the
+    mapping a key is missing from, a key (``[key]``), a key that is not allowed."""
+    if err["type"] in ("missing", "extra_forbidden") or tuple(err["loc"])[-1:] == ("[key]",):
+        return _UNKNOWN
+    return err.get("input", _UNKNOWN)
 
 
 def _type_error(doc: YamlDocument, path: YamlPath, errors: list[Any]) -> Diagnostic:

@@ -119,6 +119,56 @@ def test_type_errors_say_what_to_write(change: tuple[str, str], position: str, m
     assert (hint is None and diagnostic.hint is None) or (hint and hint in str(diagnostic.hint))
 
 
+# a mapping where a union (`int | str`, `str | list[str]`) is expected: once, at the value
+UNION_MISMATCHES = [
+    ("timeout: {a: 1}", "stages.sums.timeout",
+     "expected a whole number or a string (got a mapping)", None),
+    ("runs-on: {a: 1}", "stages.sums.runs-on", "expected a string or a list (got a mapping)",
+     "write a YAML list"),
+]
+
+
+@pytest.mark.parametrize(("line", "path", "message", "hint"), UNION_MISMATCHES,
+                         ids=[u[1] for u in UNION_MISMATCHES])
+def test_a_union_mismatch_is_one_error_at_the_value(line: str, path: str, message: str,
+                                                     hint: str | None) -> None:
+    text = GOOD.replace("needs: [build]", f"needs: [build]\n    {line}")
+    with pytest.raises(PipelineError) as caught:
+        load_text(text, "p.yaml")
+    (diagnostic,) = caught.value.diagnostics
+    assert str(diagnostic.location) == "p.yaml:11:14"
+    assert diagnostic.path == path
+    assert diagnostic.message == message
+    assert (hint is None and diagnostic.hint is None) or (hint and hint in str(diagnostic.hint))
+
+
+# scalars YAML's syntax allows but Python cannot hold: at their place, never "internal error"
+UNREADABLE = [
+    ("timeout: " + "9" * 4400, "11:14", "stages.sums.timeout",
+     "integer too large (more than 4300 digits)"),
+    ("timeout: 0x" + "f" * 4000, "11:14", "stages.sums.timeout",
+     "integer too large (more than 4300 digits)"),
+    ("env:\n      ? " + "1" * 4301 + "\n      : x", "12:9", "stages.sums.env",
+     "integer too large (more than 4300 digits)"),
+    ("timeout: 2026-13-01", "11:14", "stages.sums.timeout", "invalid date: month must be in"),
+]
+
+
+@pytest.mark.parametrize(("line", "position", "path", "message"), UNREADABLE,
+                         ids=["decimal", "hex", "key", "date"])
+def test_an_unreadable_scalar_is_bad_input(line: str, position: str, path: str, message: str,
+                                           tmp_path: Path, cli: object) -> None:
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(GOOD.replace("needs: [build]", f"needs: [build]\n    {line}"),
+                        encoding="utf-8")
+    result = cli("plan", pipeline)  # type: ignore[operator]
+    assert result.code == 2, result.err
+    head, at, hint = result.err.splitlines()
+    assert head.startswith(f"{pipeline}:{position}: error: {message}")
+    assert at == f"  at: {path}"
+    assert hint == "  hint: quote it if it is meant as text"
+
+
 def test_a_misspelt_choice_gets_a_guess() -> None:
     text = GOOD + "  sig:\n    kind: sign\n    needs: [sums]\n    backend: keyy\n"
     with pytest.raises(PipelineError) as caught:
@@ -188,6 +238,19 @@ def test_several_problems_are_all_reported(tmp_path: Path, cli: object) -> None:
     result = cli("plan", path)  # type: ignore[operator]
     assert result.code == 2
     assert "run" in result.err and "bogus" in result.err
+
+
+def test_at_most_fifty_problems_are_shown(tmp_path: Path, cli: object) -> None:
+    stages = "".join(f"  s{i}:\n    kind: checksums\n    include: {i}\n" for i in range(60))
+    path = tmp_path / "p.yaml"
+    path.write_text(f"version: 1\nname: demo\nstages:\n{stages}", encoding="utf-8")
+    result = cli("plan", path)  # type: ignore[operator]
+    assert result.code == 2
+    errors = [line for line in result.err.splitlines() if line.startswith(f"{path}:")]
+    assert len(errors) == 50
+    assert errors[-1] == f"{path}:153:14: error: expected a list (got 49)"
+    assert result.err.splitlines()[-1] == (
+        "10 more problems found, not shown: fixing the ones above first may resolve them")
 
 
 yaml_text = st.text(alphabet=string.printable + "é€\u00a0", max_size=400)
