@@ -10,6 +10,7 @@ from pathlib import Path
 
 from packageurl import PackageURL
 
+from release.provenance import image_sbom
 from release.provenance.sbom import check_sbom
 from tests.conftest import Repo
 from tests.hermetic.goproxy import needs_go
@@ -125,13 +126,13 @@ stages:
   build:
     kind: command
     env: {CGO_ENABLED: "0"}
-    run: ["go", "build", "-trimpath", "-o", "{out}/app", "."]
-    outputs: ["app"]
+    run: ["sh", "-c", "go build -trimpath -o {out}/app . && head -c 64 /bin/sh > {out}/elf"]
+    outputs: ["app", "elf"]
     artifact-kind: executable
   image:
     kind: oci-image
     needs: [build]
-    files: {app: /usr/local/bin/app}
+    files: {app: /usr/local/bin/app, elf: /usr/local/bin/elf}
   sbom:
     kind: sbom
     needs: [image]
@@ -139,8 +140,8 @@ stages:
 
 
 @needs_go
-def test_image_sbom_lists_the_modules_of_a_go_program_in_it(repo: Repo, cli,
-                                                            tmp_path: Path) -> None:
+def test_image_sbom_lists_the_modules_of_a_go_program_in_it(repo: Repo, cli, tmp_path: Path,
+                                                            monkeypatch) -> None:
     repo.write("go.mod", "module example.com/app\n\ngo 1.18\n\nrequire example.com/part v0.1.0"
                "\n\nreplace example.com/part => ./part\n")
     repo.write("main.go", 'package main\n\nimport "example.com/part"\n\n'
@@ -150,8 +151,16 @@ def test_image_sbom_lists_the_modules_of_a_go_program_in_it(repo: Repo, cli,
     path = repo.write("release.yaml", GO_IMAGE)
     repo.commit()
     out = tmp_path / "out"
+    inspect, scratch = image_sbom._inspect, []
+
+    def one_at_a_time(copy: Path) -> list[object]:  # each program is deleted once inspected
+        scratch.append(sorted(p.name for p in copy.parent.iterdir()))
+        return inspect(copy)
+
+    monkeypatch.setattr(image_sbom, "_inspect", one_at_a_time)
     res = cli("run", path, "--out", out)
     assert res.code == 0, res.out + res.err
+    assert scratch == [["file"], ["file"]]
     text = (out / "sbom" / "image.oci.tar.cdx.json").read_text(encoding="utf-8")
     check_sbom(text)
     libraries = {c["bom-ref"]: c for c in json.loads(text)["components"]
