@@ -117,14 +117,27 @@ def _files(archive: tarfile.TarFile, layers: list[dict[str, Any]], scratch: Path
     return files
 
 
-def _bundled(contents: dict[str, list[Any]], present: set[str]) -> list[Any]:
+def _bundled(contents: dict[str, list[Any]], where: dict[str, set[str]]) -> list[Any]:
     """The packages of the zipapps and the modules of the Go programs among the image's
-    files (each once; files a later layer replaced are not among them)."""
+    files (``where``: sha256 -> the paths it is found at; files a later layer replaced
+    are not there). Each package once, with the paths of the files that carry it as
+    evidence, and what each of them says of it (two programs claiming different go.sum
+    checksums for one module both show)."""
+    from cyclonedx.model.component_evidence import ComponentEvidence, Occurrence
+
     found: dict[str, Any] = {}
+    paths: dict[str, set[str]] = {}
     for sha in sorted(contents):
-        if sha in present:
-            for component in contents[sha]:
-                found.setdefault(str(component.bom_ref), component)
+        for component in contents[sha] if sha in where else ():
+            ref = str(component.bom_ref)
+            if ref in found:
+                found[ref].properties.update(component.properties)
+            else:
+                found[ref] = component
+            paths.setdefault(ref, set()).update(where[sha])
+    for ref, component in found.items():
+        component.evidence = ComponentEvidence(
+            occurrences=[Occurrence(location=path) for path in sorted(paths[ref])])
     return [found[k] for k in sorted(found)]
 
 
@@ -148,7 +161,11 @@ def image_sbom_json(path: Path, *, name: str, sha256: str, epoch: int | None) ->
             platforms = [(m.get("platform") or {}, d,
                           _files(archive, d.get("layers") or [], scratch, contents))
                          for m, d in manifests]
-        packages = _bundled(contents, {d for _, _, f in platforms for d in f.values()})
+        where: dict[str, set[str]] = {}
+        for _, _, files in platforms:
+            for file_path, digest in files.items():
+                where.setdefault(digest, set()).add(file_path)
+        packages = _bundled(contents, where)
     except (tarfile.TarError, ValueError, KeyError, TypeError, OSError) as exc:
         raise ReleaseError(f"cannot read the image archive {name}: {exc}",
                            "build it with the oci-image stage") from None
