@@ -111,9 +111,11 @@ class InputError(ReleaseError):
     fails, and the run then reports each problem at its ``file:line:col``."""
 
     def summary(self) -> str:
-        """Every problem on one line, for the stage's reason."""
-        return "; ".join(f"{d.location}: {d.message}" if d.location else d.message
-                         for d in self.diagnostics)
+        """The problems on one line, for the stage's reason (as many as are shown)."""
+        shown, more = self.shown()
+        text = "; ".join(f"{d.location}: {d.message}" if d.location else d.message
+                         for d in shown)
+        return text + (f"; and {more} more" if more else "")
 
     @classmethod
     def joined(cls, errors: list[InputError]) -> InputError:

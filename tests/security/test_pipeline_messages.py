@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from release.errors import MAX_SHOWN, PipelineError
+from release.errors import MAX_SHOWN, Diagnostic, InputError, PipelineError
 from release.pipeline.load import load_text
 
 HEAD = """\
@@ -83,3 +83,13 @@ def test_thousands_of_problems_do_not_flood_the_log(tmp_path: Path, cli: object,
     assert result.err.splitlines()[-1].startswith(f"{6000 - MAX_SHOWN} more problems found")
     assert result.out.count("::error ") == MAX_SHOWN
     assert len(result.err.splitlines()) <= 3 * MAX_SHOWN + 1  # message, at, hint; the count
+
+
+def test_a_stage_reason_names_at_most_the_problems_shown() -> None:
+    # a certificates file or lock with thousands of problems fails its stage with a
+    # one-line reason: it names as many as are shown, then how many more
+    error = InputError("first", extra=[Diagnostic(f"problem {i}") for i in range(5999)])
+    reason = error.summary()
+    assert reason.split("; ")[:2] == ["first", "problem 0"]
+    assert reason.count("; ") == MAX_SHOWN
+    assert reason.endswith(f"; and {6000 - MAX_SHOWN} more")
