@@ -6,6 +6,7 @@ token never; a realm with a user name in it is not asked (it could pass for loop
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 
@@ -156,3 +157,43 @@ def test_a_registry_hanging_up_inside_a_blob_fails_the_stage(reg: HostileRegistr
             pytest.raises(StageFailed) as caught:
         client.fetch_blob(desc, tmp_path / "layer.part", "layer 1")
     assert f"cannot reach registry {reg.host}" in caught.value.render()
+
+
+@pytest.mark.parametrize("what", ["manifest", "token"])
+def test_an_answer_trickled_a_byte_at_a_time_is_cut_off(reg: HostileRegistry,
+                                                        what: str) -> None:
+    """Each byte comes well within the read timeout, so only a deadline for the whole
+    answer (by default the read timeout, here 1 s) stops a registry holding the job."""
+    port = reg.host.rsplit(":", 1)[1]
+    body = json.dumps({"token": TOKEN, "padding": " " * 200}).encode()
+    sent = [0]
+
+    def trickle(req: BaseHTTPRequestHandler, method: str, path: str) -> bool:
+        if what == "token" and not path.startswith("/token") \
+                and "Authorization" not in req.headers:
+            send(req, 401, b"", "application/json", headers={
+                "WWW-Authenticate": f'Bearer realm="http://127.0.0.1:{port}/token"'})
+            return True
+        if not path.startswith("/token" if what == "token" else "/v2/example/x/manifests"):
+            return False
+        req.send_response(200)
+        req.send_header("Content-Type", "application/json")
+        req.send_header("Content-Length", str(len(body)))
+        req.end_headers()
+        try:
+            for byte in body:
+                req.wfile.write(bytes([byte]))
+                req.wfile.flush()
+                sent[0] += 1
+                time.sleep(0.05)
+        except OSError:
+            pass  # the client hung up
+        return True
+
+    reg.hooks.append(trickle)
+    with Registry(reg.host, "example/x", timeout=1.0) as client, \
+            pytest.raises(StageFailed) as caught:
+        client.get_manifest("v1")
+    assert (f"cannot reach registry {reg.host}: ReadTimeout: the whole answer took longer "
+            "than 1 s") in caught.value.render()
+    assert sent[0] < len(body)
