@@ -127,11 +127,16 @@ class Registry:
                 return None
             pages.append(data)
             following = resp.links.get("next", {}).get("url")
-            url = urljoin(str(resp.request.url), following) if following else None
-            if url is not None and urlsplit(url).netloc != resp.request.url.netloc.decode():
+            try:
+                url = urljoin(str(resp.request.url), following) if following else None
+                host = urlsplit(url).netloc if url is not None else None
+            except ValueError as exc:
+                raise self._unusable(f"the next page of the referrers of {digest} it links",
+                                     exc) from None
+            if host is not None and host != resp.request.url.netloc.decode():
                 raise IntegrityError(
                     f"page {len(pages)} of the referrers of {digest} at {self.where} links "
-                    f"the next page on another host ({urlsplit(url).netloc[:100]}); refused",
+                    f"the next page on another host ({printable(host[:100])}); refused",
                     "a registry lists referrers on its own host; this one is broken or "
                     "hostile")
         return pages
@@ -216,7 +221,17 @@ class Registry:
         location = resp.headers.get("Location")
         if not location:
             raise StageFailed(f"{self.host} started an upload without a Location header")
-        return urljoin(str(resp.request.url), str(location))
+        try:
+            return urljoin(str(resp.request.url), str(location))
+        except ValueError as exc:
+            raise self._unusable("the address it gave for an upload", exc) from None
+
+    def _unusable(self, what: str, exc: Exception) -> StageFailed:
+        """A value httpx or urllib cannot make a request of; the exception's text may
+        quote a header value, so only its kind is told."""
+        return StageFailed(f"registry {self.host} is broken or hostile: {what} cannot go "
+                           f"into a request ({type(exc).__name__}); not followed",
+                           "do not use this registry")
 
     def _refuse_plain_http(self, request: httpx.Request) -> None:
         """Every request, each redirect hop and upload location included: plain HTTP only
@@ -268,13 +283,9 @@ class Registry:
                 passed = None
                 return resp
             except (ValueError, httpx.InvalidURL) as exc:  # UnicodeError is a ValueError
-                # a Location, a realm or a token httpx cannot put in a request; its text
-                # may quote a header value, so only its kind is told
-                raise StageFailed(
-                    f"registry {self.host} is broken or hostile: {method} {label} led to an "
-                    "address (a redirect, an upload location or its token server's) or a "
-                    f"token that cannot go into a request ({type(exc).__name__}); not "
-                    "followed", "do not use this registry") from None
+                raise self._unusable(f"{method} {label} led to an address (a redirect, an "
+                                     "upload location or its token server's) or a token "
+                                     "that", exc) from None
             finally:
                 if passed is not None:
                     passed.close()

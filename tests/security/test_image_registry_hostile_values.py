@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from release.errors import StageFailed
+from release.errors import ReleaseError, StageFailed
 from release.oci.auth import Credentials
 from release.oci.descriptor import Descriptor
 from release.oci.registry import Registry
@@ -197,3 +197,52 @@ def test_an_answer_trickled_a_byte_at_a_time_is_cut_off(reg: HostileRegistry,
     assert (f"cannot reach registry {reg.host}: ReadTimeout: the whole answer took longer "
             "than 1 s") in caught.value.render()
     assert sent[0] < len(body)
+
+
+def test_an_upload_location_that_is_no_url_is_refused(reg: HostileRegistry) -> None:
+    def start(req: BaseHTTPRequestHandler, method: str, path: str) -> bool:
+        if method == "POST" and path.endswith("/blobs/uploads/"):
+            send(req, 202, b"", "text/plain", headers={"Location": "http://[::1/upload"})
+            return True
+        return False
+
+    reg.hooks.append(start)
+    data = b"config"
+    desc = Descriptor(media_type="application/vnd.oci.image.config.v1+json",
+                      digest=digest_of(data), size=len(data))
+    with Registry(reg.host, "example/x", push=True, timeout=10) as client, \
+            pytest.raises(StageFailed) as caught:
+        client.upload_bytes(data, desc)
+    assert (f"registry {reg.host} is broken or hostile: the address it gave for an upload "
+            "cannot go into a request (ValueError)") in caught.value.render()
+    assert not any(method == "PUT" for method, _ in reg.requests)
+
+
+@pytest.mark.parametrize(("link", "said"), [
+    ("http://[::1/v2/example/x/referrers/next", "cannot go into a request (ValueError)"),
+    ("https://x\x1bc\x07.example/v2/", "links the next page on another host "
+     "(x\\x1bc\\x07.example)"),  # ESC c resets a terminal
+], ids=["open-ipv6", "escapes"])
+def test_a_referrers_link_that_is_no_url_is_refused(reg: HostileRegistry, link: str,
+                                                    said: str) -> None:
+    page = json.dumps({"schemaVersion": 2, "manifests": [],
+                       "mediaType": "application/vnd.oci.image.index.v1+json"}).encode()
+    asked: list[str] = []
+
+    def linked(req: BaseHTTPRequestHandler, method: str, path: str) -> bool:
+        if "/referrers/" in path:
+            asked.append(path)
+            send(req, 200, page, headers={"Link": f'<{link}>; rel="next"'})
+            return True
+        return False
+
+    reg.hooks.append(linked)
+    digest, _ = reg.image()
+    with Registry(reg.host, "example/x", timeout=10) as client, \
+            pytest.raises(ReleaseError) as caught:
+        client.referrers(digest)
+    text = caught.value.render()
+    assert caught.value.exit_code == 1
+    assert said in text
+    assert "\x1b" not in text
+    assert len(asked) == 1
