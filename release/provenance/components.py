@@ -78,7 +78,7 @@ def go_components(build: GoBuild) -> list[Component]:
     from packageurl import PackageURL
 
     found, refs = [], set()
-    release = re.fullmatch(r"go(\d+\.\d+(?:\.\d+)?)", build.go_version)
+    release = re.fullmatch(r"go(\d+\.\d+(?:\.\d+)?)", build.go_version.split(" ")[0])
     if release:  # "stdlib" is how vulnerability databases name Go's standard library
         stdlib = PackageURL(type="golang", name="stdlib", version=release[1])
         found.append(Component(name="stdlib", version=release[1], type=ComponentType.LIBRARY,
@@ -113,6 +113,9 @@ def go_properties(build: GoBuild) -> list[Property]:
     from cyclonedx.model import Property
 
     props = [Property(name=f"{PROPERTY_PREFIX}go-version", value=build.go_version)]
+    if build.unlisted:
+        props.append(Property(name=f"{PROPERTY_PREFIX}go-modules-not-listed",
+                              value=f"{build.unlisted} claimed: too many to list"))
     if build.path:
         props.append(Property(name=f"{PROPERTY_PREFIX}go-package", value=build.path))
     if build.main:
@@ -129,7 +132,8 @@ def _module_text(module: GoModule) -> str:
 
 #: What Go accepts as a module path and a module version (go.dev/ref/mod#go-mod-file-ident,
 #: #versions); anything else a program claims gets no package URL.
-_MODULE_PATH = re.compile(r"[A-Za-z0-9._~+-]+(?:/[A-Za-z0-9._~+-]+)*")
+_ELEMENT = r"[A-Za-z0-9_~+-](?:[A-Za-z0-9._~+-]*[A-Za-z0-9_~+-])?"  # no leading or trailing dot
+_MODULE_PATH = re.compile(rf"{_ELEMENT}(?:/{_ELEMENT})*")
 _MODULE_VERSION = re.compile(r"v\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]*)?")
 
 

@@ -31,7 +31,13 @@ _MAX_FOUND = 1024
 _MAX_CANDIDATES = 64
 #: Module information larger than this is not believed (Go's own is kilobytes).
 _MAX_STRING = 4 << 20
-_GO_VERSION = re.compile(r"go\d+(?:\.\d+){1,2}(?:(?:rc|beta)\d+)?")
+#: Modules of one program listed at most (real programs have hundreds): a program claiming
+#: more gets none listed, and says how many it claims.
+MAX_MODULES = 10_000
+#: ``go1.22.1``, ``go1.23rc1``, with GOEXPERIMENT's `` X:name,...``; a toolchain built from
+#: source says ``devel`` and more.
+_GO_VERSION = re.compile(
+    r"go\d+(?:\.\d+){1,2}(?:(?:rc|beta)\d+)?(?: X:[a-z0-9,]+)?|devel [ -~]{1,200}")
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class GoBuild:
     main: GoModule | None
     deps: tuple[GoModule, ...]
     settings: tuple[tuple[str, str], ...]  # ("GOOS", "linux"), ("-trimpath", "true")...
+    unlisted: int = 0  # modules claimed beyond MAX_MODULES: then ``deps`` is empty
 
 
 def read_go_build(path: Path) -> GoBuild | None:
@@ -134,4 +141,6 @@ def _parse(version: str, modinfo: str) -> GoBuild:
             key, _, value = rest.partition("=")  # quoted keys and values are kept as Go wrote them
             settings.append((key, value))
             last = None
+    if len(deps) > MAX_MODULES:
+        return GoBuild(version, path, main, (), tuple(settings), len(deps))
     return GoBuild(version, path, main, tuple(deps), tuple(settings))

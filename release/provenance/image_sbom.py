@@ -20,12 +20,9 @@ import posixpath
 import shutil
 import tarfile
 import tempfile
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from release import __version__
 from release.errors import ReleaseError
 
 BASE_NAME = "org.opencontainers.image.base.name"
@@ -53,13 +50,14 @@ def _blob(archive: tarfile.TarFile, digest: str) -> IO[bytes]:
     return _member(archive, "blobs/sha256/" + digest.removeprefix("sha256:"))
 
 
-def _digest(data: IO[bytes], size: int, keep: Path) -> str:
-    """The sha256 of a file; a possible zipapp (a zip, or a script with a zip appended) or
-    Go program is also copied to ``keep/<sha256>`` as it streams by."""
+def _digest(data: IO[bytes], size: int, scratch: Path, contents: dict[str, list[Any]]) -> str:
+    """The sha256 of a file. A possible zipapp (a zip, or a script with a zip appended) or
+    Go program is also copied to ``scratch`` as it streams by, inspected, and deleted:
+    ``contents`` gets what it bundles, by the file's sha256."""
     head = data.read(4)
     sha = hashlib.sha256(head)
-    partial = keep / "partial"
-    out = partial.open("wb") if size <= _INSPECT_LIMIT and head.startswith(_INSPECTED) else None
+    copy = scratch / "file"
+    out = copy.open("wb") if size <= _INSPECT_LIMIT and head.startswith(_INSPECTED) else None
     try:
         if out is not None:
             out.write(head)
@@ -70,14 +68,30 @@ def _digest(data: IO[bytes], size: int, keep: Path) -> str:
     finally:
         if out is not None:
             out.close()
-            partial.replace(keep / sha.hexdigest())
+    if out is not None:
+        if sha.hexdigest() not in contents:
+            contents[sha.hexdigest()] = _inspect(copy)
+        copy.unlink()
     return sha.hexdigest()
 
 
-def _files(archive: tarfile.TarFile, layers: list[dict[str, Any]], keep: Path
-            ) -> dict[str, str]:
-    """Path -> sha256 of the regular files of the flattened layers; possible zipapps and
-    Go programs are copied under ``keep`` (named by their sha256)."""
+def _inspect(copy: Path) -> list[Any]:
+    """The packages a zipapp bundles, or the modules a Go program was built from."""
+    from release.provenance.components import bundled_components, go_components
+    from release.provenance.gobuild import read_go_build
+    from release.provenance.pymeta import read_zipapp
+
+    bundle = read_zipapp(copy)
+    if bundle is not None:
+        return bundled_components(bundle)
+    go = read_go_build(copy)
+    return go_components(go) if go is not None else []
+
+
+def _files(archive: tarfile.TarFile, layers: list[dict[str, Any]], scratch: Path,
+           contents: dict[str, list[Any]]) -> dict[str, str]:
+    """Path -> sha256 of the regular files of the flattened layers; what the possible
+    zipapps and Go programs among them bundle goes to ``contents`` (see :func:`_digest`)."""
     files: dict[str, str] = {}
     for layer in layers:
         blob = _blob(archive, str(layer["digest"]))
@@ -99,42 +113,45 @@ def _files(archive: tarfile.TarFile, layers: list[dict[str, Any]], keep: Path
                 if entry.isfile():
                     data = tar.extractfile(entry)
                     assert data is not None
-                    files[path] = _digest(data, entry.size, keep)
+                    files[path] = _digest(data, entry.size, scratch, contents)
     return files
 
 
-def _bundled(keep: Path, present: set[str]) -> list[Any]:
+def _bundled(contents: dict[str, list[Any]], where: dict[str, set[str]]) -> list[Any]:
     """The packages of the zipapps and the modules of the Go programs among the image's
-    files (each once)."""
-    from release.provenance.components import bundled_components, go_components
-    from release.provenance.gobuild import read_go_build
-    from release.provenance.pymeta import read_zipapp
+    files (``where``: sha256 -> the paths it is found at; files a later layer replaced
+    are not there). Each package once, with the paths of the files that carry it as
+    evidence, and what each of them says of it (two programs claiming different go.sum
+    checksums for one module both show)."""
+    from cyclonedx.model.component_evidence import ComponentEvidence, Occurrence
 
     found: dict[str, Any] = {}
-    for copy in sorted(keep.iterdir()):
-        if copy.name not in present:
-            continue  # replaced by a later layer
-        bundle = read_zipapp(copy)
-        go = read_go_build(copy) if bundle is None else None
-        components = (bundled_components(bundle) if bundle is not None
-                      else go_components(go) if go is not None else [])
-        for component in components:
-            found.setdefault(str(component.bom_ref), component)
+    paths: dict[str, set[str]] = {}
+    for sha in sorted(contents):
+        for component in contents[sha] if sha in where else ():
+            ref = str(component.bom_ref)
+            if ref in found:
+                found[ref].properties.update(component.properties)
+            else:
+                found[ref] = component
+            paths.setdefault(ref, set()).update(where[sha])
+    for ref, component in found.items():
+        component.evidence = ComponentEvidence(
+            occurrences=[Occurrence(location=path) for path in sorted(paths[ref])])
     return [found[k] for k in sorted(found)]
 
 
 def image_sbom_json(path: Path, *, name: str, sha256: str, epoch: int | None) -> str:
     """The SBOM of the image archive at ``path`` (named ``name``, whose sha256 is ``sha256``)."""
     from cyclonedx.model import HashAlgorithm, HashType, Property
-    from cyclonedx.model.bom import Bom, BomMetaData
     from cyclonedx.model.component import Component, ComponentType
-    from cyclonedx.model.tool import ToolRepository
-    from cyclonedx.output.json import JsonV1Dot6
     from packageurl import PackageURL
 
     from release.oci.reference import Reference
+    from release.provenance.cdx import bom_json
 
-    keep = Path(tempfile.mkdtemp(prefix="release-image-sbom-"))
+    scratch = Path(tempfile.mkdtemp(prefix="release-image-sbom-"))
+    contents: dict[str, list[Any]] = {}
     try:
         with tarfile.open(path) as archive:
             [top] = json.load(_member(archive, "index.json"))["manifests"]
@@ -142,13 +159,18 @@ def image_sbom_json(path: Path, *, name: str, sha256: str, epoch: int | None) ->
             manifests = ([(m, json.load(_blob(archive, m["digest"]))) for m in doc["manifests"]]
                          if top.get("mediaType") in _INDEX_TYPES else [(top, doc)])
             platforms = [(m.get("platform") or {}, d,
-                          _files(archive, d.get("layers") or [], keep)) for m, d in manifests]
-        packages = _bundled(keep, {d for _, _, f in platforms for d in f.values()})
+                          _files(archive, d.get("layers") or [], scratch, contents))
+                         for m, d in manifests]
+        where: dict[str, set[str]] = {}
+        for _, _, files in platforms:
+            for file_path, digest in files.items():
+                where.setdefault(digest, set()).add(file_path)
+        packages = _bundled(contents, where)
     except (tarfile.TarError, ValueError, KeyError, TypeError, OSError) as exc:
         raise ReleaseError(f"cannot read the image archive {name}: {exc}",
                            "build it with the oci-image stage") from None
     finally:
-        shutil.rmtree(keep, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     multi = len(platforms) > 1
     components: list[Component] = []
     bases: dict[str, Component] = {}
@@ -179,13 +201,5 @@ def image_sbom_json(path: Path, *, name: str, sha256: str, epoch: int | None) ->
                      version=digest, hashes=[HashType(alg=HashAlgorithm.SHA_256,
                                                       content=sha256)],
                      properties=[Property(name="release-pipeline:image-digest", value=digest)])
-    tools = ToolRepository(components=[Component(
-        type=ComponentType.APPLICATION, name="release", group="release-pipeline",
-        version=__version__, bom_ref="tool:release")])
-    when = datetime.fromtimestamp(epoch, UTC) if epoch is not None else None
-    everything = [*bases.values(), *components, *packages]
-    bom = Bom(metadata=BomMetaData(component=root, tools=tools, timestamp=when),
-              components=everything,
-              serial_number=uuid.uuid5(uuid.NAMESPACE_URL, f"{digest}#image"))
-    bom.register_dependency(root, everything)
-    return str(JsonV1Dot6(bom).output_as_string(indent=2)) + "\n"
+    return bom_json(root, [*bases.values(), *components, *packages],
+                    serial=f"{digest}#image", epoch=epoch)

@@ -12,12 +12,9 @@ program by the build information its linker embedded (modules, toolchain, settin
 from __future__ import annotations
 
 import json
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from release import __version__
 from release.errors import ReleaseError
 from release.provenance.components import (
     PROPERTY_PREFIX,
@@ -67,10 +64,9 @@ def sbom_json(path: Path, fmt: Format, *, sha256: str, epoch: int | None = None)
     serial number derives from the digest, so rebuilding gives the same bytes.
     """
     from cyclonedx.model import HashAlgorithm, HashType
-    from cyclonedx.model.bom import Bom, BomMetaData
-    from cyclonedx.model.component import Component, ComponentType
-    from cyclonedx.model.tool import ToolRepository
-    from cyclonedx.output.json import JsonV1Dot6
+    from cyclonedx.model.component import ComponentType
+
+    from release.provenance.cdx import bom_json
 
     if fmt == "image":
         from release.provenance.image_sbom import image_sbom_json
@@ -90,15 +86,7 @@ def sbom_json(path: Path, fmt: Format, *, sha256: str, epoch: int | None = None)
             deps = bundled_components(bundle)
         elif go is not None:
             deps = go_components(go)
-    when = datetime.fromtimestamp(epoch, UTC) if epoch is not None else None
-    tools = ToolRepository(components=[Component(
-        type=ComponentType.APPLICATION, name="release", group="release-pipeline",
-        version=__version__, bom_ref="tool:release")])
-    bom = Bom(metadata=BomMetaData(component=root, tools=tools, timestamp=when),
-              components=deps,
-              serial_number=uuid.uuid5(uuid.NAMESPACE_URL, f"sha256:{sha256}#{fmt}"))
-    bom.register_dependency(root, deps)
-    return str(JsonV1Dot6(bom).output_as_string(indent=2)) + "\n"
+    return bom_json(root, deps, serial=f"sha256:{sha256}#{fmt}", epoch=epoch)
 
 
 def sbom_statement(name: str, sha256: str, sbom_text: str) -> dict[str, Any]:

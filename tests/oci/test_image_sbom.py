@@ -10,6 +10,9 @@ from pathlib import Path
 
 from packageurl import PackageURL
 
+from release.provenance import image_sbom
+from release.provenance.components import go_components
+from release.provenance.gobuild import GoBuild, GoModule
 from release.provenance.sbom import check_sbom
 from tests.conftest import Repo
 from tests.hermetic.goproxy import needs_go
@@ -115,6 +118,8 @@ def test_image_sbom_lists_the_packages_a_zipapp_in_it_bundles(repo: Repo, cli,
     assert files == {"/usr/local/bin/app": _sha256(out / "build" / "app")}
     libraries = [c["purl"] for c in sbom["components"] if c["type"] == "library"]
     assert libraries == ["pkg:pypi/demo-pkg@1.2.0"]
+    (library,) = [c for c in sbom["components"] if c["type"] == "library"]
+    assert library["evidence"] == {"occurrences": [{"location": "/usr/local/bin/app"}]}
 
 GO_IMAGE = """\
 version: 1
@@ -125,13 +130,13 @@ stages:
   build:
     kind: command
     env: {CGO_ENABLED: "0"}
-    run: ["go", "build", "-trimpath", "-o", "{out}/app", "."]
-    outputs: ["app"]
+    run: ["sh", "-c", "go build -trimpath -o {out}/app . && head -c 64 /bin/sh > {out}/elf"]
+    outputs: ["app", "elf"]
     artifact-kind: executable
   image:
     kind: oci-image
     needs: [build]
-    files: {app: /usr/local/bin/app}
+    files: {app: /usr/local/bin/app, elf: /usr/local/bin/elf}
   sbom:
     kind: sbom
     needs: [image]
@@ -139,8 +144,8 @@ stages:
 
 
 @needs_go
-def test_image_sbom_lists_the_modules_of_a_go_program_in_it(repo: Repo, cli,
-                                                            tmp_path: Path) -> None:
+def test_image_sbom_lists_the_modules_of_a_go_program_in_it(repo: Repo, cli, tmp_path: Path,
+                                                            monkeypatch) -> None:
     repo.write("go.mod", "module example.com/app\n\ngo 1.18\n\nrequire example.com/part v0.1.0"
                "\n\nreplace example.com/part => ./part\n")
     repo.write("main.go", 'package main\n\nimport "example.com/part"\n\n'
@@ -150,8 +155,16 @@ def test_image_sbom_lists_the_modules_of_a_go_program_in_it(repo: Repo, cli,
     path = repo.write("release.yaml", GO_IMAGE)
     repo.commit()
     out = tmp_path / "out"
+    inspect, scratch = image_sbom._inspect, []
+
+    def one_at_a_time(copy: Path) -> list[object]:  # each program is deleted once inspected
+        scratch.append(sorted(p.name for p in copy.parent.iterdir()))
+        return inspect(copy)
+
+    monkeypatch.setattr(image_sbom, "_inspect", one_at_a_time)
     res = cli("run", path, "--out", out)
     assert res.code == 0, res.out + res.err
+    assert scratch == [["file"], ["file"]]
     text = (out / "sbom" / "image.oci.tar.cdx.json").read_text(encoding="utf-8")
     check_sbom(text)
     libraries = {c["bom-ref"]: c for c in json.loads(text)["components"]
@@ -162,3 +175,21 @@ def test_image_sbom_lists_the_modules_of_a_go_program_in_it(repo: Repo, cli,
                                         "go-module:example.com/part"])
     assert libraries["go-module:example.com/part"]["properties"] == [
         {"name": "release-pipeline:go-replaced-by-folder", "value": "./part"}]
+    for library in libraries.values():  # which file of the image carries it
+        assert library["evidence"] == {"occurrences": [{"location": "/usr/local/bin/app"}]}
+
+
+def test_modules_two_programs_claim_differently_show_both_claims() -> None:
+    module = GoModule("golang.org/x/crypto", "v0.17.0", "h1:real=")
+    forged = GoModule("golang.org/x/crypto", "v0.17.0", "h1:forged=")
+    contents = {sha: go_components(GoBuild("go1.22.1", "ex.com/a", None, (m,), ()))
+                for sha, m in (("a" * 64, forged), ("b" * 64, module))}
+    where = {"a" * 64: {"/usr/bin/sidecar"}, "b" * 64: {"/usr/bin/app", "/opt/app"}}
+    by_ref = {str(c.bom_ref): c for c in image_sbom._bundled(contents, where)}
+    crypto = by_ref["pkg:golang/golang.org/x/crypto@v0.17.0"]
+    assert sorted(p.value for p in crypto.properties) == ["h1:forged=", "h1:real="]
+    assert sorted(o.location for o in crypto.evidence.occurrences) == [
+        "/opt/app", "/usr/bin/app", "/usr/bin/sidecar"]
+    # a file a later layer replaced (not in `where`) contributes nothing
+    assert "pkg:golang/golang.org/x/crypto@v0.17.0" not in {
+        str(c.bom_ref) for c in image_sbom._bundled(contents, {"c" * 64: {"/x"}})}

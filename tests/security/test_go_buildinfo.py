@@ -10,9 +10,11 @@ import json
 import struct
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from release.provenance import gobuild
 from release.provenance.gobuild import MAGIC, read_go_build
 from release.provenance.sbom import check_sbom, sbom_json
 
@@ -132,3 +134,42 @@ def test_any_blob_reads_or_is_none_and_any_sbom_validates(
 def test_random_bytes_around_the_magic(tmp_path: Path, noise: bytes, at: int) -> None:
     data = noise[:at] + MAGIC + struct.pack("<BB", 8, 2) + noise[at:]
     _read(tmp_path, data)
+
+
+def test_a_program_claiming_too_many_modules_lists_none(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # the CycloneDX output is n log n in its components: a program claiming a million
+    # modules would hold the stage for hours; real programs have hundreds
+    monkeypatch.setattr(gobuild, "MAX_MODULES", 3)
+    lines = b"".join(b"dep\tex.com/m%d\tv1.0.0\th1:x=\n" % i for i in range(4))
+    sbom = _sbom(tmp_path, blob(b"go1.22.1", lines))
+    assert [c["name"] for c in sbom["components"]] == ["stdlib"]  # type: ignore[index, union-attr]
+    props = {p["name"]: p["value"]
+             for p in sbom["metadata"]["component"]["properties"]}  # type: ignore[index]
+    assert props["release-pipeline:go-modules-not-listed"] == "4 claimed: too many to list"
+    lines = b"".join(b"dep\tex.com/m%d\tv1.0.0\th1:x=\n" % i for i in range(3))
+    assert len(_sbom(tmp_path, blob(b"go1.22.1", lines))["components"]) == 4  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("version", "stdlib"), [
+    (b"go1.19.8 X:unified", "1.19.8"),  # GOEXPERIMENT
+    (b"go1.24.1 X:boringcrypto", "1.24.1"),
+    (b"go1.23rc1", None),
+    (b"devel go1.22-7bd3fe6 Fri Sep 1 19:23:54 2023 +0000", None),
+])
+def test_toolchain_versions_of_every_shape_are_read(tmp_path: Path, version: bytes,
+                                                    stdlib: str | None) -> None:
+    build = _read(tmp_path, blob(version, GOOD))
+    assert build is not None and build.go_version == version.decode()
+    refs = [c["bom-ref"] for c in _sbom(tmp_path, blob(version, GOOD))["components"]]  # type: ignore[union-attr]
+    assert ("pkg:golang/stdlib@" + stdlib in refs) if stdlib else not any(
+        "stdlib" in r for r in refs)
+
+
+@pytest.mark.parametrize("path", ["../../pypi/requests", "ex.com/./x", ".hidden/x", "ex.com/x.",
+                                  "ex.com//x", "/abs/x"])
+def test_a_module_path_go_would_refuse_gets_no_package_url(tmp_path: Path, path: str) -> None:
+    lines = f"dep\t{path}\tv2.31.0\th1:x=\n".encode()
+    (component,) = [c for c in _sbom(tmp_path, blob(b"go1.22.1", lines))["components"]  # type: ignore[union-attr]
+                    if c["name"] != "stdlib"]
+    assert "purl" not in component and component["bom-ref"] == f"go-module:{path}"
