@@ -13,17 +13,24 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpx
 
 from release.errors import StageFailed
 from release.oci.bounded import read_at_most
 from release.oci.reference import is_loopback
+from release.terminal import printable
 from release.untrusted_json import loads_json
 
 #: A token server's answer is a small JSON object; more than this is not read.
 MAX_TOKEN_ANSWER = 1024 * 1024
+#: Longer tokens are refused; 8 KiB is also the longest header line that common front
+#: ends accept (nginx's ``large_client_header_buffers``).
+MAX_TOKEN = 8 * 1024
+#: RFC 6750's ``b64token`` (https://www.rfc-editor.org/rfc/rfc6750#section-2.1), the only
+#: form a Bearer token may take: nothing that could end the header (CR, LF, NUL) or that
+#: httpx cannot encode.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _PARAM = re.compile(r'([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
 
 
@@ -88,17 +95,37 @@ class RegistryAuth:
 
     def _token_request(self, params: dict[str, str]) -> httpx.Request:
         realm = params.get("realm", "")
-        parts = urlsplit(realm)
-        if parts.scheme != "https" and not (parts.scheme == "http"
-                                             and is_loopback(parts.netloc)):
+        try:
+            # parsed as httpx will send it: another parser may see another host
+            url = httpx.URL(realm)
+            host = url.host  # decoding an IDNA host may fail
+        except (ValueError, httpx.InvalidURL):
+            raise self._bad_realm(realm, "is not a URL") from None
+        if url.userinfo:
+            # httpx would send the user name and password in it instead of ours
+            raise self._bad_realm(realm, "holds a user name")
+        if not host or (url.port is not None and not 0 < url.port < 65536):
+            raise self._bad_realm(realm, "names no valid host and port")
+        if url.scheme != "https" and not (url.scheme == "http" and is_loopback(host)):
             raise StageFailed(f"registry {self.host} sends us to a token server over "
-                              f"{parts.scheme or 'an unknown scheme'} ({parts.netloc})",
+                              f"{printable(url.scheme[:20]) or 'an unknown scheme'} "
+                              f"({printable(host[:100])})",
                               "credentials travel over TLS only (plain HTTP on loopback)")
         query = {"scope": self.scope}
         if params.get("service"):
             query["service"] = params["service"]
         headers = {"Authorization": self.credentials.basic()} if self.credentials else {}
-        return httpx.Request("GET", realm, params=query, headers=headers)
+        try:
+            return httpx.Request("GET", url, params=query, headers=headers)
+        except (ValueError, httpx.InvalidURL):
+            raise self._bad_realm(realm, "is not a URL") from None
+
+    def _bad_realm(self, realm: str, problem: str) -> StageFailed:
+        shown = repr(realm[:100]) + ("..." if len(realm) > 100 else "")  # repr escapes
+        return StageFailed(f"registry {self.host} names a token server (the realm of its "
+                           f"challenge) that {problem}: {shown}; not asked",
+                           "the registry is broken or hostile: a realm is an https:// URL "
+                           "(http:// on loopback) with a host and no user name")
 
     def _token(self, response: httpx.Response) -> str:
         if response.status_code != 200:
@@ -120,4 +147,10 @@ class RegistryAuth:
             token = None
         if not isinstance(token, str) or not token:
             raise StageFailed(f"the token server of {self.host} sent no token")
+        if len(token) > MAX_TOKEN or not _B64TOKEN.fullmatch(token):
+            # the token is never shown: it may be a real one with a byte appended
+            raise StageFailed(f"the token server of {self.host} sent a token that is not an "
+                              "RFC 6750 bearer token (letters, digits, -._~+/ then =, at most "
+                              f"{MAX_TOKEN} characters); not used",
+                              "the token server is broken or hostile")
         return token

@@ -127,11 +127,16 @@ class Registry:
                 return None
             pages.append(data)
             following = resp.links.get("next", {}).get("url")
-            url = urljoin(str(resp.request.url), following) if following else None
-            if url is not None and urlsplit(url).netloc != resp.request.url.netloc.decode():
+            try:
+                url = urljoin(str(resp.request.url), following) if following else None
+                host = urlsplit(url).netloc if url is not None else None
+            except ValueError as exc:
+                raise self._unusable(f"the next page of the referrers of {digest} it links",
+                                     exc) from None
+            if host is not None and host != resp.request.url.netloc.decode():
                 raise IntegrityError(
                     f"page {len(pages)} of the referrers of {digest} at {self.where} links "
-                    f"the next page on another host ({urlsplit(url).netloc[:100]}); refused",
+                    f"the next page on another host ({printable(host[:100])}); refused",
                     "a registry lists referrers on its own host; this one is broken or "
                     "hostile")
         return pages
@@ -216,7 +221,17 @@ class Registry:
         location = resp.headers.get("Location")
         if not location:
             raise StageFailed(f"{self.host} started an upload without a Location header")
-        return urljoin(str(resp.request.url), str(location))
+        try:
+            return urljoin(str(resp.request.url), str(location))
+        except ValueError as exc:
+            raise self._unusable("the address it gave for an upload", exc) from None
+
+    def _unusable(self, what: str, exc: Exception) -> StageFailed:
+        """A value httpx or urllib cannot make a request of; the exception's text may
+        quote a header value, so only its kind is told."""
+        return StageFailed(f"registry {self.host} is broken or hostile: {what} cannot go "
+                           f"into a request ({type(exc).__name__}); not followed",
+                           "do not use this registry")
 
     def _refuse_plain_http(self, request: httpx.Request) -> None:
         """Every request, each redirect hop and upload location included: plain HTTP only
@@ -229,16 +244,30 @@ class Registry:
 
     @contextmanager
     def _stream(self, method: str, url: str, **kwargs: Any) -> Iterator[httpx.Response]:
-        """The answer to a request, unread: a 401 is answered once (the token server's
-        answer read bounded), a GET or HEAD follows at most MAX_REDIRECTS redirects; the
-        bodies of answers passed over are never read (httpx's own following reads them
-        whole, as much as the network sends)."""
-        challenged, redirects = False, 0
-        while True:
-            request = self.client.build_request(method, url, **kwargs)
-            self.auth.authorize(request)
-            resp = self.client.send(request, stream=True)
+        """The answer to a request, unread, closed on leaving; a failure of the network
+        or of HTTP, while asking or while reading the answer, is a StageFailed."""
+        try:
+            resp = self._answer(method, url, **kwargs)
             try:
+                yield resp
+            finally:
+                resp.close()
+        except httpx.HTTPError as exc:
+            raise StageFailed(f"cannot reach registry {self.host}: {_failure(exc)}",
+                              "check the host name and the network") from None
+
+    def _answer(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """The answer, unread: a 401 is answered once (the token server's answer read
+        bounded), a GET or HEAD follows at most MAX_REDIRECTS redirects; the bodies of
+        answers passed over are never read (httpx's own following reads them whole, as
+        much as the network sends)."""
+        challenged, redirects, label = False, 0, self._label(url)
+        while True:
+            passed: httpx.Response | None = None
+            try:
+                request = self.client.build_request(method, url, **kwargs)
+                self.auth.authorize(request)
+                resp = passed = self.client.send(request, stream=True)
                 if resp.status_code == 401 and not challenged:
                     challenged = True
                     if self.auth.answer(resp, self.client):
@@ -251,30 +280,34 @@ class Registry:
                                           "the registry is broken or hostile")
                     url = urljoin(str(request.url), resp.headers["Location"])
                     continue
-                yield resp
-                return
+                passed = None
+                return resp
+            except (ValueError, httpx.InvalidURL) as exc:  # UnicodeError is a ValueError
+                raise self._unusable(f"{method} {label} led to an address (a redirect, an "
+                                     "upload location or its token server's) or a token "
+                                     "that", exc) from None
             finally:
-                resp.close()
+                if passed is not None:
+                    passed.close()
 
     def _call(self, method: str, url: str, *, ok: tuple[int, ...] = (200,),
               limit: int = ERROR_TEXT, **kwargs: Any) -> tuple[httpx.Response, bytes]:
         """The answer and its body, read as a stream: more than ``limit`` bytes (said in
         ``Content-Length`` or sent) is refused before it is all read."""
-        what = url.split("?")[0].rsplit("/", 2)
-        label = "/".join(what[-2:]) if url.startswith(self.prefix) else "blob upload"
-        try:
-            with self._stream(method, url, **kwargs) as resp:
-                self._check(resp, method, label, ok)
-                # a HEAD answer's Content-Length is the resource's, and it has no body
-                body = b"" if method == "HEAD" else read_at_most(resp, limit)
-        except httpx.HTTPError as exc:
-            raise StageFailed(f"cannot reach registry {self.host}: {type(exc).__name__}: "
-                              f"{exc}", "check the host name and the network") from None
+        label = self._label(url)
+        with self._stream(method, url, **kwargs) as resp:
+            self._check(resp, method, label, ok)
+            # a HEAD answer's Content-Length is the resource's, and it has no body
+            body = b"" if method == "HEAD" else read_at_most(resp, limit)
         if body is None:
             raise IntegrityError(f"{self.where}: {method} {label} answered more than "
                                  f"{limit} bytes; refused before reading it all",
                                  "the registry is broken or hostile")
         return resp, body
+
+    def _label(self, url: str) -> str:
+        what = url.split("?")[0].rsplit("/", 2)
+        return "/".join(what[-2:]) if url.startswith(self.prefix) else "blob upload"
 
     def _check(self, resp: httpx.Response, method: str, label: str,
                ok: tuple[int, ...]) -> None:
@@ -285,6 +318,18 @@ class Registry:
             hint = "the registry wants credentials with access to this repository"
         raise StageFailed(f"{self.where}: {method} {label} failed: HTTP {resp.status_code}"
                           f"{_error_text(resp)}", hint)
+
+
+def _failure(exc: httpx.HTTPError) -> str:
+    """What went wrong, for an error message: the text of a protocol error is withheld,
+    as h11's quotes the header line or value it refused, ours (a token) included."""
+    if isinstance(exc, httpx.LocalProtocolError):
+        return f"{type(exc).__name__}: our request would break HTTP/1.1's rules"
+    if isinstance(exc, httpx.ProtocolError):
+        return (f"{type(exc).__name__}: its answer broke HTTP/1.1's rules (or it hung up "
+                "before answering)")
+    text = " ".join(str(exc).split())
+    return printable(f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__)
 
 
 def _error_text(resp: httpx.Response) -> str:
