@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from release.oci.auth import MAX_TOKEN_ANSWER
-from release.oci.registry import MAX_REDIRECTS
+from release.oci.transport import MAX_REDIRECTS
 from tests.security.hostile_registry import HostileRegistry, hostile, send
 from tests.security.test_image_registry_answers import GIB, _signed
 
