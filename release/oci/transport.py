@@ -113,6 +113,10 @@ class RegistryTransport:
                                           f"{MAX_REDIRECTS} times",
                                           "the registry is broken or hostile")
                     url = urljoin(str(request.url), resp.headers["Location"])
+                    if httpx.URL(url).userinfo:  # httpx would send it as Basic credentials
+                        raise StageFailed(f"{self.where}: {method} {label} redirected to an "
+                                          "address with a user name; not followed",
+                                          "the registry is broken or hostile")
                     continue
                 passed = None
                 return resp

@@ -246,3 +246,21 @@ def test_a_referrers_link_that_is_no_url_is_refused(reg: HostileRegistry, link: 
     assert said in text
     assert "\x1b" not in text
     assert len(asked) == 1
+
+
+def test_a_redirect_with_a_user_name_is_not_followed(reg: HostileRegistry) -> None:
+    """httpx would send a Location's user name and password as Basic credentials to the
+    host it names: the registry could make us authenticate anywhere with words of its own."""
+    asked: list[str] = []
+
+    def redirect(req: BaseHTTPRequestHandler, method: str, path: str) -> bool:
+        asked.append(req.headers.get("Authorization", ""))
+        if path.endswith("/manifests/v1"):
+            send(req, 302, headers={"Location": f"http://user:pw@{reg.host}/v2/x/manifests/w"})
+            return True
+        return False
+
+    reg.hooks.append(redirect)
+    text = _refused(reg)
+    assert "redirected to an address with a user name; not followed" in text
+    assert "pw" not in text and asked == [""]
