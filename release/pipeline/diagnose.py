@@ -105,11 +105,17 @@ def diagnostics(doc: YamlDocument, errors: list[Any]) -> list[Diagnostic]:
     members at one place (``int | str``) are one "expected a whole number or a string"."""
     type_errors: dict[YamlPath, list[Any]] = {}
     found: list[Diagnostic | YamlPath] = []
-    for err in errors:
+    every = [_clean_loc(doc, tuple(err["loc"]), _input(err)) for err in errors]
+    for err, path in zip(errors, every, strict=True):
         if err["type"] not in _EXPECTED or tuple(err["loc"])[-1:] == ("[key]",):
             found.append(_diagnostic(doc, err))
             continue
-        path = _clean_loc(doc, tuple(err["loc"]), _input(err))
+        if isinstance(err.get("input"), dict | list) and any(
+                len(other) > len(path) and other[:len(path)] == path for other in every):
+            # a union member wanting a scalar here, while another member's errors are
+            # about the items inside (``runs-on: str | list[str]`` given ``[1]``): those
+            # say what is wrong; "expected a string (got a list)" would mislead
+            continue
         if path not in type_errors:
             found.append(path)
         type_errors.setdefault(path, []).append(err)

@@ -310,3 +310,14 @@ def test_load_reads_from_disk(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
     path.write_text(GOOD, encoding="utf-8")
     assert load(path).model.name == "demo"
+
+
+def test_a_union_whose_list_member_fits_reports_the_items_only() -> None:
+    # runs-on is a string or a list of strings: given a list with bad items, the items
+    # are wrong, not the list ("expected a string (got a list)" would mislead)
+    text = GOOD.replace('outputs: ["tool"]', 'outputs: ["tool"]\n    runs-on: [1, {a: b}]')
+    with pytest.raises(PipelineError) as caught:
+        load_text(text, "p.yaml")
+    assert [(str(d.location), d.path, d.message) for d in caught.value.diagnostics] == [
+        ("p.yaml:8:15", "stages.build.runs-on[0]", "expected a string (got 1)"),
+        ("p.yaml:8:18", "stages.build.runs-on[1]", "expected a string (got a mapping)")]
