@@ -9,8 +9,11 @@ read is checked against the digest it was asked for before anyone uses it.
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
+
+import httpx
 
 from release.errors import IntegrityError
 from release.oci.auth import Credentials
@@ -27,6 +30,8 @@ from release.terminal import printable
 
 #: Larger manifests are refused, as the reference registry does (4 MiB).
 MAX_MANIFEST = 4 * 1024 * 1024
+#: Bytes per second below which a blob download counts as stalled (2 Mbit/s).
+MIN_BLOB_RATE = 256 * 1024
 #: Pages of a referrers list read at most.
 MAX_PAGES = 20
 #: Blobs up to this size go up in one request; larger ones in chunks of this size.
@@ -127,15 +132,26 @@ class Registry(RegistryTransport):
     def fetch_blob(self, desc: Descriptor, dest: Path, what: str) -> None:
         """Stream a blob to ``dest``; its size and sha256 must be the descriptor's."""
         sha, size = hashlib.sha256(), 0
-        with self._stream("GET", f"{self.prefix}/blobs/{desc.digest}") as resp:
-            self._check(resp, "GET", f"blob {desc.digest}", (200,))
-            with dest.open("wb") as out:
-                for chunk in resp.iter_bytes(1024 * 1024):
-                    size += len(chunk)
-                    if size > desc.size:
-                        break
-                    sha.update(chunk)
-                    out.write(chunk)
+        # httpx's read timeout bounds each read only: a registry sending a byte a minute
+        # would hold the job for ever; below MIN_BLOB_RATE a download counts as stalled
+        seconds = (self.client.timeout.read or 0) + desc.size / MIN_BLOB_RATE
+        deadline = time.monotonic() + seconds
+        try:
+            with self._stream("GET", f"{self.prefix}/blobs/{desc.digest}") as resp:
+                self._check(resp, "GET", f"blob {desc.digest}", (200,))
+                with dest.open("wb") as out:
+                    for chunk in resp.iter_bytes():  # as they arrive: checked often
+                        size += len(chunk)
+                        if size > desc.size:
+                            break
+                        sha.update(chunk)
+                        out.write(chunk)
+                        if time.monotonic() > deadline:
+                            raise httpx.ReadTimeout(f"blob {desc.digest} took longer than "
+                                                    f"{seconds:.0f} s", request=resp.request)
+        except BaseException:
+            dest.unlink(missing_ok=True)  # no part of a blob is left to be taken for it
+            raise
         found = "sha256:" + sha.hexdigest()
         if size != desc.size or found != desc.digest:
             dest.unlink(missing_ok=True)

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from release.errors import ReleaseError, StageFailed
+from release.oci import registry
 from release.oci.auth import Credentials
 from release.oci.descriptor import Descriptor
 from release.oci.registry import Registry
@@ -264,3 +265,40 @@ def test_a_redirect_with_a_user_name_is_not_followed(reg: HostileRegistry) -> No
     text = _refused(reg)
     assert "redirected to an address with a user name; not followed" in text
     assert "pw" not in text and asked == [""]
+
+
+def test_a_blob_trickled_below_the_stalled_rate_is_cut_off(
+        reg: HostileRegistry, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A blob may take the read timeout plus its size at MIN_BLOB_RATE; a registry
+    sending a byte now and then, each within the read timeout, is cut off after that."""
+    data = b"layer bytes " * 100
+    digest = reg.add_blob(data)
+    sent = [0]
+
+    def trickle(req: BaseHTTPRequestHandler, method: str, path: str) -> bool:
+        if not path.endswith(f"/blobs/{digest}"):
+            return False
+        req.send_response(200)
+        req.send_header("Content-Type", "application/octet-stream")
+        req.send_header("Content-Length", str(len(data)))
+        req.end_headers()
+        try:
+            for byte in data:
+                req.wfile.write(bytes([byte]))
+                req.wfile.flush()
+                sent[0] += 1
+                time.sleep(0.05)
+        except OSError:
+            pass  # the client hung up
+        return True
+
+    reg.hooks.append(trickle)
+    monkeypatch.setattr(registry, "MIN_BLOB_RATE", 1200)  # the 1,200 bytes in 1 s
+    desc = Descriptor(media_type="application/vnd.oci.image.layer.v1.tar", digest=digest,
+                      size=len(data))
+    with Registry(reg.host, "example/x", timeout=1) as client, \
+            pytest.raises(StageFailed) as caught:
+        client.fetch_blob(desc, tmp_path / "layer.part", "layer 1")
+    assert f"blob {digest} took longer than 2 s" in caught.value.render()
+    assert sent[0] < len(data) // 2
+    assert not (tmp_path / "layer.part").exists()
