@@ -154,8 +154,12 @@ def _annotate(exc: ReleaseError) -> None:
         return
     for d in exc.shown()[0]:
         props = []
-        if d.location:
-            props.append(f"file={d.location.file}")
+        if d.location:  # a property is escaped as the Actions toolkit does (escapeProperty)
+            file = d.location.file
+            for char, code in (("%", "%25"), ("\r", "%0D"), ("\n", "%0A"), (":", "%3A"),
+                               (",", "%2C")):
+                file = file.replace(char, code)
+            props.append(f"file={file}")
             if d.location.line:
                 props.append(f"line={d.location.line}")
             if d.location.column:

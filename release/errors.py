@@ -42,7 +42,8 @@ class Diagnostic:
     severity: str = "error"
 
     def render(self) -> str:
-        where = f"{self.location}: " if self.location else ""
+        # a file name comes from the command line or a path the pipeline names
+        where = f"{printable(str(self.location))}: " if self.location else ""
         head = f"{where}{self.severity}: {self.message}"
         lines = [head]
         if self.path:  # keys of the file, as written: they may hold any character
