@@ -88,11 +88,49 @@ def _inspect(copy: Path) -> list[Any]:
     return go_components(go) if go is not None else []
 
 
+class _Tree:
+    """The files of the flattened layers: path -> sha256, and each folder's names (of files
+    and folders, some maybe gone since), so that removing a path and all under it costs
+    the size of what is removed, not of the whole tree."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, str] = {}
+        self._names: dict[str, set[str]] = {}
+
+    def add(self, path: str, digest: str) -> None:
+        self.files[path] = digest
+        folder, base = posixpath.split(path)
+        while base:  # "/" has no name in a folder
+            names = self._names.setdefault(folder, set())
+            if base in names:
+                break  # the folders above are already known
+            names.add(base)
+            folder, base = posixpath.split(folder)
+
+    def remove(self, path: str) -> None:
+        """The file at ``path`` and everything under it."""
+        folder, base = posixpath.split(path)
+        self._names.get(folder, set()).discard(base)
+        self._remove(path)
+
+    def empty(self, folder: str) -> None:
+        """Everything under ``folder`` (the folder itself stays, if a file)."""
+        for base in self._names.pop(folder, set()):
+            self._remove(posixpath.join(folder, base))
+
+    def _remove(self, path: str) -> None:
+        todo = [path]
+        while todo:
+            path = todo.pop()
+            self.files.pop(path, None)
+            todo += (posixpath.join(path, base) for base in self._names.pop(path, ()))
+
+
 def _files(archive: tarfile.TarFile, layers: list[dict[str, Any]], scratch: Path,
            contents: dict[str, list[Any]]) -> dict[str, str]:
     """Path -> sha256 of the regular files of the flattened layers; what the possible
     zipapps and Go programs among them bundle goes to ``contents`` (see :func:`_digest`)."""
-    files: dict[str, str] = {}
+    tree = _Tree()
     for layer in layers:
         blob = _blob(archive, str(layer["digest"]))
         gzipped = str(layer.get("mediaType", "")).endswith("gzip")
@@ -102,19 +140,18 @@ def _files(archive: tarfile.TarFile, layers: list[dict[str, Any]], scratch: Path
                 path = "/" + posixpath.normpath(entry.name.lstrip("./") or ".").lstrip("/")
                 folder, base = posixpath.split(path)
                 if base == ".wh..wh..opq":
-                    files = {p: d for p, d in files.items() if not p.startswith(folder + "/")}
+                    if folder != "/":  # as before: a marker at the top empties nothing
+                        tree.empty(folder)
                     continue
                 if base.startswith(".wh."):
-                    gone = posixpath.join(folder, base[4:])
-                    files = {p: d for p, d in files.items()
-                             if p != gone and not p.startswith(gone + "/")}
+                    tree.remove(posixpath.join(folder, base[4:]))
                     continue
-                files.pop(path, None)
+                tree.files.pop(path, None)
                 if entry.isfile():
                     data = tar.extractfile(entry)
                     assert data is not None
-                    files[path] = _digest(data, entry.size, scratch, contents)
-    return files
+                    tree.add(path, _digest(data, entry.size, scratch, contents))
+    return tree.files
 
 
 def _bundled(contents: dict[str, list[Any]], where: dict[str, set[str]]) -> list[Any]:
