@@ -9,7 +9,11 @@ earlier one, so the files listed are those a container sees. The base image is t
 the manifest's ``org.opencontainers.image.base.*`` annotations name, by digest, as a
 package URL of type ``oci``. A file that is a zipapp also contributes the distributions
 it bundles and the pins of its lock, and a Go program the modules its linker recorded, as
-the SBOM of the executable alone lists them.
+the SBOM of the executable alone lists them; each such package once, with the paths of
+the files that carry it as evidence: the first 100 by path (and 100,000 over all the
+packages, in the order of their bom-refs), the property ``occurrences-not-listed``
+saying how many more paths carry it. A program copied to many paths multiplies its
+modules by nothing more than that.
 """
 
 from __future__ import annotations
@@ -32,6 +36,11 @@ BASE_DIGEST = "org.opencontainers.image.base.digest"
 _INSPECT_LIMIT = 64 * 1024 * 1024
 _INSPECTED = (b"#!", b"PK\x03\x04", b"\x7fELF", b"MZ", b"\xfe\xed\xfa", b"\xce\xfa\xed\xfe",
               b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe")
+#: Paths listed as the evidence of one package or module, the first by path order (how
+#: many more carry it is the property ``occurrences-not-listed``), and of all of them
+#: together: one program at 800 paths would otherwise list its modules 800 times each.
+MAX_OCCURRENCES = 100
+MAX_ALL_OCCURRENCES = 100_000
 _INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                 "application/vnd.docker.distribution.manifest.list.v2+json")
 
@@ -158,9 +167,14 @@ def _bundled(contents: dict[str, list[Any]], where: dict[str, set[str]]) -> list
     """The packages of the zipapps and the modules of the Go programs among the image's
     files (``where``: sha256 -> the paths it is found at; files a later layer replaced
     are not there). Each package once, with the paths of the files that carry it as
-    evidence, and what each of them says of it (two programs claiming different go.sum
-    checksums for one module both show)."""
+    evidence (at most :data:`MAX_OCCURRENCES`, and :data:`MAX_ALL_OCCURRENCES` in all),
+    and what each of them says of it (two programs claiming different go.sum checksums
+    for one module both show)."""
+    from cyclonedx.model import Property
+    from cyclonedx.model.bom_ref import BomRef
     from cyclonedx.model.component_evidence import ComponentEvidence, Occurrence
+
+    from release.provenance.components import PROPERTY_PREFIX
 
     found: dict[str, Any] = {}
     paths: dict[str, set[str]] = {}
@@ -172,9 +186,20 @@ def _bundled(contents: dict[str, list[Any]], where: dict[str, set[str]]) -> list
             else:
                 found[ref] = component
             paths.setdefault(ref, set()).update(where[sha])
-    for ref, component in found.items():
-        component.evidence = ComponentEvidence(
-            occurrences=[Occurrence(location=path) for path in sorted(paths[ref])])
+    budget = MAX_ALL_OCCURRENCES
+    for ref in sorted(found):
+        component, carriers = found[ref], sorted(paths[ref])
+        listed = carriers[:min(MAX_OCCURRENCES, budget)]
+        budget -= len(listed)
+        if listed:
+            # one bom-ref object, never written, for all: the library orders occurrences by
+            # bom-ref first, and two unset ones do not compare, so the order was arbitrary
+            same = BomRef()
+            component.evidence = ComponentEvidence(
+                occurrences=[Occurrence(location=path, bom_ref=same) for path in listed])
+        if len(carriers) > len(listed):
+            component.properties.add(Property(name=f"{PROPERTY_PREFIX}occurrences-not-listed",
+                                              value=str(len(carriers) - len(listed))))
     return [found[k] for k in sorted(found)]
 
 

@@ -9,8 +9,12 @@ import json
 import tarfile
 from pathlib import Path
 
-from release.provenance.image_sbom import image_sbom_json
+import pytest
+
+from release.provenance import image_sbom
+from release.provenance.image_sbom import MAX_OCCURRENCES, image_sbom_json
 from release.provenance.sbom import check_sbom
+from tests.security.test_go_buildinfo import blob
 
 
 def _tar(files: list[tuple[str, bytes]]) -> bytes:
@@ -84,3 +88,45 @@ def test_whiteouts_remove_a_file_or_a_folder_and_opaque_markers_empty_one(
     third = [("o/old", b"12"), ("a/.wh.x", b""), ("a/b/new2", b"13")]
     assert _files(_sbom(tmp_path, [lower, upper, third])) == [
         "/a/b/new", "/a/b/new2", "/a/bb", "/f", "/o/old", "/o/post"]
+
+
+def _program(modules: int) -> bytes:
+    lines = b"path\tex.com/p\nmod\tex.com/p\tv1.0.0\th1:x=\n" + b"".join(
+        b"dep\tex.com/m%d\tv1.0.0\th1:x=\n" % i for i in range(modules))
+    return blob(b"go1.22.1", lines)
+
+
+def _occurrences(component: dict[str, object]) -> list[str]:
+    evidence = component.get("evidence") or {}
+    return [o["location"] for o in evidence.get("occurrences", [])]  # type: ignore[attr-defined]
+
+
+def _not_listed(component: dict[str, object]) -> str | None:
+    props = {p["name"]: p["value"] for p in component.get("properties", [])}  # type: ignore[attr-defined]
+    return props.get("release-pipeline:occurrences-not-listed")
+
+
+def test_a_program_at_many_paths_lists_the_first_paths_and_counts_the_rest(
+        tmp_path: Path) -> None:
+    # one program at 800 paths made each of its 2,000 modules list 800 paths: 111 MB
+    paths = [f"usr/bin/d{i:03d}/prog" for i in range(130)]
+    sbom = _sbom(tmp_path, [[(p, _program(3)) for p in reversed(paths)]])
+    modules = [c for c in sbom["components"]  # type: ignore[attr-defined]
+               if c["type"] == "library"]
+    assert [c["name"] for c in modules] == ["ex.com/m0", "ex.com/m1", "ex.com/m2", "stdlib"]
+    for module in modules:
+        assert _occurrences(module) == ["/" + p for p in paths[:MAX_OCCURRENCES]]
+        assert _not_listed(module) == str(130 - MAX_OCCURRENCES)
+
+
+def test_occurrences_of_all_packages_together_are_bounded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(image_sbom, "MAX_OCCURRENCES", 3)
+    monkeypatch.setattr(image_sbom, "MAX_ALL_OCCURRENCES", 7)
+    sbom = _sbom(tmp_path, [[(f"bin/p{i}", _program(3)) for i in range(4)]])
+    listed = [(c["name"], _occurrences(c), _not_listed(c))
+              for c in sbom["components"] if c["type"] == "library"]  # type: ignore[attr-defined]
+    assert listed == [("ex.com/m0", ["/bin/p0", "/bin/p1", "/bin/p2"], "1"),
+                      ("ex.com/m1", ["/bin/p0", "/bin/p1", "/bin/p2"], "1"),
+                      ("ex.com/m2", ["/bin/p0"], "3"),
+                      ("stdlib", [], "4")]
