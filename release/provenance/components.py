@@ -109,7 +109,8 @@ def go_components(build: GoBuild) -> list[Component]:
 
 def go_properties(build: GoBuild) -> list[Property]:
     """What the root component of a Go program says of its build: the toolchain, the
-    main package and module, and each build setting (``GOOS``, ``-trimpath``...)."""
+    main package and module, and each build setting (``GOOS``, ``-trimpath``...; the
+    first :data:`~release.provenance.gobuild.MAX_SETTINGS`, then how many more)."""
     from cyclonedx.model import Property
 
     props = [Property(name=f"{PROPERTY_PREFIX}go-version", value=build.go_version)]
@@ -123,6 +124,9 @@ def go_properties(build: GoBuild) -> list[Property]:
                               value=_module_text(build.main)))
     props += [Property(name=f"{PROPERTY_PREFIX}go-build:{key}", value=value)
               for key, value in build.settings]
+    if build.settings_unlisted:
+        props.append(Property(name=f"{PROPERTY_PREFIX}go-build-settings-not-listed",
+                              value=f"{build.settings_unlisted} more claimed: too many to list"))
     return props
 
 

@@ -34,6 +34,9 @@ _MAX_STRING = 4 << 20
 #: Modules of one program listed at most (real programs have hundreds): a program claiming
 #: more gets none listed, and says how many it claims.
 MAX_MODULES = 10_000
+#: Build settings of one program listed at most (Go writes about 20): the first ones, and
+#: how many more the program claims.
+MAX_SETTINGS = 100
 #: ``go1.22.1``, ``go1.23rc1``, with GOEXPERIMENT's `` X:name,...``; a toolchain built from
 #: source says ``devel`` and more.
 _GO_VERSION = re.compile(
@@ -56,6 +59,7 @@ class GoBuild:
     deps: tuple[GoModule, ...]
     settings: tuple[tuple[str, str], ...]  # ("GOOS", "linux"), ("-trimpath", "true")...
     unlisted: int = 0  # modules claimed beyond MAX_MODULES: then ``deps`` is empty
+    settings_unlisted: int = 0  # build settings claimed beyond the first MAX_SETTINGS
 
 
 def read_go_build(path: Path) -> GoBuild | None:
@@ -117,6 +121,7 @@ def _parse(version: str, modinfo: str) -> GoBuild:
     main: GoModule | None = None
     deps: list[GoModule] = []
     settings: list[tuple[str, str]] = []
+    settings_unlisted = 0
     last: str | None = None  # "mod" or "dep": what a "=>" line replaces
     for line in modinfo.split("\n"):
         word, _, rest = line.partition("\t")
@@ -139,8 +144,11 @@ def _parse(version: str, modinfo: str) -> GoBuild:
             last = None
         elif word == "build" and "=" in rest[1:]:
             key, _, value = rest.partition("=")  # quoted keys and values are kept as Go wrote them
-            settings.append((key, value))
+            if len(settings) < MAX_SETTINGS:
+                settings.append((key, value))
+            else:
+                settings_unlisted += 1
             last = None
     if len(deps) > MAX_MODULES:
-        return GoBuild(version, path, main, (), tuple(settings), len(deps))
-    return GoBuild(version, path, main, tuple(deps), tuple(settings))
+        return GoBuild(version, path, main, (), tuple(settings), len(deps), settings_unlisted)
+    return GoBuild(version, path, main, tuple(deps), tuple(settings), 0, settings_unlisted)

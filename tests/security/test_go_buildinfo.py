@@ -173,3 +173,20 @@ def test_a_module_path_go_would_refuse_gets_no_package_url(tmp_path: Path, path:
     (component,) = [c for c in _sbom(tmp_path, blob(b"go1.22.1", lines))["components"]  # type: ignore[union-attr]
                     if c["name"] != "stdlib"]
     assert "purl" not in component and component["bom-ref"] == f"go-module:{path}"
+
+
+def test_a_program_claiming_too_many_build_settings_lists_the_first(tmp_path: Path) -> None:
+    # 260,000 `build` lines (4 MiB) made a 25.6 MB SBOM; Go writes about 20
+    n = gobuild.MAX_SETTINGS + 5
+    lines = b"".join(b"build\tk%d=v%d\n" % (i, i) for i in range(n))
+    props = [(p["name"], p["value"])
+             for p in _sbom(tmp_path, blob(b"go1.22.1", lines))["metadata"]  # type: ignore[index]
+             ["component"]["properties"]]
+    settings = [p for p in props if p[0].startswith("release-pipeline:go-build:")]
+    assert sorted(settings) == sorted((f"release-pipeline:go-build:k{i}", f"v{i}")
+                                      for i in range(gobuild.MAX_SETTINGS))
+    assert ("release-pipeline:go-build-settings-not-listed",
+            "5 more claimed: too many to list") in props
+    lines = b"".join(b"build\tk%d=v\n" % i for i in range(gobuild.MAX_SETTINGS))
+    props = _sbom(tmp_path, blob(b"go1.22.1", lines))["metadata"]["component"]["properties"]  # type: ignore[index]
+    assert "release-pipeline:go-build-settings-not-listed" not in {p["name"] for p in props}
