@@ -177,7 +177,7 @@ def _bundled(contents: dict[str, list[Any]], where: dict[str, set[str]]) -> list
     from release.provenance.components import PROPERTY_PREFIX
 
     found: dict[str, Any] = {}
-    paths: dict[str, set[str]] = {}
+    carried_by: dict[str, list[str]] = {}  # bom-ref -> the sha256 of the files carrying it
     for sha in sorted(contents):
         for component in contents[sha] if sha in where else ():
             ref = str(component.bom_ref)
@@ -185,10 +185,11 @@ def _bundled(contents: dict[str, list[Any]], where: dict[str, set[str]]) -> list
                 found[ref].properties.update(component.properties)
             else:
                 found[ref] = component
-            paths.setdefault(ref, set()).update(where[sha])
+            carried_by.setdefault(ref, []).append(sha)
     budget = MAX_ALL_OCCURRENCES
     for ref in sorted(found):
-        component, carriers = found[ref], sorted(paths[ref])
+        component = found[ref]
+        carriers = sorted(set().union(*(where[sha] for sha in carried_by[ref])))
         listed = carriers[:min(MAX_OCCURRENCES, budget)]
         budget -= len(listed)
         if listed:
