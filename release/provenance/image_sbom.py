@@ -12,8 +12,8 @@ it bundles and the pins of its lock, and a Go program the modules its linker rec
 the SBOM of the executable alone lists them; each such package once, with the paths of
 the files that carry it as evidence: the first 100 by path (and 100,000 over all the
 packages, in the order of their bom-refs), the property ``occurrences-not-listed``
-saying how many more paths carry it. A program copied to many paths multiplies its
-modules by nothing more than that.
+saying how many more paths carry it: a program copied to a thousand paths lists each
+of its modules with 100.
 """
 
 from __future__ import annotations
