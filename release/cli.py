@@ -18,6 +18,7 @@ from typing import TextIO
 from release import __version__
 from release.engine.redaction import Redactor
 from release.errors import ReleaseError, UsageError
+from release.terminal import printable
 
 #: Commands implemented in their own modules: (name, module, help). Each module has
 #: ``add_arguments(parser)`` and ``run(args) -> int`` and keeps heavy imports inside ``run``.
@@ -164,7 +165,7 @@ def _annotate(exc: ReleaseError) -> None:
                 props.append(f"line={d.location.line}")
             if d.location.column:
                 props.append(f"col={d.location.column}")
-        text = d.message + (f" ({d.hint})" if d.hint else "")
+        text = printable(d.message + (f" ({d.hint})" if d.hint else ""), keep="\r\n")
         text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
         level = "error" if d.severity == "error" else "notice"
         print(f"::{level} {','.join(props)}::{text}")

@@ -44,12 +44,13 @@ class Diagnostic:
     def render(self) -> str:
         # a file name comes from the command line or a path the pipeline names
         where = f"{printable(str(self.location))}: " if self.location else ""
-        head = f"{where}{self.severity}: {self.message}"
+        # messages quote what files and servers hold: never their control characters
+        head = f"{where}{self.severity}: {printable(self.message, keep=chr(10))}"
         lines = [head]
         if self.path:  # keys of the file, as written: they may hold any character
             lines.append(f"  at: {printable(self.path)}")
         if self.hint:
-            lines.append(f"  hint: {self.hint}")
+            lines.append(f"  hint: {printable(self.hint, keep=chr(10))}")
         return "\n".join(lines)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from release.engine.redaction import Redactor
 from release.errors import Diagnostic, suggest
 from release.pipeline.model import Pipeline
 from release.stages import KINDS
@@ -160,7 +161,9 @@ _EXPECTED: dict[str, tuple[str, str | None]] = {
 
 
 def _short(value: Any) -> str:
-    text = repr(value) if not isinstance(value, dict | list) else type_name(value)
+    """A value for a message, at most 60 characters; a token in it is masked before it is
+    cut (a cut token no longer looks like one to the output's redaction)."""
+    text = Redactor()(repr(value)) if not isinstance(value, dict | list) else type_name(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

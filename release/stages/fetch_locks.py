@@ -10,6 +10,7 @@ is not a pin by hash. docs/security.md ("The fetch phase of command stages") say
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 
 from release.errors import InputError, Location
@@ -17,6 +18,9 @@ from release.stages.fetchers import check_fetch
 from release.stages.python_lock import parse_lock
 
 _SHRINKWRAP = "npm-shrinkwrap.json"
+#: An SRI sha512 (https://www.w3.org/TR/SRI/): 64 bytes in base64; npm drops a malformed
+#: one and installs whatever it is served, so ``sha512-`` alone pins nothing.
+_SHA512 = re.compile(r"sha512-[A-Za-z0-9+/]{86}==(\?\S*)?")
 
 
 def check_lock_contents(fetch: Sequence[str], locks: Sequence[str],
@@ -62,15 +66,29 @@ def check_npm_lock(text: str, name: str) -> None:
     for key, entry in packages.items():
         if "node_modules/" not in key or not isinstance(entry, dict):
             continue  # the project and its workspaces: folders of the tree
-        if entry.get("link") is True or entry.get("inBundle") is True:
+        if entry.get("link") is True or (entry.get("inBundle") is True
+                                         and _bundled(key, packages)):
             continue  # a workspace link, or inside a package already pinned
         resolved = str(entry.get("resolved", ""))
         integrity = str(entry.get("integrity", ""))
         if resolved.startswith(("git+", "git:", "github:", "file:")):
             raise InputError(f"{key} comes from {resolved[:60]!r}, which no integrity pins",
                              "depend on a registry release instead", Location(name))
-        if not any(part.startswith("sha512-") for part in integrity.split()):
+        if not any(_SHA512.fullmatch(part) for part in integrity.split()):
             raise InputError(f"{key} has no sha512 `integrity`, so npm would install "
                              "whatever the registry serves",
                              "regenerate the lock with `npm install` and commit it",
                              Location(name))
+
+
+def _bundled(key: str, packages: dict[str, object]) -> bool:
+    """Whether ``node_modules/a/node_modules/b`` is inside the tarball of a package that
+    bundles its dependencies (``bundleDependencies``), which its own integrity pins. An
+    ``inBundle`` that no enclosing package backs is a claim of the lock, not a pin."""
+    parts = key.split("/node_modules/")
+    for depth in range(len(parts) - 1, 0, -1):
+        parent = packages.get("/node_modules/".join(parts[:depth]))
+        if isinstance(parent, dict) and (parent.get("bundleDependencies")
+                                         or parent.get("bundledDependencies")):
+            return True
+    return False

@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from release.errors import InputError, Location, StageFailed
+from release.terminal import printable
 
 _HASH = re.compile(r"^--hash[= ](sha256|sha384|sha512):[0-9a-f]+$")
+_COMMENT = re.compile(r"(^|\s+)#.*$")
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s@]*@")
 _INDEX = re.compile(r"^(--index-url|--extra-index-url|-i)(=|\s+)\S+$")
 
 
@@ -30,20 +33,29 @@ class Pin:
 
 
 def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
-    """Lines with ``\\`` continuations joined and comments removed, with their first line."""
+    """The lines pip reads, with the number of their first line, as pip reads them
+    (``pip._internal.req.req_file``): a line ending in ``\\`` (unless it is a comment) is
+    joined with the next, the last one too; comments are removed after joining."""
     start, parts = 0, list[str]()
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = re.sub(r"(^|\s)#.*$", "", raw)
-        if not parts:
-            start = number
-        if line.rstrip().endswith("\\"):
-            parts.append(line.rstrip()[:-1])
+    joined: list[tuple[int, str]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        comment = _COMMENT.match(line) is not None
+        if line.endswith("\\") and not comment:
+            if not parts:
+                start = number
+            parts.append(line.strip("\\"))
             continue
-        parts.append(line)
-        joined = " ".join(p.strip() for p in parts).strip()
-        parts = []
-        if joined:
-            yield start, joined
+        if parts:
+            joined.append((start, "".join([*parts, " " + line if comment else line])))
+            parts = []
+        else:
+            joined.append((number, line))
+    if parts:  # pip reads a continuation at the end of the file as a line
+        joined.append((start, "".join(parts)))
+    for number, line in joined:
+        line = _COMMENT.sub("", line).strip()
+        if line:
+            yield number, line
 
 
 def read_lock(path: Path, rel: str) -> dict[str, Pin]:
@@ -71,7 +83,7 @@ def parse_lock(text: str, rel: str, *, index_lines: bool = False) -> dict[str, P
         split = next((i for i, w in enumerate(words) if w.startswith("-")), len(words))
         spec, options = " ".join(words[:split]), words[split:]
         if not spec:
-            raise InputError(f"{options[0]} is not allowed in "
+            raise InputError(f"{_shown(options[0])} is not allowed in "
                              f"{'a requirements' if index_lines else 'a build'} lock",
                              "the lock holds index URL lines and pinned requirements "
                              "with --hash only" if index_lines else "the lock holds "
@@ -80,14 +92,14 @@ def parse_lock(text: str, rel: str, *, index_lines: bool = False) -> dict[str, P
         try:
             req = Requirement(spec)
         except InvalidRequirement as exc:
-            raise InputError(f"not a requirement: {exc}",
+            raise InputError(f"not a requirement: {_shown(str(exc))}",
                              "write name==version with --hash options", where) from None
         specs = list(req.specifier)
         # `==` and a PEP 440 version only: pip reads `name===x/../file.tar.gz` as a local
         # path, which would make it build (run) a file of the repository
         if req.url or req.extras or len(specs) != 1 or specs[0].operator != "==" \
                 or not _is_version(specs[0].version):
-            raise InputError(f"{spec!r} is not pinned to one version",
+            raise InputError(f"{_shown(repr(spec))} is not pinned to one version",
                              "write name==version, as `pip-compile --generate-hashes` does",
                              where)
         bad = [o for o in options if not _HASH.match(o)]
@@ -102,6 +114,13 @@ def parse_lock(text: str, rel: str, *, index_lines: bool = False) -> dict[str, P
                              "keep one line per requirement", where)
         pins[name] = Pin(name, specs[0].version, number)
     return pins
+
+
+def _shown(text: str) -> str:
+    """Text of a lock line for a message: no password or token of a URL's user part (an
+    index URL may carry one), no control character, not more than a line."""
+    text = printable(_USERINFO.sub(r"\1***@", text), keep="\n")
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _is_version(text: str) -> bool:

@@ -20,6 +20,7 @@ import pytest
 
 from release.errors import InputError, ReleaseError
 from release.stages.fetch_locks import check_npm_lock, check_pip_lock
+from release.stages.python_lock import parse_lock
 from tests.conftest import Repo
 from tests.hermetic import simple_index
 from tests.hermetic.simple_index import pip_project
@@ -207,11 +208,64 @@ def test_pip_locks_of_pins_by_hash_are_accepted(text: str) -> None:
     f"tiny-pkg[extra]==1.0.0 {HASH}", "tiny-pkg==1.0.0 --hash=sha256:${X}",
     f"tiny-pkg==1.0.0 --hash=md5:{'a' * 32}",
     f"tiny @ file:///x {HASH}",
+    # pip joins a last line ending in a backslash too: it was never checked
+    f"tiny-pkg==1.0.0 {HASH}\n./evil-1.tar.gz \\", "-r unchecked.txt \\",
+    "--no-binary :all: \\", "requests \\",
 ])
 def test_pip_lock_lines_that_are_not_pins_are_refused(line: str) -> None:
     with pytest.raises(InputError) as caught:
         check_pip_lock(f"--index-url https://pypi.org/simple\n{line}\n", "r.txt")
-    assert str(caught.value.location) == "r.txt:2"
+    assert str(caught.value.location) in ("r.txt:2", "r.txt:3")
+
+
+def test_a_lock_is_read_as_pip_reads_it() -> None:
+    # pip joins lines before it removes comments: a comment line does not continue, a
+    # line with a trailing comment ending in a backslash does (and the comment then takes
+    # the next line); the lock rules see what pip sees
+    pins = parse_lock(f"a==1.0 {HASH} # note \\\n./evil.tar.gz\n# c \\\nb==2.0 {HASH}\n",
+                      "r.txt")
+    assert {p.name: (p.version, p.line) for p in pins.values()} == {
+        "a": ("1.0", 1), "b": ("2.0", 4)}
+
+
+@pytest.mark.parametrize("line", [
+    "--index-url=https://user:S3CRET@pypi.corp.example/simple",
+    f"foo @ https://user:S3CRET@pypi.corp.example/foo-1.0-py3-none-any.whl {HASH}",
+    f"https://user:S3CRET@pypi.corp.example/foo-1.0-py3-none-any.whl {HASH}",
+    f"foo\x1b]0;title\x07==1.0 {HASH}",
+])
+def test_a_refused_lock_line_shows_no_credential_nor_control_character(line: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_lock(line + "\n", "r.txt")
+    shown = caught.value.render()
+    assert "S3CRET" not in shown and "\x1b" not in shown and "\x07" not in shown
+    assert shown.startswith("r.txt:1: error: ")
+
+
+SHA512 = "sha512-" + "A" * 86 + "=="
+
+
+@pytest.mark.parametrize("entry", [
+    {"version": "1.0.0", "resolved": "http://host.example/x.tgz", "integrity": "sha512-"},
+    {"version": "1.0.0", "resolved": "http://host.example/x.tgz", "integrity": "sha512-AAAA"},
+    {"version": "1.0.0", "resolved": "http://host.example/x.tgz", "integrity": SHA512[:-2]},
+    # a claim of being inside a bundle, with no enclosing package that bundles
+    {"version": "1.0.0", "resolved": "http://host.example/x.tgz", "inBundle": True},
+])
+def test_npm_integrity_that_pins_nothing_is_refused(entry: dict[str, object]) -> None:
+    with pytest.raises(InputError, match="node_modules/x"):
+        check_npm_lock(npm_registry.lockfile("app", {"x": entry}), "package-lock.json")  # type: ignore[dict-item]
+
+
+def test_npm_packages_inside_a_bundling_package_are_pinned_by_it() -> None:
+    lock = json.loads(npm_registry.lockfile("app", {"x": {
+        "version": "1.0.0", "resolved": "https://host.example/x.tgz", "integrity": SHA512,
+        "bundleDependencies": ["y"]}}))
+    lock["packages"]["node_modules/x/node_modules/y"] = {"version": "2.0.0", "inBundle": True}
+    check_npm_lock(json.dumps(lock), "package-lock.json")
+    del lock["packages"]["node_modules/x"]["bundleDependencies"]
+    with pytest.raises(InputError, match="node_modules/x/node_modules/y"):
+        check_npm_lock(json.dumps(lock), "package-lock.json")
 
 
 @pytest.mark.parametrize("entry", [

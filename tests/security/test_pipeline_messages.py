@@ -93,3 +93,13 @@ def test_a_stage_reason_names_at_most_the_problems_shown() -> None:
     assert reason.split("; ")[:2] == ["first", "problem 0"]
     assert reason.count("; ") == MAX_SHOWN
     assert reason.endswith(f"; and {6000 - MAX_SHOWN} more")
+
+
+def test_a_token_in_a_long_value_is_masked_before_it_is_cut(tmp_path: Path, cli: object) -> None:
+    token = "ghp_0123456789abcdefghijKLMNOPQRSTUVWXYZ"
+    path = tmp_path / "p.yaml"
+    path.write_text("version: 1\nname: x\nstages:\n  a:\n    kind: checksums\n"
+                    f'    runs-on: "{"a" * 40} {token}"\n', encoding="utf-8")
+    result = cli("plan", path)  # type: ignore[operator]
+    assert result.code == 2
+    assert "ghp_" not in result.err and "0123456789" not in result.err
