@@ -138,28 +138,41 @@ class _Tree:
 def _files(archive: tarfile.TarFile, layers: list[dict[str, Any]], scratch: Path,
            contents: dict[str, list[Any]]) -> dict[str, str]:
     """Path -> sha256 of the regular files of the flattened layers; what the possible
-    zipapps and Go programs among them bundle goes to ``contents`` (see :func:`_digest`)."""
+    zipapps and Go programs among them bundle goes to ``contents`` (see :func:`_digest`).
+
+    A layer's whiteouts and opaque markers hide what the layers below hold, never what
+    the layer itself holds, wherever they stand in its archive (the layer spec); then
+    each of its entries that is not a folder replaces what was at its path."""
     tree = _Tree()
     for layer in layers:
         blob = _blob(archive, str(layer["digest"]))
         gzipped = str(layer.get("mediaType", "")).endswith("gzip")
+        emptied: list[str] = []  # opaque markers: the folders whose lower content goes
+        removed: list[str] = []  # whiteouts: the lower paths that go, with all under them
+        added: list[tuple[str, str | None]] = []  # this layer's entries: a file's sha256
         with (tarfile.open(fileobj=blob, mode="r|gz") if gzipped
               else tarfile.open(fileobj=blob, mode="r|")) as tar:
             for entry in tar:
-                path = "/" + posixpath.normpath(entry.name.lstrip("./") or ".").lstrip("/")
+                path = posixpath.normpath("/" + entry.name)  # "./.env" is "/.env"
                 folder, base = posixpath.split(path)
                 if base == ".wh..wh..opq":
-                    if folder != "/":  # as before: a marker at the top empties nothing
-                        tree.empty(folder)
-                    continue
-                if base.startswith(".wh."):
-                    tree.remove(posixpath.join(folder, base[4:]))
-                    continue
-                tree.files.pop(path, None)
-                if entry.isfile():
+                    emptied.append(folder)
+                elif base.startswith(".wh."):
+                    removed.append(posixpath.join(folder, base[4:]))
+                elif entry.isfile():
                     data = tar.extractfile(entry)
                     assert data is not None
-                    tree.add(path, _digest(data, entry.size, scratch, contents))
+                    added.append((path, _digest(data, entry.size, scratch, contents)))
+                elif not entry.isdir():  # a link or a device in place of what was there
+                    added.append((path, None))
+        for folder in emptied:
+            tree.empty(folder)
+        for path in removed:
+            tree.remove(path)
+        for path, digest in added:
+            tree.remove(path)
+            if digest is not None:
+                tree.add(path, digest)
     return tree.files
 
 

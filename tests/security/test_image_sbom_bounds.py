@@ -82,12 +82,24 @@ def test_whiteouts_remove_a_file_or_a_folder_and_opaque_markers_empty_one(
              ("o/old", b"5"), ("o/sub/old", b"6"), ("f", b"7"), ("f/under", b"8")]
     upper = [("a/.wh.b", b""),  # a folder: not a/bb
              ("c/d/.wh.e", b""),
+             # the layer's own files stay, before the marker or after it (the spec)
              ("o/pre", b"9"), ("o/.wh..wh..opq", b""), ("o/post", b"10"),
              ("f/.wh..wh..opq", b""),  # empties the folder f, keeps the file f
              ("a/b/new", b"11")]
     third = [("o/old", b"12"), ("a/.wh.x", b""), ("a/b/new2", b"13")]
     assert _files(_sbom(tmp_path, [lower, upper, third])) == [
-        "/a/b/new", "/a/b/new2", "/a/bb", "/f", "/o/old", "/o/post"]
+        "/a/b/new", "/a/b/new2", "/a/bb", "/f", "/o/old", "/o/post", "/o/pre"]
+
+
+def test_top_level_dotfiles_whiteouts_and_markers_keep_their_names(tmp_path: Path) -> None:
+    # "./.env" is /.env (leading dots were stripped: /env); a whiteout at the top hides a
+    # top-level file; an opaque marker at the top hides everything below it
+    lower = [("./.dockerenv", b"1"), ("./c", b"2"), ("./keep", b"3"), ("./d/x", b"4")]
+    upper = [("./.wh.c", b""), ("./.profile", b"5")]
+    assert _files(_sbom(tmp_path, [lower, upper])) == ["/.dockerenv", "/.profile", "/d/x",
+                                                      "/keep"]
+    top = [("./.wh..wh..opq", b""), ("./new", b"6")]
+    assert _files(_sbom(tmp_path, [lower, upper, top])) == ["/new"]
 
 
 def _program(modules: int) -> bytes:
