@@ -1,7 +1,8 @@
 """Redaction: secrets never reach any output.
 
 Every line the tool prints passes through a :class:`Redactor`: known secret values
-from the environment are masked, and so is anything shaped like a GitHub token or a JWT.
+from the environment are masked, and so is anything shaped like a GitHub token or a JWT,
+and the user:password of a URL.
 Kept free of heavy imports: the CLI wraps its output streams with it at start-up.
 """
 
@@ -21,6 +22,8 @@ _TOKEN_SHAPES = re.compile(
     r"|eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"
     # PyPI API tokens: a serialized macaroon (its base64url starts AgE), minted or given
     r"|pypi-AgE[A-Za-z0-9_-]{16,})"
+    # the user:password of a URL (an index or registry URL may carry one)
+    r"|(?<=://)[^/?#\s@:]*:[^/?#\s@]*(?=@)"
 )
 MASK = "***"
 

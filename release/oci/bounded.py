@@ -4,6 +4,7 @@ server it sends us to, are the network."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import httpx
 
@@ -24,14 +25,20 @@ def read_at_most(resp: httpx.Response, limit: int, seconds: float | None = None
         return None
     if seconds is None:
         seconds = resp.request.extensions.get("timeout", {}).get("read") or ANSWER_SECONDS
-    deadline = time.monotonic() + seconds
     body = bytearray()
-    # chunks as they arrive (not gathered to a size), so the deadline is checked often
-    for chunk in resp.iter_bytes():
+    for chunk in chunks_within(resp, seconds, "the whole answer"):
         body += chunk
         if len(body) > limit:
             return None
-        if time.monotonic() > deadline:
-            raise httpx.ReadTimeout(f"the whole answer took longer than {seconds:g} s",
-                                    request=resp.request)
     return bytes(body)
+
+
+def chunks_within(resp: httpx.Response, seconds: float, what: str) -> Iterator[bytes]:
+    """The body's chunks as they arrive (not gathered to a size, so the clock is read
+    often); :class:`httpx.ReadTimeout` once ``seconds`` have passed in all."""
+    deadline = time.monotonic() + seconds
+    for chunk in resp.iter_bytes():
+        yield chunk
+        if time.monotonic() > deadline:
+            raise httpx.ReadTimeout(f"{what} took longer than {seconds:g} s",
+                                    request=resp.request)

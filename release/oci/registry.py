@@ -9,14 +9,12 @@ read is checked against the digest it was asked for before anyone uses it.
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-import httpx
-
 from release.errors import IntegrityError
 from release.oci.auth import Credentials
+from release.oci.bounded import chunks_within
 from release.oci.descriptor import (
     INDEX,
     INDEX_TYPES,
@@ -135,20 +133,16 @@ class Registry(RegistryTransport):
         # httpx's read timeout bounds each read only: a registry sending a byte a minute
         # would hold the job for ever; below MIN_BLOB_RATE a download counts as stalled
         seconds = (self.client.timeout.read or 0) + desc.size / MIN_BLOB_RATE
-        deadline = time.monotonic() + seconds
         try:
             with self._stream("GET", f"{self.prefix}/blobs/{desc.digest}") as resp:
                 self._check(resp, "GET", f"blob {desc.digest}", (200,))
                 with dest.open("wb") as out:
-                    for chunk in resp.iter_bytes():  # as they arrive: checked often
+                    for chunk in chunks_within(resp, seconds, f"blob {desc.digest}"):
                         size += len(chunk)
                         if size > desc.size:
                             break
                         sha.update(chunk)
                         out.write(chunk)
-                        if time.monotonic() > deadline:
-                            raise httpx.ReadTimeout(f"blob {desc.digest} took longer than "
-                                                    f"{seconds:.0f} s", request=resp.request)
         except BaseException:
             dest.unlink(missing_ok=True)  # no part of a blob is left to be taken for it
             raise

@@ -14,12 +14,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from release.engine.redaction import Redactor
 from release.errors import InputError, Location, StageFailed
 from release.terminal import printable
 
 _HASH = re.compile(r"^--hash[= ](sha256|sha384|sha512):[0-9a-f]+$")
 _COMMENT = re.compile(r"(^|\s+)#.*$")
-_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s@]*@")
 _INDEX = re.compile(r"^(--index-url|--extra-index-url|-i)(=|\s+)\S+$")
 
 
@@ -119,7 +119,7 @@ def parse_lock(text: str, rel: str, *, index_lines: bool = False) -> dict[str, P
 def _shown(text: str) -> str:
     """Text of a lock line for a message: no password or token of a URL's user part (an
     index URL may carry one), no control character, not more than a line."""
-    text = printable(_USERINFO.sub(r"\1***@", text), keep="\n")
+    text = printable(Redactor()(text), keep="\n")
     return text if len(text) <= 300 else text[:297] + "..."
 
 

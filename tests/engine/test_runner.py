@@ -105,6 +105,15 @@ def test_redactor_masks_known_values_and_token_shapes():
     assert text == "a *** b *** c *** d"
 
 
+def test_redactor_masks_the_password_of_a_url_and_keeps_the_rest():
+    redact = Redactor()
+    assert redact("pip: --index-url https://bot:S3CRET@pypi.corp.example/simple") == \
+        "pip: --index-url https://***@pypi.corp.example/simple"
+    for kept in ("git@github.com:o/r.git", "http://127.0.0.1:5000/v2/", "https://h/a:b@c",
+                 "https://user@host/x"):
+        assert redact(kept) == kept
+
+
 class Events:
     def __init__(self) -> None:
         self.log: list[tuple[str, str]] = []

@@ -160,6 +160,23 @@ def test_a_registry_hanging_up_inside_a_blob_fails_the_stage(reg: HostileRegistr
     assert f"cannot reach registry {reg.host}" in caught.value.render()
 
 
+def _trickle(req: BaseHTTPRequestHandler, body: bytes, kind: str, sent: list[int]) -> None:
+    """Answer 200 with ``body``, a byte every 50 ms (each well within any read timeout),
+    until the client hangs up; ``sent`` counts the bytes that went out."""
+    req.send_response(200)
+    req.send_header("Content-Type", kind)
+    req.send_header("Content-Length", str(len(body)))
+    req.end_headers()
+    try:
+        for byte in body:
+            req.wfile.write(bytes([byte]))
+            req.wfile.flush()
+            sent[0] += 1
+            time.sleep(0.05)
+    except OSError:
+        pass  # the client hung up
+
+
 @pytest.mark.parametrize("what", ["manifest", "token"])
 def test_an_answer_trickled_a_byte_at_a_time_is_cut_off(reg: HostileRegistry,
                                                         what: str) -> None:
@@ -177,18 +194,7 @@ def test_an_answer_trickled_a_byte_at_a_time_is_cut_off(reg: HostileRegistry,
             return True
         if not path.startswith("/token" if what == "token" else "/v2/example/x/manifests"):
             return False
-        req.send_response(200)
-        req.send_header("Content-Type", "application/json")
-        req.send_header("Content-Length", str(len(body)))
-        req.end_headers()
-        try:
-            for byte in body:
-                req.wfile.write(bytes([byte]))
-                req.wfile.flush()
-                sent[0] += 1
-                time.sleep(0.05)
-        except OSError:
-            pass  # the client hung up
+        _trickle(req, body, "application/json", sent)
         return True
 
     reg.hooks.append(trickle)
@@ -278,18 +284,7 @@ def test_a_blob_trickled_below_the_stalled_rate_is_cut_off(
     def trickle(req: BaseHTTPRequestHandler, method: str, path: str) -> bool:
         if not path.endswith(f"/blobs/{digest}"):
             return False
-        req.send_response(200)
-        req.send_header("Content-Type", "application/octet-stream")
-        req.send_header("Content-Length", str(len(data)))
-        req.end_headers()
-        try:
-            for byte in data:
-                req.wfile.write(bytes([byte]))
-                req.wfile.flush()
-                sent[0] += 1
-                time.sleep(0.05)
-        except OSError:
-            pass  # the client hung up
+        _trickle(req, data, "application/octet-stream", sent)
         return True
 
     reg.hooks.append(trickle)
